@@ -1,0 +1,44 @@
+//! CPU twin of `shaders/gemm.wgsl`: C = A·B (+C) (+bias), rows split across rayon.
+
+use rayon::prelude::*;
+
+use crate::plan::GemmOp;
+use crate::scalar::Scalar;
+
+/// Rows per rayon task; each task runs a single-threaded GEMM on its row block, so the result
+/// of every element is independent of the split (bitwise-deterministic).
+const ROW_BLOCK: usize = 64;
+
+/// Executes one GEMM op.
+pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mut [T]) {
+    let (k, n) = (op.k, op.n);
+    let beta = if op.accumulate {
+        T::from_f64(1.0)
+    } else {
+        T::default()
+    };
+    let run = |(blk, c_blk): (usize, &mut [T])| {
+        let rows = c_blk.len() / n;
+        let a_blk = &a[blk * ROW_BLOCK * k..(blk * ROW_BLOCK + rows) * k];
+        if k == 0 {
+            if !op.accumulate {
+                c_blk.iter_mut().for_each(|v| *v = T::default());
+            }
+        } else {
+            T::gemm(rows, k, n, a_blk, b, beta, c_blk);
+        }
+        if let Some(bias) = bias {
+            for row in c_blk.chunks_mut(n) {
+                for (v, &bv) in row.iter_mut().zip(bias) {
+                    *v += bv;
+                }
+            }
+        }
+    };
+    let c = &mut c[..op.m * n];
+    if op.m * k * n < 1 << 16 {
+        c.chunks_mut(ROW_BLOCK * n).enumerate().for_each(run);
+    } else {
+        c.par_chunks_mut(ROW_BLOCK * n).enumerate().for_each(run);
+    }
+}

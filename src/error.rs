@@ -1,0 +1,56 @@
+//! The crate's error type: every fallible public function returns [`Result`].
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the engine, with the offending shape, file or value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tensor had a shape other than the one the spec or layer requires.
+    #[error("shape mismatch for {what}: expected {expected:?}, got {got:?}")]
+    Shape {
+        what: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+    /// A network spec (or a layer configuration) is not one the engine supports.
+    #[error("invalid network spec: {0}")]
+    Spec(String),
+    /// Input data is unusable (empty batch, non-finite values, ...).
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// A file could not be parsed or lacks a required entry.
+    #[error("format error in {path}: {msg}")]
+    Format { path: PathBuf, msg: String },
+    /// Reading or writing a file failed.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// No GPU adapter, or the device rejected something.
+    #[error("gpu: {0}")]
+    Device(String),
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Shorthand for a [`Error::Shape`] error.
+    pub fn shape(what: impl Into<String>, expected: &[usize], got: &[usize]) -> Self {
+        Error::Shape {
+            what: what.into(),
+            expected: expected.to_vec(),
+            got: got.to_vec(),
+        }
+    }
+
+    /// Shorthand for a [`Error::Format`] error.
+    pub fn format(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            msg: msg.into(),
+        }
+    }
+}

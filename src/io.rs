@@ -1,0 +1,278 @@
+//! Parameter files: safetensors read/write, the reference implementation's state-dict names
+//! (used only here, at the import boundary), and our own checkpoints.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+use crate::nn::model::{Layer, Model};
+use crate::nn::monomial::Variant;
+use crate::tensor::Tensor;
+
+/// Every tensor of a safetensors file (F64, F32 and I64 read as f64) and its metadata.
+#[derive(Clone, Debug, Default)]
+pub struct TensorFile {
+    /// The `__metadata__` map.
+    pub metadata: HashMap<String, String>,
+    /// Tensors by name.
+    pub tensors: BTreeMap<String, Tensor>,
+}
+
+impl TensorFile {
+    /// Reads and decodes a whole file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
+        let (_, meta) =
+            SafeTensors::read_metadata(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+        let st =
+            SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.iter() {
+            let raw = view.data();
+            let data: Vec<f64> = match view.dtype() {
+                Dtype::F64 => raw
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect(),
+                Dtype::F32 => raw
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64)
+                    .collect(),
+                Dtype::I64 => raw
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f64)
+                    .collect(),
+                other => {
+                    return Err(Error::format(
+                        path,
+                        format!("tensor {name}: unsupported dtype {other:?}"),
+                    ))
+                }
+            };
+            let t = Tensor::new(view.shape().to_vec(), data)
+                .map_err(|e| Error::format(path, format!("tensor {name}: {e}")))?;
+            tensors.insert(name.to_string(), t);
+        }
+        Ok(TensorFile {
+            metadata: meta.metadata().clone().unwrap_or_default(),
+            tensors,
+        })
+    }
+
+    /// Writes every tensor as F64 with the metadata.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .tensors
+            .iter()
+            .map(|(n, t)| {
+                (
+                    n.clone(),
+                    t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    t.shape.clone(),
+                )
+            })
+            .collect();
+        let mut views = Vec::new();
+        for (n, b, s) in &bytes {
+            let v = safetensors::tensor::TensorView::new(Dtype::F64, s.clone(), b)
+                .map_err(|e| Error::format(path, e.to_string()))?;
+            views.push((n.clone(), v));
+        }
+        let meta = if self.metadata.is_empty() {
+            None
+        } else {
+            Some(self.metadata.clone())
+        };
+        let out =
+            safetensors::serialize(views, meta).map_err(|e| Error::format(path, e.to_string()))?;
+        std::fs::write(path, out).map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// The tensor `name`, or a format error naming the file.
+    pub fn get(&self, path: &Path, name: &str) -> Result<&Tensor> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| Error::format(path, format!("missing tensor {name}")))
+    }
+}
+
+/// (reference state-dict name, our parameter name) of one layer. `prefix` is prepended to the
+/// reference names. Mapping per SPEC A.2 T1 (HNPS layers) and A.1.4 (pool γ/β).
+fn reference_names(layer: &Layer, prefix: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut push = |r: String, o: String| out.push((format!("{prefix}{r}"), o));
+    match layer {
+        Layer::Monomial(m) => {
+            let l = m.spec.num_layers();
+            push("layer_0_Y_W.weight".into(), "first.phi".into());
+            push("layer_0_Y_b.weight".into(), "first.psi".into());
+            push("layer_0_z_W.weight".into(), "first.gamma".into());
+            push("layer_0_z_b.weight".into(), "first.lambda".into());
+            for i in 1..l - 1 {
+                push(format!("layer_{i}_Y_W.weight"), format!("mid{i}.phi"));
+                push(format!("layer_{i}_z_b.weight"), format!("mid{i}.lambda"));
+            }
+            push(format!("layer_{}_Y_W.weight", l - 1), "last.phi".into());
+            push(format!("layer_{}_z_b.weight", l - 1), "last.lambda".into());
+            push(format!("layer_{}_z_tau.weight", l - 1), "last.tau".into());
+            if m.variant == Variant::Sign {
+                push(format!("layer_{}_Y_b.weight", l - 1), "sign.omega".into());
+                // For L = 2 the reference's Ξ branch is shadowed by the first layer (SPEC §3.4).
+                if l >= 3 {
+                    push(format!("layer_{}_z_W.weight", l - 2), "sign.xi".into());
+                }
+            }
+        }
+        Layer::Pool(p) => {
+            if p.mode == crate::nn::pool::PoolMode::ParamMulL2 {
+                for i in 0..p.spec.num_layers() {
+                    push(format!("regularize_W_{i}.weight"), format!("gamma_w{i}"));
+                    push(format!("regularize_W_{i}.bias"), format!("beta_w{i}"));
+                    push(format!("regularize_b_{i}.weight"), format!("gamma_b{i}"));
+                    push(format!("regularize_b_{i}.bias"), format!("beta_b{i}"));
+                }
+            }
+        }
+        Layer::Dense(_) => {
+            push("weight".into(), "weight".into());
+            push("bias".into(), "bias".into());
+        }
+        Layer::Activation(_) => {}
+    }
+    out
+}
+
+/// Reference names of every parameter of `model`, as (reference name, layer index, our name).
+/// A model with a single layer uses the bare module names; larger models use the reference's
+/// `InvariantNFN` layout (`nfnet_features.{2k}.`, `head.head.0.`, `head.head.{2j+2}.`, SPEC A.1.5).
+pub fn reference_param_names(model: &Model) -> Vec<(String, usize, String)> {
+    let single = model.layers().len() == 1;
+    let (mut eq, mut dense) = (0, 0);
+    let mut out = Vec::new();
+    for (i, layer) in model.layers().iter().enumerate() {
+        let prefix = match layer {
+            _ if single => String::new(),
+            Layer::Monomial(_) => {
+                eq += 1;
+                format!("nfnet_features.{}.", 2 * (eq - 1))
+            }
+            Layer::Pool(_) => "head.head.0.".into(),
+            Layer::Dense(_) => {
+                dense += 1;
+                format!("head.head.{}.", 2 * dense)
+            }
+            Layer::Activation(_) => continue,
+        };
+        for (r, o) in reference_names(layer, &prefix) {
+            out.push((r, i, o));
+        }
+    }
+    out
+}
+
+fn layer_params_mut(layer: &mut Layer) -> Option<&mut crate::nn::params::ParamSet> {
+    match layer {
+        Layer::Monomial(m) => Some(&mut m.params),
+        Layer::Pool(p) => Some(&mut p.params),
+        Layer::Dense(d) => Some(&mut d.params),
+        Layer::Activation(_) => None,
+    }
+}
+
+/// Loads reference-named parameters (`param.`-prefixed when `prefix` says so). Parameters the
+/// reference lacks (the sign variant's extra terms) are set to zero, so outputs match it.
+/// Returns the reference names that were used.
+pub fn load_reference_params(
+    model: &mut Model,
+    file: &TensorFile,
+    path: &Path,
+    prefix: &str,
+) -> Result<Vec<String>> {
+    let names = reference_param_names(model);
+    let layers = model.layers_mut();
+    for layer in layers.iter_mut() {
+        if let Some(p) = layer_params_mut(layer) {
+            let zeroed: Vec<(String, Vec<usize>)> = p
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.shape.clone()))
+                .collect();
+            for (n, s) in zeroed {
+                p.set(&n, Tensor::zeros(s))?;
+            }
+        }
+    }
+    let mut used = Vec::new();
+    for (rname, li, ours) in names {
+        let full = format!("{prefix}{rname}");
+        let t = file.get(path, &full)?;
+        let p = layer_params_mut(&mut layers[li])
+            .ok_or_else(|| Error::format(path, "parameter on a parameterless layer"))?;
+        let want = p.expect(&ours)?.shape.clone();
+        if t.len() != want.iter().product::<usize>() {
+            return Err(Error::format(
+                path,
+                format!("{full}: shape {:?} does not fit {ours} {want:?} (the reference's shape is defective for conv last layers, SPEC §3.4)", t.shape),
+            ));
+        }
+        p.set(&ours, Tensor::new(want, t.data.clone())?)?;
+        used.push(full);
+    }
+    Ok(used)
+}
+
+/// Saves a model's parameters as `layers.{i}.{name}` (F64) with the parameter count as metadata.
+pub fn save_checkpoint(model: &Model, path: &Path) -> Result<()> {
+    let mut file = TensorFile::default();
+    file.metadata
+        .insert("format".into(), "monomial-nfn-checkpoint-v1".into());
+    file.metadata
+        .insert("num_params".into(), model.num_params().to_string());
+    for (i, layer) in model.layers().iter().enumerate() {
+        let params = match layer {
+            Layer::Monomial(m) => &m.params,
+            Layer::Pool(p) => &p.params,
+            Layer::Dense(d) => &d.params,
+            Layer::Activation(_) => continue,
+        };
+        for (n, t) in params.iter() {
+            file.tensors.insert(format!("layers.{i}.{n}"), t.clone());
+        }
+    }
+    file.write(path)
+}
+
+/// Loads a checkpoint written by [`save_checkpoint`] into a model of the same architecture.
+pub fn load_checkpoint(model: &mut Model, path: &Path) -> Result<()> {
+    let file = TensorFile::read(path)?;
+    let mut expected = 0;
+    for (i, layer) in model.layers_mut().iter_mut().enumerate() {
+        let Some(p) = layer_params_mut(layer) else {
+            continue;
+        };
+        let names: Vec<String> = p.iter().map(|(n, _)| n.to_string()).collect();
+        for n in names {
+            let t = file.get(path, &format!("layers.{i}.{n}"))?;
+            p.set(&n, t.clone())
+                .map_err(|e| Error::format(path, e.to_string()))?;
+            expected += 1;
+        }
+    }
+    if expected != file.tensors.len() {
+        return Err(Error::format(
+            path,
+            format!(
+                "checkpoint has {} tensors, the model {expected}: different architecture",
+                file.tensors.len()
+            ),
+        ));
+    }
+    Ok(())
+}

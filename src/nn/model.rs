@@ -1,0 +1,338 @@
+//! `Model`: a sequence of layers over weight-space features, lowered to a [`Plan`] per batch size
+//! and run on any [`Backend`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rand::Rng;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::nn::head::Dense;
+use crate::nn::monomial::{MonomialLinear, Variant};
+use crate::nn::params::Init;
+use crate::nn::pool::{InvariantPool, PoolAxes, PoolMode};
+use crate::nn::SpaceBufs;
+use crate::plan::{Activation, Plan, PlanBuilder};
+use crate::space::{InternalLayout, WeightSpace};
+use crate::spec::NetworkSpec;
+use crate::tensor::Tensor;
+
+/// One layer of a model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layer {
+    /// Equivariant linear layer.
+    Monomial(MonomialLinear),
+    /// Elementwise function on every tensor.
+    Activation(Activation),
+    /// Invariant pool: weight-space features -> (B, C·F).
+    Pool(InvariantPool),
+    /// Dense layer on pooled features.
+    Dense(Dense),
+}
+
+/// What a model returns: weight-space features (equivariant models) or a (B, width) matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Equivariant output in the reference layout.
+    Space(WeightSpace),
+    /// Invariant output (B, width); pools alone return (B, C, F).
+    Features(Tensor),
+}
+
+enum Value {
+    Space(SpaceBufs),
+    Flat { buf: usize, shape: Vec<usize> },
+}
+
+/// A sequence of layers applied to a batch of weight spaces with `in_channels` channels.
+#[derive(Debug)]
+pub struct Model {
+    spec: NetworkSpec,
+    in_channels: usize,
+    layers: Vec<Layer>,
+    plans: Mutex<HashMap<usize, Arc<Plan>>>,
+}
+
+impl Clone for Model {
+    fn clone(&self) -> Self {
+        Model::new(self.spec.clone(), self.in_channels, self.layers.clone())
+    }
+}
+
+impl Model {
+    /// Wraps layers (checked when the first plan is built).
+    pub fn new(spec: NetworkSpec, in_channels: usize, layers: Vec<Layer>) -> Self {
+        Model {
+            spec,
+            in_channels,
+            layers,
+            plans: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The Monomial-NFN of the paper's CNN-Zoo experiment (SPEC §6.1): HNPSLinear [16, 16, 5]
+    /// with ReLU (ReLU zoos) or tanh, tanh, abs (tanh zoos), a `param_mul_L2` pool and a
+    /// 250 -> 200 -> 200 -> 1 sigmoid head; 254,619 parameters.
+    pub fn monomial_cnn_zoo(
+        activation: crate::spec::NetActivation,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        let spec = NetworkSpec::cnn_zoo(activation);
+        let (act, last) = match activation {
+            crate::spec::NetActivation::Relu => (Activation::Relu, Activation::Relu),
+            _ => (Activation::Tanh, Activation::Abs),
+        };
+        Self::monomial_invariant(
+            &spec,
+            1,
+            &[16, 16, 5],
+            act,
+            last,
+            Variant::Scale,
+            Init::XavierNormal,
+            PoolMode::ParamMulL2,
+            &[200, 200],
+            rng,
+        )
+    }
+
+    /// An invariant Monomial-NFN: equivariant layers of the given widths with `act` between them
+    /// and `last_act` after the last, a pool, and a ReLU MLP head ending in one sigmoid output.
+    #[allow(clippy::too_many_arguments)]
+    pub fn monomial_invariant(
+        spec: &NetworkSpec,
+        in_channels: usize,
+        widths: &[usize],
+        act: Activation,
+        last_act: Activation,
+        variant: Variant,
+        init: Init,
+        pool_mode: PoolMode,
+        head: &[usize],
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        if widths.is_empty() {
+            return Err(Error::Spec(
+                "an NFN needs at least one equivariant layer".into(),
+            ));
+        }
+        let mut layers = Vec::new();
+        let mut c = in_channels;
+        for (i, &w) in widths.iter().enumerate() {
+            layers.push(Layer::Monomial(MonomialLinear::new(
+                spec, c, w, variant, init, rng,
+            )?));
+            layers.push(Layer::Activation(if i + 1 == widths.len() {
+                last_act
+            } else {
+                act
+            }));
+            c = w;
+        }
+        let mut pool = InvariantPool::new(spec, c, pool_mode, PoolAxes::Hidden)?;
+        pool.randomize(rng);
+        let mut n = pool.out_features();
+        layers.push(Layer::Pool(pool));
+        for &h in head {
+            layers.push(Layer::Dense(Dense::new(n, h, rng)?));
+            layers.push(Layer::Activation(Activation::Relu));
+            n = h;
+        }
+        layers.push(Layer::Dense(Dense::new(n, 1, rng)?));
+        layers.push(Layer::Activation(Activation::Sigmoid));
+        Ok(Model::new(spec.clone(), in_channels, layers))
+    }
+
+    /// The input networks' spec.
+    pub fn spec(&self) -> &NetworkSpec {
+        &self.spec
+    }
+
+    /// Channels of the input features.
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// Mutable layers (drops every cached plan, since parameters may change).
+    pub fn layers_mut(&mut self) -> &mut Vec<Layer> {
+        self.plans
+            .get_mut()
+            .map(|p| p.clear())
+            .unwrap_or_else(|e| e.into_inner().clear());
+        &mut self.layers
+    }
+
+    /// Number of scalar parameters.
+    pub fn num_params(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| match l {
+                Layer::Monomial(m) => m.num_params(),
+                Layer::Pool(p) => p.num_params(),
+                Layer::Dense(d) => d.num_params(),
+                Layer::Activation(_) => 0,
+            })
+            .sum()
+    }
+
+    /// The plan for `batch` (built on first use, then cached).
+    pub fn plan(&self, batch: usize) -> Result<Arc<Plan>> {
+        let mut cache = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(&batch) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(self.build_plan(batch)?);
+        cache.insert(batch, plan.clone());
+        Ok(plan)
+    }
+
+    fn build_plan(&self, batch: usize) -> Result<Plan> {
+        let mut pb = PlanBuilder::new();
+        let mut w = Vec::new();
+        for i in 0..self.spec.num_layers() {
+            w.push(
+                pb.input(InternalLayout::of(&self.spec, i, batch, self.in_channels).weight_len()),
+            );
+        }
+        let mut b = Vec::new();
+        for i in 0..self.spec.num_layers() {
+            b.push(pb.input(InternalLayout::of(&self.spec, i, batch, self.in_channels).bias_len()));
+        }
+        let mut v = Value::Space(SpaceBufs {
+            w,
+            b,
+            channels: self.in_channels,
+        });
+        for (i, layer) in self.layers.iter().enumerate() {
+            v = match (layer, v) {
+                (Layer::Monomial(m), Value::Space(s)) => Value::Space(m.emit(&mut pb, &s, batch)?),
+                (Layer::Activation(a), Value::Space(s)) => Value::Space(SpaceBufs {
+                    w: s.w.iter().map(|&x| pb.activation(x, *a)).collect(),
+                    b: s.b.iter().map(|&x| pb.activation(x, *a)).collect(),
+                    channels: s.channels,
+                }),
+                (Layer::Activation(a), Value::Flat { buf, shape }) => Value::Flat {
+                    buf: pb.activation(buf, *a),
+                    shape,
+                },
+                (Layer::Pool(p), Value::Space(s)) => Value::Flat {
+                    buf: p.emit(&mut pb, &s, batch)?,
+                    shape: vec![batch, p.channels, p.width()],
+                },
+                (Layer::Dense(d), Value::Flat { buf, .. }) => Value::Flat {
+                    buf: d.emit(&mut pb, buf, batch)?,
+                    shape: vec![batch, d.n_out],
+                },
+                (layer, _) => {
+                    return Err(Error::Spec(format!(
+                        "layer {i} ({}) cannot follow the layers before it",
+                        match layer {
+                            Layer::Monomial(_) => "equivariant layer after a pool",
+                            Layer::Dense(_) => "dense layer before a pool",
+                            Layer::Pool(_) => "second pool",
+                            Layer::Activation(_) => "activation",
+                        }
+                    )))
+                }
+            };
+        }
+        let outputs = match &v {
+            Value::Space(s) => s.w.iter().chain(&s.b).copied().collect(),
+            Value::Flat { buf, .. } => vec![*buf],
+        };
+        Ok(pb.finish(outputs))
+    }
+
+    /// Runs the model on a batch of weight spaces.
+    pub fn forward(&self, backend: &dyn Backend, input: &WeightSpace) -> Result<Output> {
+        input.validate(&self.spec, Some(self.in_channels))?;
+        let batch = input.batch();
+        let plan = self.plan(batch)?;
+        let l = self.spec.num_layers();
+        let layout = |i: usize, c: usize| InternalLayout::of(&self.spec, i, batch, c);
+        let mut inputs = Vec::with_capacity(2 * l);
+        for i in 0..l {
+            inputs.push(layout(i, self.in_channels).pack_weight::<f64>(&input.weights[i].data));
+        }
+        for i in 0..l {
+            inputs.push(layout(i, self.in_channels).pack_bias::<f64>(&input.biases[i].data));
+        }
+        let outs = backend.run(&plan, &inputs)?;
+        // The output kind is fixed by the layers; rebuild it cheaply from the last layer.
+        match self.output_shape(batch) {
+            None => {
+                let c = self.out_channels();
+                let mut weights = Vec::new();
+                let mut biases = Vec::new();
+                for (i, s) in self.spec.layers.iter().enumerate() {
+                    let lay = layout(i, c);
+                    let mut shape = vec![batch, c];
+                    shape.extend(s.weight_dims());
+                    weights.push(Tensor::new(shape, lay.unpack_weight(&outs[i]))?);
+                    biases.push(Tensor::new(
+                        vec![batch, c, s.n_out],
+                        lay.unpack_bias(&outs[l + i]),
+                    )?);
+                }
+                Ok(Output::Space(WeightSpace { weights, biases }))
+            }
+            Some(shape) => {
+                let data = outs.into_iter().next().unwrap_or_default();
+                Ok(Output::Features(Tensor::new(shape, data)?))
+            }
+        }
+    }
+
+    /// Channels after the last equivariant layer.
+    fn out_channels(&self) -> usize {
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|l| match l {
+                Layer::Monomial(m) => Some(m.c_out),
+                _ => None,
+            })
+            .unwrap_or(self.in_channels)
+    }
+
+    /// Shape of an invariant output, or None for an equivariant model.
+    fn output_shape(&self, batch: usize) -> Option<Vec<usize>> {
+        let mut shape = None;
+        for l in &self.layers {
+            match l {
+                Layer::Pool(p) => shape = Some(vec![batch, p.channels, p.width()]),
+                Layer::Dense(d) => shape = Some(vec![batch, d.n_out]),
+                _ => {}
+            }
+        }
+        shape
+    }
+}
+
+impl Output {
+    /// The invariant output, or an error for an equivariant one.
+    pub fn features(self) -> Result<Tensor> {
+        match self {
+            Output::Features(t) => Ok(t),
+            Output::Space(_) => Err(Error::Spec(
+                "model output is a weight space, not features".into(),
+            )),
+        }
+    }
+
+    /// The equivariant output, or an error for an invariant one.
+    pub fn space(self) -> Result<WeightSpace> {
+        match self {
+            Output::Space(s) => Ok(s),
+            Output::Features(_) => Err(Error::Spec(
+                "model output is a feature matrix, not a weight space".into(),
+            )),
+        }
+    }
+}

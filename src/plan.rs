@@ -1,0 +1,285 @@
+//! The execution plan: a model's forward pass lowered to a flat list of ops on numbered buffers.
+//!
+//! Every layer of the engine reduces to three op families (DESIGN §3): contiguous GEMMs (all
+//! equivariant-layer terms and dense layers, thanks to the internal layout of `space.rs`),
+//! elementwise activations, and the normalise-and-average pool. Each family has one WGSL file and
+//! one CPU twin; both backends execute the same plan.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Index of a buffer in a [`Plan`].
+pub type BufId = usize;
+
+/// Elementwise functions (SPEC §2.5, §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// max(x, 0).
+    Relu,
+    /// tanh(x), computed as sign(x)(1 − 2/(exp(2|x|)+1)) (SPEC §9.7).
+    Tanh,
+    /// sin(x), range-reduced on the GPU (SPEC §9.7).
+    Sin,
+    /// |x|.
+    Abs,
+    /// 1/(1+exp(−x)).
+    Sigmoid,
+}
+
+impl Activation {
+    /// Code used in the WGSL uniform.
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::Relu => 0,
+            Activation::Tanh => 1,
+            Activation::Sin => 2,
+            Activation::Abs => 3,
+            Activation::Sigmoid => 4,
+        }
+    }
+
+    /// Parses "relu", "tanh", "sin", "abs", "sigmoid".
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "relu" => Activation::Relu,
+            "tanh" => Activation::Tanh,
+            "sin" => Activation::Sin,
+            "abs" => Activation::Abs,
+            "sigmoid" => Activation::Sigmoid,
+            _ => return None,
+        })
+    }
+}
+
+/// The norm an entry vector is divided by in the pool (SPEC §4.1); the clamp ε = 1e-12 applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Norm {
+    /// No normalisation (HNP/NP pools, the raw last bias).
+    None,
+    /// x / max(‖x‖₁, ε).
+    L1,
+    /// x / max(‖x‖₂, ε).
+    L2,
+}
+
+/// C = A·B (+ C if `accumulate`) (+ bias broadcast over rows), all row-major and contiguous.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GemmOp {
+    /// A: m×k.
+    pub a: BufId,
+    /// B: k×n (a packed parameter).
+    pub b: BufId,
+    /// Optional bias of length n.
+    pub bias: Option<BufId>,
+    /// C: m×n.
+    pub c: BufId,
+    /// Rows.
+    pub m: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Columns.
+    pub n: usize,
+    /// Add to C instead of overwriting it.
+    pub accumulate: bool,
+}
+
+/// y = act(x) over `len` elements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivationOp {
+    /// Input.
+    pub x: BufId,
+    /// Output (may not alias the input).
+    pub y: BufId,
+    /// Function.
+    pub act: Activation,
+    /// Element count.
+    pub len: usize,
+}
+
+/// One piece of an invariant pool (SPEC §4.2): x is (B, R, S, C·f); each entry vector x[b,r,s,:]
+/// is normalised, optionally squared or affinely mapped, then averaged over r:
+/// out[b, c, offset + s·f + t] = mean_r y[b, r, s, c·f + t], with out of shape (B, C, width).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolOp {
+    /// Input feature.
+    pub x: BufId,
+    /// Output (B, C, width), written at `offset` (disjoint pieces, so no accumulation).
+    pub out: BufId,
+    /// Learned scale γ (length C·f) for `param_mul_L2`.
+    pub gamma: Option<BufId>,
+    /// Learned shift β (length C·f) for `param_mul_L2`.
+    pub beta: Option<BufId>,
+    /// Batch.
+    pub batch: usize,
+    /// Averaged axis.
+    pub r: usize,
+    /// Kept axis.
+    pub s: usize,
+    /// Channels C.
+    pub channels: usize,
+    /// Kernel positions f.
+    pub f: usize,
+    /// Norm of the entry vector.
+    pub norm: Norm,
+    /// Square the normalised vector (`L2_square`).
+    pub square: bool,
+    /// Per-channel width F of the output.
+    pub width: usize,
+    /// Offset of this piece inside F.
+    pub offset: usize,
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A GEMM.
+    Gemm(GemmOp),
+    /// An activation.
+    Activation(ActivationOp),
+    /// A pool piece.
+    Pool(PoolOp),
+}
+
+/// What a buffer holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BufKind {
+    /// Filled from the caller's input at each run.
+    Input,
+    /// A parameter, packed at plan build (values in f64).
+    Param(Vec<f64>),
+    /// Written by ops.
+    Scratch,
+}
+
+/// A buffer of a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BufDesc {
+    /// Elements.
+    pub len: usize,
+    /// Role.
+    pub kind: BufKind,
+}
+
+/// A forward pass as ops over buffers, built once per (model, batch size).
+#[derive(Debug)]
+pub struct Plan {
+    /// Unique id, so backends can cache what they compile from it.
+    pub id: u64,
+    /// All buffers.
+    pub bufs: Vec<BufDesc>,
+    /// Ops in execution order.
+    pub ops: Vec<Op>,
+    /// Input buffers in the order `run` expects them.
+    pub inputs: Vec<BufId>,
+    /// Output buffers in the order `run` returns them.
+    pub outputs: Vec<BufId>,
+}
+
+/// Builds a [`Plan`].
+#[derive(Debug, Default)]
+pub struct PlanBuilder {
+    bufs: Vec<BufDesc>,
+    ops: Vec<Op>,
+    inputs: Vec<BufId>,
+}
+
+impl PlanBuilder {
+    /// An empty plan.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn add(&mut self, len: usize, kind: BufKind) -> BufId {
+        self.bufs.push(BufDesc { len, kind });
+        self.bufs.len() - 1
+    }
+
+    /// A new input buffer.
+    pub fn input(&mut self, len: usize) -> BufId {
+        let id = self.add(len, BufKind::Input);
+        self.inputs.push(id);
+        id
+    }
+
+    /// A new parameter buffer holding `data`.
+    pub fn param(&mut self, data: Vec<f64>) -> BufId {
+        self.add(data.len(), BufKind::Param(data))
+    }
+
+    /// A new scratch buffer.
+    pub fn scratch(&mut self, len: usize) -> BufId {
+        self.add(len, BufKind::Scratch)
+    }
+
+    /// Length of a buffer.
+    pub fn len_of(&self, id: BufId) -> usize {
+        self.bufs[id].len
+    }
+
+    /// Appends an op.
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    /// GEMM into `c` (which must already exist).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm(
+        &mut self,
+        a: BufId,
+        b: BufId,
+        bias: Option<BufId>,
+        c: BufId,
+        m: usize,
+        k: usize,
+        n: usize,
+        accumulate: bool,
+    ) {
+        debug_assert_eq!(self.len_of(a), m * k);
+        debug_assert_eq!(self.len_of(b), k * n);
+        debug_assert_eq!(self.len_of(c), m * n);
+        self.push(Op::Gemm(GemmOp {
+            a,
+            b,
+            bias,
+            c,
+            m,
+            k,
+            n,
+            accumulate,
+        }));
+    }
+
+    /// y = act(x) into a new buffer.
+    pub fn activation(&mut self, x: BufId, act: Activation) -> BufId {
+        let len = self.len_of(x);
+        let y = self.scratch(len);
+        self.push(Op::Activation(ActivationOp { x, y, act, len }));
+        y
+    }
+
+    /// Finishes with the given outputs.
+    pub fn finish(self, outputs: Vec<BufId>) -> Plan {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Plan {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            bufs: self.bufs,
+            ops: self.ops,
+            inputs: self.inputs,
+            outputs,
+        }
+    }
+}
+
+impl Plan {
+    /// Floating-point operations of one run (2·m·k·n per GEMM; activations and pools counted
+    /// as one per element and ~4 per pooled element), for GFLOP/s reports.
+    pub fn flops(&self) -> f64 {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Gemm(g) => 2.0 * (g.m * g.k * g.n) as f64,
+                Op::Activation(a) => a.len as f64,
+                Op::Pool(p) => 4.0 * (p.batch * p.r * p.s * p.channels * p.f) as f64,
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,91 @@
+//! The float types the CPU backend is generic over (f64: reference, f32: fast path).
+
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, Mul, Sub};
+
+/// A CPU float: f32 or f64, with the GEMM this engine's layers reduce to.
+pub trait Scalar:
+    Copy
+    + Send
+    + Sync
+    + Debug
+    + Default
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + AddAssign
+    + 'static
+{
+    /// Name used in reports ("f32" / "f64").
+    const NAME: &'static str;
+    /// Converts from f64 (rounding for f32).
+    fn from_f64(x: f64) -> Self;
+    /// Widens to f64.
+    fn to_f64(self) -> f64;
+    /// `C = A·B + beta·C` for row-major contiguous A (m×k), B (k×n), C (m×n), single-threaded.
+    fn gemm(m: usize, k: usize, n: usize, a: &[Self], b: &[Self], beta: Self, c: &mut [Self]);
+}
+
+impl Scalar for f64 {
+    const NAME: &'static str = "f64";
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn gemm(m: usize, k: usize, n: usize, a: &[f64], b: &[f64], beta: f64, c: &mut [f64]) {
+        // SAFETY: slice lengths are checked by the caller (`backend::cpu::gemm`) to cover m×k, k×n, m×n.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                beta,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            )
+        }
+    }
+}
+
+impl Scalar for f32 {
+    const NAME: &'static str = "f32";
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
+        // SAFETY: slice lengths are checked by the caller (`backend::cpu::gemm`) to cover m×k, k×n, m×n.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                beta,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            )
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! A plain host tensor: a shape and row-major data, in the reference implementation's layouts.
+
+use crate::error::{Error, Result};
+
+/// Row-major host tensor used at the public boundary (files, weight spaces, outputs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    /// Extent of each axis, outermost first.
+    pub shape: Vec<usize>,
+    /// `shape.iter().product()` values, row-major.
+    pub data: Vec<f64>,
+}
+
+impl Tensor {
+    /// Wraps data, checking that its length matches the shape.
+    pub fn new(shape: Vec<usize>, data: Vec<f64>) -> Result<Self> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(Error::shape("tensor data", &[n], &[data.len()]));
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    /// All zeros.
+    pub fn zeros(shape: Vec<usize>) -> Self {
+        let n = shape.iter().product();
+        Tensor {
+            shape,
+            data: vec![0.0; n],
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Largest absolute value (0 for an empty tensor).
+    pub fn max_abs(&self) -> f64 {
+        self.data.iter().fold(0.0, |m, v| m.max(v.abs()))
+    }
+
+    /// Errors unless the shape equals `expected`.
+    pub fn expect_shape(&self, what: &str, expected: &[usize]) -> Result<()> {
+        if self.shape != expected {
+            return Err(Error::shape(what, expected, &self.shape));
+        }
+        Ok(())
+    }
+}
