@@ -1,1 +1,371 @@
-//! GPU backend (wgpu).
+//! The GPU backend: wgpu + WGSL, f32. A plan is compiled once into buffers and bind groups; each
+//! run uploads the inputs, records every op into one compute pass of one encoder, submits once
+//! and reads the outputs back at the end (DESIGN §4).
+
+mod context;
+mod kernels;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+pub use context::{list_adapters, AdapterChoice, GpuContext};
+pub use kernels::SOURCES;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::plan::{BufKind, Norm, Op, Plan};
+use kernels::Kernels;
+
+const WG: u32 = 256;
+const MAX_GROUPS: u32 = 65_535;
+/// Compiled plans kept per device; older ones are dropped past this many.
+const PLAN_CACHE: usize = 16;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GemmParams {
+    m: u32,
+    k: u32,
+    n: u32,
+    flags: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ActParams {
+    len: u32,
+    act: u32,
+    row: u32,
+    pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct PoolParams {
+    batch: u32,
+    r: u32,
+    s: u32,
+    e: u32,
+    f: u32,
+    width: u32,
+    offset: u32,
+    flags: u32,
+    row: u32,
+    pad: [u32; 3],
+}
+
+struct Dispatch {
+    pipeline: usize,
+    bind_group: wgpu::BindGroup,
+    groups: (u32, u32),
+}
+
+/// A plan compiled for one device.
+struct Prepared {
+    bufs: Vec<wgpu::Buffer>,
+    dispatches: Vec<Dispatch>,
+    staging: Vec<wgpu::Buffer>,
+}
+
+/// The wgpu backend.
+pub struct Gpu {
+    ctx: Arc<GpuContext>,
+    kernels: Kernels,
+    prepared: Mutex<HashMap<u64, Arc<Prepared>>>,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gpu({})", self.ctx.describe())
+    }
+}
+
+/// Workgroups for `threads` one-dimensional invocations, split over y past the x limit; returns
+/// the grid and the thread count of one grid row.
+fn grid(threads: usize) -> Result<((u32, u32), u32)> {
+    let groups = threads.div_ceil(WG as usize).max(1);
+    let x = groups.min(MAX_GROUPS as usize);
+    let y = groups.div_ceil(x);
+    if y > MAX_GROUPS as usize {
+        return Err(Error::Device(format!(
+            "{threads} threads exceed the dispatch limits"
+        )));
+    }
+    Ok(((x as u32, y as u32), x as u32 * WG))
+}
+
+fn u32_of(v: usize, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::Device(format!("{what} = {v} does not fit in u32")))
+}
+
+impl Gpu {
+    /// Opens the adapter picked by `choice`; errors (never panics) when there is none.
+    pub fn new(choice: &AdapterChoice) -> Result<Self> {
+        let ctx = GpuContext::new(choice)?;
+        let kernels = Kernels::new(&ctx.device)?;
+        Ok(Gpu {
+            ctx,
+            kernels,
+            prepared: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The device context.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    fn pipeline(&self, i: usize) -> &wgpu::ComputePipeline {
+        match i {
+            0 => &self.kernels.gemm,
+            1 => &self.kernels.activation,
+            _ => &self.kernels.pool,
+        }
+    }
+
+    fn prepare(&self, plan: &Plan) -> Result<Prepared> {
+        let dev = &self.ctx.device;
+        let max = dev.limits().max_storage_buffer_binding_size;
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
+        let mut bufs = Vec::with_capacity(plan.bufs.len());
+        for (i, d) in plan.bufs.iter().enumerate() {
+            let bytes = (d.len.max(1) * 4) as u64;
+            if bytes > max {
+                return Err(Error::Device(format!(
+                    "buffer {i} needs {bytes} bytes, over the adapter's storage binding limit of {max}: use a smaller batch"
+                )));
+            }
+            bufs.push(match &d.kind {
+                BufKind::Param(v) => {
+                    let data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+                    dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: None,
+                        contents: bytemuck::cast_slice(&data),
+                        usage,
+                    })
+                }
+                _ => dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: bytes,
+                    usage,
+                    mapped_at_creation: false,
+                }),
+            });
+        }
+        let uniform = |bytes: &[u8]| {
+            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+        };
+        let mut dispatches = Vec::with_capacity(plan.ops.len());
+        for op in &plan.ops {
+            let (pipeline, ids, params, groups): (usize, Vec<usize>, wgpu::Buffer, (u32, u32)) =
+                match op {
+                    Op::Gemm(g) => {
+                        let flags = u32::from(g.accumulate) | (u32::from(g.bias.is_some()) << 1);
+                        let p = GemmParams {
+                            m: u32_of(g.m, "m")?,
+                            k: u32_of(g.k, "k")?,
+                            n: u32_of(g.n, "n")?,
+                            flags,
+                        };
+                        let gx = g.n.div_ceil(64);
+                        let gy = g.m.div_ceil(64);
+                        if gx > MAX_GROUPS as usize || gy > MAX_GROUPS as usize {
+                            return Err(Error::Device(format!(
+                                "GEMM {}x{} exceeds the dispatch limits",
+                                g.m, g.n
+                            )));
+                        }
+                        (
+                            0,
+                            vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c],
+                            uniform(bytemuck::bytes_of(&p)),
+                            (gx.max(1) as u32, gy.max(1) as u32),
+                        )
+                    }
+                    Op::Activation(a) => {
+                        let (groups, row) = grid(a.len)?;
+                        let p = ActParams {
+                            len: u32_of(a.len, "len")?,
+                            act: a.act.code(),
+                            row,
+                            pad: 0,
+                        };
+                        (1, vec![a.x, a.y], uniform(bytemuck::bytes_of(&p)), groups)
+                    }
+                    Op::Pool(q) => {
+                        let e = q.channels * q.f;
+                        let (groups, row) = grid(q.batch * q.s * e)?;
+                        let norm = match q.norm {
+                            Norm::None => 0,
+                            Norm::L1 => 1,
+                            Norm::L2 => 2,
+                        };
+                        let flags =
+                            norm | (u32::from(q.square) << 2) | (u32::from(q.gamma.is_some()) << 3);
+                        let p = PoolParams {
+                            batch: u32_of(q.batch, "batch")?,
+                            r: u32_of(q.r, "r")?,
+                            s: u32_of(q.s, "s")?,
+                            e: u32_of(e, "e")?,
+                            f: u32_of(q.f, "f")?,
+                            width: u32_of(q.width, "width")?,
+                            offset: u32_of(q.offset, "offset")?,
+                            flags,
+                            row,
+                            pad: [0; 3],
+                        };
+                        let ids = vec![q.x, q.gamma.unwrap_or(q.x), q.beta.unwrap_or(q.x), q.out];
+                        (2, ids, uniform(bytemuck::bytes_of(&p)), groups)
+                    }
+                };
+            let mut entries: Vec<wgpu::BindGroupEntry> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: bufs[id].as_entire_binding(),
+                })
+                .collect();
+            entries.push(wgpu::BindGroupEntry {
+                binding: ids.len() as u32,
+                resource: params.as_entire_binding(),
+            });
+            let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &self.pipeline(pipeline).get_bind_group_layout(0),
+                entries: &entries,
+            });
+            dispatches.push(Dispatch {
+                pipeline,
+                bind_group,
+                groups,
+            });
+        }
+        let staging = plan
+            .outputs
+            .iter()
+            .map(|&id| {
+                dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("staging"),
+                    size: (plan.bufs[id].len.max(1) * 4) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
+        Ok(Prepared {
+            bufs,
+            dispatches,
+            staging,
+        })
+    }
+
+    fn prepared(&self, plan: &Plan) -> Result<Arc<Prepared>> {
+        let mut cache = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(&plan.id) {
+            return Ok(p.clone());
+        }
+        let scope = self
+            .ctx
+            .device
+            .push_error_scope(wgpu::ErrorFilter::Validation);
+        let prepared = self.prepare(plan);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Device(format!("plan compilation failed: {e}")));
+        }
+        let prepared = Arc::new(prepared?);
+        if cache.len() >= PLAN_CACHE {
+            cache.clear();
+        }
+        cache.insert(plan.id, prepared.clone());
+        Ok(prepared)
+    }
+}
+
+impl Backend for Gpu {
+    fn describe(&self) -> String {
+        format!("gpu-f32 {}", self.ctx.describe())
+    }
+
+    fn run(&self, plan: &Plan, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
+        if inputs.len() != plan.inputs.len() {
+            return Err(Error::shape(
+                "plan inputs",
+                &[plan.inputs.len()],
+                &[inputs.len()],
+            ));
+        }
+        let prep = self.prepared(plan)?;
+        let (dev, queue) = (&self.ctx.device, &self.ctx.queue);
+        for (&id, data) in plan.inputs.iter().zip(inputs) {
+            if data.len() != plan.bufs[id].len {
+                return Err(Error::shape(
+                    format!("plan input buffer {id}"),
+                    &[plan.bufs[id].len],
+                    &[data.len()],
+                ));
+            }
+            let v: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+            queue.write_buffer(&prep.bufs[id], 0, bytemuck::cast_slice(&v));
+        }
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("forward"),
+        });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward"),
+                timestamp_writes: None,
+            });
+            for d in &prep.dispatches {
+                pass.set_pipeline(self.pipeline(d.pipeline));
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+            }
+        }
+        for (&id, st) in plan.outputs.iter().zip(&prep.staging) {
+            enc.copy_buffer_to_buffer(&prep.bufs[id], 0, st, 0, st.size());
+        }
+        queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (i, st) in prep.staging.iter().enumerate() {
+            let tx = tx.clone();
+            st.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send((i, r));
+            });
+        }
+        dev.poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Device(format!("device poll failed: {e}")))?;
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Device(format!("forward pass failed: {e}")));
+        }
+        for _ in 0..prep.staging.len() {
+            let (i, r) = rx
+                .recv()
+                .map_err(|_| Error::Device("readback channel closed".into()))?;
+            r.map_err(|e| Error::Device(format!("mapping output {i} failed: {e}")))?;
+        }
+        let mut outs = Vec::with_capacity(plan.outputs.len());
+        for (&id, st) in plan.outputs.iter().zip(&prep.staging) {
+            let n = plan.bufs[id].len;
+            {
+                let view = st
+                    .get_mapped_range(..)
+                    .map_err(|e| Error::Device(format!("reading output: {e:?}")))?;
+                let vals: &[f32] = bytemuck::cast_slice(&view);
+                outs.push(vals[..n].iter().map(|&x| x as f64).collect());
+            }
+            st.unmap();
+        }
+        Ok(outs)
+    }
+}
