@@ -24,11 +24,36 @@ pub trait Scalar:
     fn from_f64(x: f64) -> Self;
     /// Widens to f64.
     fn to_f64(self) -> f64;
+    /// |x|.
+    fn abs(self) -> Self;
+    /// e^x.
+    fn exp(self) -> Self;
+    /// sin(x).
+    fn sin(self) -> Self;
+    /// 1 for x > 0, −1 for x < 0 (and ±0 kept as 0 by callers multiplying by |x| terms).
+    fn signum(self) -> Self;
+    /// The larger of two values (NaN-ignoring, as `f32::max`).
+    fn max(self, other: Self) -> Self;
     /// `C = A·B + beta·C` for row-major contiguous A (m×k), B (k×n), C (m×n), single-threaded.
     fn gemm(m: usize, k: usize, n: usize, a: &[Self], b: &[Self], beta: Self, c: &mut [Self]);
 }
 
 impl Scalar for f64 {
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn sin(self) -> Self {
+        f64::sin(self)
+    }
+    fn signum(self) -> Self {
+        f64::signum(self)
+    }
+    fn max(self, other: Self) -> Self {
+        f64::max(self, other)
+    }
     const NAME: &'static str = "f64";
     fn from_f64(x: f64) -> Self {
         x
@@ -60,6 +85,21 @@ impl Scalar for f64 {
 }
 
 impl Scalar for f32 {
+    fn abs(self) -> Self {
+        f32::abs(self)
+    }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn sin(self) -> Self {
+        f32::sin(self)
+    }
+    fn signum(self) -> Self {
+        f32::signum(self)
+    }
+    fn max(self, other: Self) -> Self {
+        f32::max(self, other)
+    }
     const NAME: &'static str = "f32";
     fn from_f64(x: f64) -> Self {
         x as f32

@@ -1,1 +1,335 @@
-fn main() {}
+//! `mnfn`: command-line front end of the monomial-nfn engine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use rand::SeedableRng;
+
+use monomial_nfn::backend::gpu::{list_adapters, AdapterChoice, Gpu};
+use monomial_nfn::golden::check_golden;
+use monomial_nfn::{
+    Backend, Cpu, GroupElement, Model, NetActivation, ScaleRange, Symmetry, WeightSpace,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "mnfn",
+    version,
+    about = "Monomial-NFN engine: equivariant networks over network weights, on GPU (wgpu) and CPU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    /// CPU, f64 (the reference) for check-golden, f32 for bench.
+    Cpu,
+    /// GPU (wgpu, f32).
+    Gpu,
+    /// Both.
+    Both,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Default job: build the paper's CNN-Zoo Monomial-NFN, run it on random networks and on
+    /// copies rescaled by up to 1e4 on every available backend, and report invariance and speed.
+    Demo {
+        /// Networks in the batch.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Seed for the model and the networks.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// List GPU adapters, the chosen one, its key limits and features.
+    Info,
+    /// Rebuild the module each golden file describes, run it, and compare with the reference.
+    CheckGolden {
+        /// Golden safetensors files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Backends to check.
+        #[arg(long, value_enum, default_value_t = BackendArg::Both)]
+        backend: BackendArg,
+        /// Print every compared tensor, not only failures and a summary.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Forward throughput of the CNN-Zoo Monomial-NFN (samples/s and GFLOP/s).
+    Bench {
+        /// Batch sizes.
+        #[arg(long, value_delimiter = ',', default_values_t = [8usize, 64, 256])]
+        batches: Vec<usize>,
+        /// Backends to measure.
+        #[arg(long, value_enum, default_value_t = BackendArg::Both)]
+        backend: BackendArg,
+        /// Minimum measuring time per configuration, in seconds.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Input networks' activation (relu or tanh model).
+        #[arg(long, default_value = "relu")]
+        activation: String,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Demo { batch: 32, seed: 0 }) {
+        Command::Demo { batch, seed } => demo(batch, seed),
+        Command::Info => info(),
+        Command::CheckGolden {
+            files,
+            backend,
+            verbose,
+        } => golden(&files, backend, verbose),
+        Command::Bench {
+            batches,
+            backend,
+            seconds,
+            activation,
+        } => bench(&batches, backend, seconds, &activation),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The requested backends; a missing GPU is an error only when the GPU alone was asked for.
+fn backends(which: BackendArg, cpu_f64: bool) -> Res<Vec<Box<dyn Backend>>> {
+    let mut out: Vec<Box<dyn Backend>> = Vec::new();
+    if which != BackendArg::Gpu {
+        if cpu_f64 {
+            out.push(Box::new(Cpu::<f64>::new()));
+        } else {
+            out.push(Box::new(Cpu::<f32>::new()));
+        }
+    }
+    if which != BackendArg::Cpu {
+        match Gpu::new(&AdapterChoice::default()) {
+            Ok(g) => out.push(Box::new(g)),
+            Err(e) if which == BackendArg::Both => {
+                eprintln!("note: GPU backend unavailable, CPU only: {e}")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+fn demo(batch: usize, seed: u64) -> Res<ExitCode> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let model = Model::monomial_cnn_zoo(NetActivation::Relu, &mut rng)?;
+    let spec = model.spec().clone();
+    println!(
+        "Monomial-NFN (CNN Zoo, ReLU): {} parameters",
+        model.num_params()
+    );
+    let zoo = WeightSpace::random(&spec, batch, 1, &mut rng);
+    let g = GroupElement::sample(
+        &spec,
+        Symmetry::PositiveScale,
+        ScaleRange::Uniform { lo: 1.0, hi: 1e4 },
+        &mut rng,
+    );
+    let rescaled = g.act(&spec, &zoo)?;
+    let mut all = backends(BackendArg::Both, false)?;
+    all.insert(0, Box::new(Cpu::<f64>::new()));
+    println!(
+        "{:<52} {:>10} {:>14} {:>12}",
+        "backend", "pred[0]", "max|Δ| (g·x)", "samples/s"
+    );
+    for b in &all {
+        // The first call builds and caches the plan; the second is timed.
+        let yg = model.forward(b.as_ref(), &rescaled)?.features()?;
+        let t0 = Instant::now();
+        let y = model.forward(b.as_ref(), &zoo)?.features()?;
+        let rate = batch as f64 / t0.elapsed().as_secs_f64();
+        let diff = y
+            .data
+            .iter()
+            .zip(&yg.data)
+            .fold(0.0f64, |m, (a, c)| m.max((a - c).abs()));
+        println!(
+            "{:<52} {:>10.6} {:>14.2e} {:>12.0}",
+            b.describe(),
+            y.data[0],
+            diff,
+            rate
+        );
+    }
+    println!("(hidden neurons permuted and rescaled by factors from U[1, 1e4]; the prediction is invariant)");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn info() -> Res<ExitCode> {
+    println!("CPU: {} rayon threads", rayon::current_num_threads());
+    let adapters = list_adapters();
+    if adapters.is_empty() {
+        println!("GPU adapters: none found");
+    }
+    for a in &adapters {
+        println!(
+            "adapter: {} ({:?}, {:?}, driver {} {})",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
+    }
+    match Gpu::new(&AdapterChoice::default()) {
+        Ok(g) => {
+            let ctx = g.context();
+            let l = ctx.device.limits();
+            println!("chosen: {}", ctx.describe());
+            println!(
+                "  max_storage_buffer_binding_size  {}",
+                l.max_storage_buffer_binding_size
+            );
+            println!("  max_buffer_size                  {}", l.max_buffer_size);
+            println!(
+                "  max_compute_workgroup_storage    {}",
+                l.max_compute_workgroup_storage_size
+            );
+            println!(
+                "  max_compute_invocations_per_wg   {}",
+                l.max_compute_invocations_per_workgroup
+            );
+            println!(
+                "  max_compute_workgroups_per_dim   {}",
+                l.max_compute_workgroups_per_dimension
+            );
+            println!(
+                "  adapter features                 {:?}",
+                ctx.adapter.features()
+            );
+        }
+        Err(e) => println!("chosen: none ({e})"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn golden(files: &[PathBuf], which: BackendArg, verbose: bool) -> Res<ExitCode> {
+    let owned = backends(which, true)?;
+    let refs: Vec<&dyn Backend> = owned.iter().map(|b| b.as_ref()).collect();
+    let mut failed = 0;
+    for path in files {
+        let report = match check_golden(path, &refs) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("FAIL {}: {e}", path.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let status = if report.passed() { "PASS" } else { "FAIL" };
+        println!("{status} {} ({})", path.display(), report.module_class);
+        if let Some(why) = &report.unsupported {
+            println!(
+                "  unsupported: {why}; none of its {} tensors was compared",
+                report.not_compared.len()
+            );
+        }
+        for r in &report.rows {
+            if verbose || !r.pass() {
+                println!(
+                    "  {:<4} {:<40} {:<52} max|err| {:.3e}  err/tol {:.3}",
+                    if r.pass() { "ok" } else { "FAIL" },
+                    r.backend,
+                    r.tensor,
+                    r.max_abs,
+                    r.ratio
+                );
+            }
+        }
+        if !verbose && report.unsupported.is_none() {
+            let worst = report.rows.iter().fold(0.0f64, |m, r| m.max(r.ratio));
+            println!(
+                "  {} tensors compared, worst err/tol {:.3}",
+                report.rows.len(),
+                worst
+            );
+        }
+        let mut reasons: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (n, why) in report
+            .not_compared
+            .iter()
+            .filter(|_| report.unsupported.is_none())
+        {
+            reasons.entry(why).or_default().push(n);
+        }
+        for (why, names) in reasons {
+            println!("  not compared ({why}): {}", names.join(", "));
+        }
+        if !report.passed() {
+            failed += 1;
+        }
+    }
+    println!("{} of {} files passed", files.len() - failed, files.len());
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs forward repeatedly for at least `seconds`; returns (samples/s, GFLOP/s).
+fn throughput(
+    model: &Model,
+    backend: &dyn Backend,
+    input: &WeightSpace,
+    seconds: f64,
+) -> Res<(f64, f64)> {
+    let batch = input.batch();
+    model.forward(backend, input)?;
+    let flops = model.plan(batch)?.flops();
+    let start = Instant::now();
+    let mut iters = 0u32;
+    while start.elapsed() < Duration::from_secs_f64(seconds) || iters < 3 {
+        model.forward(backend, input)?;
+        iters += 1;
+    }
+    let t = start.elapsed().as_secs_f64() / iters as f64;
+    Ok((batch as f64 / t, flops / t / 1e9))
+}
+
+fn bench(batches: &[usize], which: BackendArg, seconds: f64, activation: &str) -> Res<ExitCode> {
+    let act = match activation {
+        "relu" => NetActivation::Relu,
+        "tanh" => NetActivation::Tanh,
+        other => return Err(format!("--activation must be relu or tanh, got {other}").into()),
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let model = Model::monomial_cnn_zoo(act, &mut rng)?;
+    println!(
+        "model: Monomial-NFN CNN-Zoo ({activation}), {} parameters; forward pass",
+        model.num_params()
+    );
+    println!(
+        "{:<48} {:>6} {:>12} {:>10} {:>10}",
+        "backend", "batch", "samples/s", "ms/batch", "GFLOP/s"
+    );
+    for b in backends(which, false)? {
+        for &batch in batches {
+            let input = WeightSpace::random(model.spec(), batch, 1, &mut rng);
+            let (rate, gflops) = throughput(&model, b.as_ref(), &input, seconds)?;
+            println!(
+                "{:<48} {:>6} {:>12.0} {:>10.3} {:>10.1}",
+                b.describe(),
+                batch,
+                rate,
+                1e3 * batch as f64 / rate,
+                gflops
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,22 +1,36 @@
 //! CPU twin of `shaders/activation.wgsl`.
 
+use rayon::prelude::*;
+
 use crate::plan::Activation;
 use crate::scalar::Scalar;
+
+/// Elements per rayon task.
+const CHUNK: usize = 1 << 14;
 
 /// y = act(x) elementwise. Odd functions are computed on |x| with the sign restored, so sign
 /// flips commute with them bitwise (SPEC §9.7).
 pub fn activation<T: Scalar>(act: Activation, x: &[T], y: &mut [T]) {
-    for (yv, &xv) in y.iter_mut().zip(x) {
-        *yv = T::from_f64(apply(act, xv.to_f64()));
+    let one = T::from_f64(1.0);
+    let two = T::from_f64(2.0);
+    let zero = T::default();
+    match act {
+        Activation::Relu => map(x, y, |v| v.max(zero)),
+        Activation::Abs => map(x, y, |v| v.abs()),
+        Activation::Tanh => map(x, y, |v| {
+            v.signum() * (one - two / ((two * v.abs()).exp() + one))
+        }),
+        Activation::Sin => map(x, y, |v| v.signum() * v.abs().sin()),
+        Activation::Sigmoid => map(x, y, |v| one / (one + (zero - v).exp())),
     }
 }
 
-fn apply(act: Activation, x: f64) -> f64 {
-    match act {
-        Activation::Relu => x.max(0.0),
-        Activation::Abs => x.abs(),
-        Activation::Tanh => x.signum() * (1.0 - 2.0 / ((2.0 * x.abs()).exp() + 1.0)),
-        Activation::Sin => x.signum() * x.abs().sin(),
-        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-    }
+fn map<T: Scalar>(x: &[T], y: &mut [T], f: impl Fn(T) -> T + Sync) {
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(yc, xc)| {
+            for (yv, &xv) in yc.iter_mut().zip(xc) {
+                *yv = f(xv);
+            }
+        });
 }

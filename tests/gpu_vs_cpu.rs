@@ -1,0 +1,197 @@
+//! The GPU backend agrees with the CPU f64 reference on random specs, shapes and values.
+
+mod common;
+
+use monomial_nfn::nn::head::Dense;
+use monomial_nfn::{
+    Activation, Cpu, Init, InvariantPool, Layer, LayerShape, Model, MonomialLinear, NetActivation,
+    NetworkSpec, Output, PoolAxes, PoolMode, Variant, WeightSpace,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_mlp(rng: &mut ChaCha8Rng) -> NetworkSpec {
+    let l = rng.random_range(2..=5);
+    let widths: Vec<usize> = (0..=l).map(|_| rng.random_range(1..=9) | 1).collect();
+    NetworkSpec::mlp(&widths, NetActivation::Relu).unwrap()
+}
+
+fn random_cnn(rng: &mut ChaCha8Rng) -> NetworkSpec {
+    let k = if rng.random::<bool>() { 3 } else { 5 };
+    let (a, b, c) = (
+        rng.random_range(1..=3),
+        rng.random_range(2..=7),
+        rng.random_range(2..=6),
+    );
+    let layers = vec![
+        LayerShape::conv(b, a, k, k),
+        LayerShape::conv(c, b, 3, 3),
+        LayerShape::dense(rng.random_range(1..=4), c),
+    ];
+    NetworkSpec::new(layers, NetActivation::Relu).unwrap()
+}
+
+/// Largest |gpu - cpu| relative to max|cpu|, over every output tensor.
+fn rel_err(a: &Output, b: &Output) -> f64 {
+    let flat = |o: &Output| -> Vec<Vec<f64>> {
+        match o {
+            Output::Features(t) => vec![t.data.clone()],
+            Output::Space(s) => s
+                .weights
+                .iter()
+                .chain(&s.biases)
+                .map(|t| t.data.clone())
+                .collect(),
+        }
+    };
+    flat(a)
+        .iter()
+        .zip(flat(b))
+        .map(|(x, y)| {
+            let m = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+            x.iter()
+                .zip(&y)
+                .fold(0.0f64, |e, (p, q)| e.max((p - q).abs()))
+                / m
+        })
+        .fold(0.0, f64::max)
+}
+
+fn equivariant_model(
+    spec: &NetworkSpec,
+    c_in: usize,
+    c_out: usize,
+    variant: Variant,
+    rng: &mut ChaCha8Rng,
+) -> Model {
+    let layer = MonomialLinear::new(spec, c_in, c_out, variant, Init::PytorchDefault, rng).unwrap();
+    Model::new(
+        spec.clone(),
+        c_in,
+        vec![Layer::Monomial(layer), Layer::Activation(Activation::Tanh)],
+    )
+}
+
+#[test]
+fn gpu_matches_cpu_f64_on_random_equivariant_layers() {
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let cpu = Cpu::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for case in 0..12 {
+        let spec = if case % 2 == 0 {
+            random_mlp(&mut rng)
+        } else {
+            random_cnn(&mut rng)
+        };
+        let (c_in, c_out) = (rng.random_range(1..=17), rng.random_range(1..=17));
+        let batch = [1, 33][case % 2];
+        let variant = if case % 3 == 0 {
+            Variant::Sign
+        } else {
+            Variant::Scale
+        };
+        let model = equivariant_model(&spec, c_in, c_out, variant, &mut rng);
+        let x = WeightSpace::random(&spec, batch, c_in, &mut rng);
+        let err = rel_err(
+            &model.forward(&gpu, &x).unwrap(),
+            &model.forward(&cpu, &x).unwrap(),
+        );
+        assert!(
+            err <= 1e-5,
+            "case {case} {spec:?} c {c_in}->{c_out} batch {batch}: rel err {err:.3e}"
+        );
+    }
+}
+
+#[test]
+fn gpu_matches_cpu_f64_on_invariant_models_and_every_pool_mode() {
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let cpu = Cpu::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let modes = [
+        PoolMode::L1,
+        PoolMode::L2,
+        PoolMode::L2Square,
+        PoolMode::ParamMulL2,
+        PoolMode::Mean,
+    ];
+    for (case, mode) in modes.into_iter().enumerate() {
+        let spec = if case % 2 == 0 {
+            random_cnn(&mut rng)
+        } else {
+            random_mlp(&mut rng)
+        };
+        let c = rng.random_range(1..=5);
+        let mut pool = InvariantPool::new(&spec, c, mode, PoolAxes::Hidden).unwrap();
+        pool.randomize(&mut rng);
+        let width = pool.out_features();
+        let layers = vec![
+            Layer::Monomial(
+                MonomialLinear::new(&spec, 1, c, Variant::Scale, Init::XavierNormal, &mut rng)
+                    .unwrap(),
+            ),
+            Layer::Activation(Activation::Relu),
+            Layer::Pool(pool),
+            Layer::Dense(Dense::new(width, 7, &mut rng).unwrap()),
+            Layer::Activation(Activation::Sin),
+            Layer::Dense(Dense::new(7, 1, &mut rng).unwrap()),
+            Layer::Activation(Activation::Sigmoid),
+        ];
+        let model = Model::new(spec.clone(), 1, layers);
+        for batch in [1, 33] {
+            let x = WeightSpace::random(&spec, batch, 1, &mut rng);
+            let err = rel_err(
+                &model.forward(&gpu, &x).unwrap(),
+                &model.forward(&cpu, &x).unwrap(),
+            );
+            assert!(
+                err <= 1e-4,
+                "{mode:?} {spec:?} batch {batch}: rel err {err:.3e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gpu_matches_cpu_f64_on_the_paper_models() {
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let cpu = Cpu::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for act in [NetActivation::Relu, NetActivation::Tanh] {
+        let model = Model::monomial_cnn_zoo(act, &mut rng).unwrap();
+        let x = WeightSpace::random(model.spec(), 9, 1, &mut rng);
+        let err = rel_err(
+            &model.forward(&gpu, &x).unwrap(),
+            &model.forward(&cpu, &x).unwrap(),
+        );
+        assert!(err <= 1e-4, "{act:?}: rel err {err:.3e}");
+    }
+}
+
+#[test]
+fn gpu_sin_is_accurate_far_outside_minus_pi_pi() {
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let spec = NetworkSpec::mlp(&[1, 64, 1], NetActivation::Sin).unwrap();
+    let mut x = WeightSpace::zeros(&spec, 1, 1);
+    for (i, v) in x.weights[0].data.iter_mut().enumerate() {
+        *v = (i as f64 - 32.0) * 97.3; // up to ±3,100 rad
+    }
+    let model = Model::new(spec.clone(), 1, vec![Layer::Activation(Activation::Sin)]);
+    let y = model.forward(&gpu, &x).unwrap().space().unwrap();
+    for (a, v) in y.weights[0].data.iter().zip(&x.weights[0].data) {
+        let v32 = *v as f32 as f64;
+        assert!(
+            (a - v32.sin()).abs() < 2e-4,
+            "sin({v}) = {a} on the GPU, want {}",
+            v32.sin()
+        );
+    }
+}
