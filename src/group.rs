@@ -140,6 +140,25 @@ impl GroupElement {
                     &[p.len(), self.factors[i].len()],
                 ));
             }
+            // Indices come from public fields and files: reject anything but a permutation
+            // (an out-of-range index would otherwise panic below) and any zero or non-finite factor.
+            let mut seen = vec![false; p.len()];
+            for &src in p {
+                if src >= p.len() || std::mem::replace(&mut seen[src], true) {
+                    return Err(Error::Input(format!(
+                        "group element layer {i}: index {src} makes it no permutation of 0..{}",
+                        p.len()
+                    )));
+                }
+            }
+            if let Some(d) = self.factors[i]
+                .iter()
+                .find(|d| !d.is_finite() || **d == 0.0)
+            {
+                return Err(Error::Input(format!(
+                    "group element layer {i}: factor {d} is not finite and nonzero"
+                )));
+            }
         }
         let (b, c) = (u.batch(), u.channels());
         let row = |i: usize, j: usize| -> (usize, f64) {

@@ -45,10 +45,19 @@ impl Tensor {
         self.data.iter().fold(0.0, |m, v| m.max(v.abs()))
     }
 
-    /// Errors unless the shape equals `expected`.
+    /// Errors unless the shape equals `expected` and the data fills it (the fields are public,
+    /// so a tensor can be built with too little data; indexing it later would panic).
     pub fn expect_shape(&self, what: &str, expected: &[usize]) -> Result<()> {
         if self.shape != expected {
             return Err(Error::shape(what, expected, &self.shape));
+        }
+        let n: usize = expected.iter().product();
+        if self.data.len() != n {
+            return Err(Error::shape(
+                format!("{what}: data length"),
+                &[n],
+                &[self.data.len()],
+            ));
         }
         Ok(())
     }

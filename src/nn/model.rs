@@ -210,6 +210,16 @@ impl Model {
             channels: self.in_channels,
         });
         for (i, layer) in self.layers.iter().enumerate() {
+            let layer_spec = match layer {
+                Layer::Monomial(m) => Some(&m.spec),
+                Layer::Pool(p) => Some(&p.spec),
+                _ => None,
+            };
+            if layer_spec.is_some_and(|s| s.layers != self.spec.layers) {
+                return Err(Error::Spec(format!(
+                    "layer {i} was built for another network architecture than the model's"
+                )));
+            }
             v = match (layer, v) {
                 (Layer::Monomial(m), Value::Space(s)) => Value::Space(m.emit(&mut pb, &s, batch)?),
                 (Layer::Activation(a), Value::Space(s)) => Value::Space(SpaceBufs {
