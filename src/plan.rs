@@ -269,6 +269,33 @@ impl PlanBuilder {
     }
 }
 
+impl Op {
+    /// Buffers the op reads (its main input first).
+    pub fn reads(&self) -> Vec<BufId> {
+        match self {
+            Op::Gemm(g) => {
+                let mut v = vec![g.a, g.b];
+                v.extend(g.bias);
+                if g.accumulate {
+                    v.push(g.c);
+                }
+                v
+            }
+            Op::Activation(a) => vec![a.x],
+            Op::Pool(p) => [Some(p.x), p.gamma, p.beta].into_iter().flatten().collect(),
+        }
+    }
+
+    /// The buffer the op writes.
+    pub fn writes(&self) -> BufId {
+        match self {
+            Op::Gemm(g) => g.c,
+            Op::Activation(a) => a.y,
+            Op::Pool(p) => p.out,
+        }
+    }
+}
+
 impl Plan {
     /// Floating-point operations of one run (2·m·k·n per GEMM; activations and pools counted
     /// as one per element and ~4 per pooled element), for GFLOP/s reports.

@@ -15,7 +15,7 @@ pub fn activation<T: Scalar>(act: Activation, x: &[T], y: &mut [T]) {
     let two = T::from_f64(2.0);
     let zero = T::default();
     match act {
-        Activation::Relu => map(x, y, |v| v.max(zero)),
+        Activation::Relu => map(x, y, |v| if v > zero { v } else { zero }),
         Activation::Abs => map(x, y, |v| v.abs()),
         Activation::Tanh => map(x, y, |v| {
             v.signum() * (one - two / ((two * v.abs()).exp() + one))
@@ -33,4 +33,18 @@ fn map<T: Scalar>(x: &[T], y: &mut [T], f: impl Fn(T) -> T + Sync) {
                 *yv = f(xv);
             }
         });
+}
+
+/// act applied in place (the chain executor's variant, `fuse.rs`).
+pub fn activation_in_place<T: Scalar>(act: Activation, x: &mut [T]) {
+    let zero = T::default();
+    match act {
+        Activation::Relu => x
+            .iter_mut()
+            .for_each(|v| *v = if *v > zero { *v } else { zero }),
+        _ => {
+            let src = x.to_vec();
+            activation(act, &src, x);
+        }
+    }
 }

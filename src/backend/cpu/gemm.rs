@@ -42,3 +42,21 @@ pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
         c.par_chunks_mut(ROW_BLOCK * n).enumerate().for_each(run);
     }
 }
+
+/// C = A·B (+bias) for `op.m` rows on the calling thread (no accumulation); used per block by
+/// the chain executor (`fuse.rs`).
+pub(crate) fn gemm_rows<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mut [T]) {
+    let n = op.n;
+    if op.k == 0 {
+        c.iter_mut().for_each(|v| *v = T::default());
+    } else {
+        T::gemm(op.m, op.k, n, a, b, T::default(), c);
+    }
+    if let Some(bias) = bias {
+        for row in c.chunks_mut(n) {
+            for (v, &bv) in row.iter_mut().zip(bias) {
+                *v += bv;
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! checked against). One file per op family, mirroring `shaders/`.
 
 mod activation;
+mod fuse;
 mod gemm;
 mod pool;
 
@@ -17,14 +18,22 @@ pub use activation::activation;
 pub use gemm::gemm;
 pub use pool::pool;
 
-/// Buffer sets kept per plan; older ones are dropped past this many.
+/// Prepared plans kept; older ones are dropped past this many.
 const PLAN_CACHE: usize = 16;
 
 /// Executes plans on the host in precision `T`, with rayon over rows/batch. Each plan's buffers
-/// (parameters converted to `T`, scratch space) are allocated once and reused across runs.
+/// (parameters converted to `T`, scratch space) and chain schedule are built once and reused.
 #[derive(Debug, Default)]
 pub struct Cpu<T: Scalar> {
-    cache: Mutex<HashMap<u64, Vec<Vec<T>>>>,
+    cache: Mutex<HashMap<u64, Prepared<T>>>,
+}
+
+/// A plan's buffers and its chain schedule (`fuse.rs`).
+#[derive(Debug)]
+struct Prepared<T> {
+    bufs: Vec<Vec<T>>,
+    chains: Vec<fuse::Chain>,
+    roles: Vec<fuse::Role>,
 }
 
 impl<T: Scalar> Cpu<T> {
@@ -35,32 +44,60 @@ impl<T: Scalar> Cpu<T> {
         }
     }
 
-    /// The buffers of `plan`: cached ones (taken out while running) or freshly built.
-    fn take_buffers(&self, plan: &Plan) -> Vec<Vec<T>> {
+    /// The prepared plan: cached (taken out while running) or freshly built.
+    fn take(&self, plan: &Plan) -> Prepared<T> {
         let cached = self
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&plan.id);
         cached.unwrap_or_else(|| {
-            plan.bufs
+            let (chains, roles) = fuse::find_chains(plan);
+            let bufs = plan
+                .bufs
                 .iter()
                 .map(|d| match &d.kind {
                     BufKind::Param(v) => v.iter().map(|&x| T::from_f64(x)).collect(),
                     BufKind::Input => Vec::new(),
                     BufKind::Scratch => vec![T::default(); d.len],
                 })
-                .collect()
+                .collect();
+            Prepared {
+                bufs,
+                chains,
+                roles,
+            }
         })
     }
 
-    fn return_buffers(&self, plan: &Plan, bufs: Vec<Vec<T>>) {
+    fn give_back(&self, plan: &Plan, prepared: Prepared<T>) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= PLAN_CACHE {
             cache.clear();
         }
-        cache.insert(plan.id, bufs);
+        cache.insert(plan.id, prepared);
     }
+}
+
+/// Runs one op on its own.
+fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
+    let mut out = std::mem::take(&mut bufs[op.writes()]);
+    match op {
+        Op::Gemm(g) => gemm(
+            g,
+            &bufs[g.a],
+            &bufs[g.b],
+            g.bias.map(|id| bufs[id].as_slice()),
+            &mut out,
+        ),
+        Op::Activation(a) => activation(a.act, &bufs[a.x], &mut out),
+        Op::Pool(p) => {
+            let gamma = p.gamma.map(|id| bufs[id].as_slice());
+            let beta = p.beta.map(|id| bufs[id].as_slice());
+            pool(p, &bufs[p.x], gamma, beta, &mut out)
+        }
+    }
+    bufs[op.writes()] = out;
 }
 
 impl<T: Scalar> Backend for Cpu<T> {
@@ -85,59 +122,42 @@ impl<T: Scalar> Backend for Cpu<T> {
                 ));
             }
         }
-        let mut bufs = self.take_buffers(plan);
+        let mut prepared = self.take(plan);
         for (&id, data) in plan.inputs.iter().zip(inputs) {
-            bufs[id].clear();
-            bufs[id].extend(data.iter().map(|&x| T::from_f64(x)));
+            let buf = &mut prepared.bufs[id];
+            buf.clear();
+            buf.extend(data.iter().map(|&x| T::from_f64(x)));
         }
         let profile = log::log_enabled!(log::Level::Debug);
-        let mut spent = [0f64; 3];
-        for op in &plan.ops {
-            let t0 = profile.then(std::time::Instant::now);
-            match op {
-                Op::Gemm(g) => {
-                    let mut c = std::mem::take(&mut bufs[g.c]);
-                    let bias = g.bias.map(|id| bufs[id].as_slice());
-                    gemm(g, &bufs[g.a], &bufs[g.b], bias, &mut c);
-                    bufs[g.c] = c;
+        let (mut fused, mut single) = (0.0, 0.0);
+        for (i, op) in plan.ops.iter().enumerate() {
+            let t0 = std::time::Instant::now();
+            match prepared.roles[i] {
+                fuse::Role::Member => continue,
+                fuse::Role::Start(c) => {
+                    fuse::run_chain(plan, &prepared.chains[c], &mut prepared.bufs);
+                    fused += t0.elapsed().as_secs_f64();
                 }
-                Op::Activation(a) => {
-                    let mut y = std::mem::take(&mut bufs[a.y]);
-                    activation(a.act, &bufs[a.x], &mut y);
-                    bufs[a.y] = y;
+                fuse::Role::Single => {
+                    run_op(op, &mut prepared.bufs);
+                    single += t0.elapsed().as_secs_f64();
                 }
-                Op::Pool(p) => {
-                    let mut out = std::mem::take(&mut bufs[p.out]);
-                    let gamma = p.gamma.map(|id| bufs[id].as_slice());
-                    let beta = p.beta.map(|id| bufs[id].as_slice());
-                    pool(p, &bufs[p.x], gamma, beta, &mut out);
-                    bufs[p.out] = out;
-                }
-            }
-            if let Some(t0) = t0 {
-                let k = match op {
-                    Op::Gemm(_) => 0,
-                    Op::Activation(_) => 1,
-                    Op::Pool(_) => 2,
-                };
-                spent[k] += t0.elapsed().as_secs_f64();
             }
         }
         if profile {
             log::debug!(
-                "cpu-{} ms: gemm {:.2}, activation {:.2}, pool {:.2}",
+                "cpu-{}: {:.2} ms in fused chains, {:.2} ms in single ops",
                 T::NAME,
-                1e3 * spent[0],
-                1e3 * spent[1],
-                1e3 * spent[2]
+                1e3 * fused,
+                1e3 * single
             );
         }
         let outs = plan
             .outputs
             .iter()
-            .map(|&id| bufs[id].iter().map(|x| x.to_f64()).collect())
+            .map(|&id| prepared.bufs[id].iter().map(|x| x.to_f64()).collect())
             .collect();
-        self.return_buffers(plan, bufs);
+        self.give_back(plan, prepared);
         Ok(outs)
     }
 }

@@ -6,7 +6,8 @@ use crate::scalar::Scalar;
 /// PyTorch's `F.normalize` clamp: x / max(‖x‖, ε).
 pub const NORM_EPS: f64 = 1e-12;
 
-/// Executes one pool piece, writing out[b, c, offset + s·f + t].
+/// Executes one pool piece, writing out[b, c, offset + s·f + t]. Norms and sums are taken in
+/// f64 whatever `T` is.
 pub fn pool<T: Scalar>(
     op: &PoolOp,
     x: &[T],
@@ -15,41 +16,44 @@ pub fn pool<T: Scalar>(
     out: &mut [T],
 ) {
     let e = op.channels * op.f;
+    let affine: Option<(Vec<f64>, Vec<f64>)> = gamma.zip(beta).map(|(g, b)| {
+        (
+            g.iter().map(|v| v.to_f64()).collect(),
+            b.iter().map(|v| v.to_f64()).collect(),
+        )
+    });
     let mut acc = vec![0.0f64; e];
+    let mut u = vec![0.0f64; e];
     for b in 0..op.batch {
         for s in 0..op.s {
             acc.iter_mut().for_each(|v| *v = 0.0);
             for r in 0..op.r {
                 let v = &x[((b * op.r + r) * op.s + s) * e..][..e];
+                u.iter_mut().zip(v).for_each(|(d, s)| *d = s.to_f64());
                 let denom = match op.norm {
                     Norm::None => 1.0,
-                    Norm::L1 => v
-                        .iter()
-                        .map(|a| a.to_f64().abs())
-                        .sum::<f64>()
-                        .max(NORM_EPS),
-                    Norm::L2 => v
-                        .iter()
-                        .map(|a| a.to_f64() * a.to_f64())
-                        .sum::<f64>()
-                        .sqrt()
-                        .max(NORM_EPS),
+                    Norm::L1 => u.iter().map(|a| a.abs()).sum::<f64>().max(NORM_EPS),
+                    Norm::L2 => u.iter().map(|a| a * a).sum::<f64>().sqrt().max(NORM_EPS),
                 };
-                for (i, a) in acc.iter_mut().enumerate() {
-                    let mut u = v[i].to_f64() / denom;
-                    if op.square {
-                        u *= u;
+                let inv = 1.0 / denom;
+                match (&affine, op.square) {
+                    (Some((g, bt)), _) => {
+                        for i in 0..e {
+                            acc[i] += g[i] * (u[i] * inv) + bt[i];
+                        }
                     }
-                    if let (Some(g), Some(bt)) = (gamma, beta) {
-                        u = g[i].to_f64() * u + bt[i].to_f64();
-                    }
-                    *a += u;
+                    (None, true) => acc
+                        .iter_mut()
+                        .zip(&u)
+                        .for_each(|(a, x)| *a += (x * inv) * (x * inv)),
+                    (None, false) => acc.iter_mut().zip(&u).for_each(|(a, x)| *a += x * inv),
                 }
             }
+            let rn = 1.0 / op.r as f64;
             for c in 0..op.channels {
                 for t in 0..op.f {
                     let dst = (b * op.channels + c) * op.width + op.offset + s * op.f + t;
-                    out[dst] = T::from_f64(acc[c * op.f + t] / op.r as f64);
+                    out[dst] = T::from_f64(acc[c * op.f + t] * rn);
                 }
             }
         }

@@ -1,0 +1,214 @@
+//! Row-blocked execution of op chains (DESIGN §4b). In a Monomial-NFN every middle-layer entry
+//! goes through GEMM, activation, GEMM, … and the pool independently of every other entry, so a
+//! chain of such ops can run block by block with intermediates kept in cache instead of written
+//! to memory. This changes only the schedule: each value is computed by the same arithmetic as
+//! the op-by-op path, so results are bitwise identical.
+
+use rayon::prelude::*;
+
+use crate::plan::{BufKind, GemmOp, Op, Plan, PoolOp};
+use crate::scalar::Scalar;
+
+use super::activation::activation_in_place;
+use super::{activation, pool};
+
+/// Rows a block aims for (a 256×144 f32 block is 147 KB, comfortably inside L2).
+const TARGET_ROWS: usize = 256;
+
+/// Ops that run as one row-blocked unit; `ops[0]` is a GEMM.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Op indices in execution order.
+    pub ops: Vec<usize>,
+    /// Rows shared by every op.
+    pub rows: usize,
+    /// Rows per block (a multiple of the rows per batch item when the chain ends in a pool).
+    pub block: usize,
+}
+
+/// How the executor treats each op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Run on its own.
+    Single,
+    /// Runs chain `i` (it is the chain's first op).
+    Start(usize),
+    /// Already executed as part of a chain.
+    Member,
+}
+
+/// Finds maximal chains: each intermediate buffer is written by one op, read by exactly the
+/// next op of the chain, and is not a plan output; the other inputs are parameters.
+pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
+    let nb = plan.bufs.len();
+    let mut writers = vec![Vec::new(); nb];
+    let mut readers = vec![Vec::new(); nb];
+    for (i, op) in plan.ops.iter().enumerate() {
+        writers[op.writes()].push(i);
+        for r in op.reads() {
+            readers[r].push(i);
+        }
+    }
+    let is_param = |id: usize| matches!(plan.bufs[id].kind, BufKind::Param(_));
+    let mut roles = vec![Role::Single; plan.ops.len()];
+    let mut chains = Vec::new();
+    for (start, op) in plan.ops.iter().enumerate() {
+        let Op::Gemm(g) = op else { continue };
+        if roles[start] != Role::Single || g.accumulate || writers[g.c] != [start] {
+            continue;
+        }
+        let rows = g.m;
+        let mut ops = vec![start];
+        let mut unit = 1;
+        loop {
+            let last = ops[ops.len() - 1];
+            let out = plan.ops[last].writes();
+            if plan.outputs.contains(&out) || readers[out].len() != 1 {
+                break;
+            }
+            let next = readers[out][0];
+            if next <= last || matches!(plan.ops[last], Op::Pool(_)) {
+                break;
+            }
+            let ok = match &plan.ops[next] {
+                Op::Activation(a) => a.x == out && writers[a.y] == [next],
+                Op::Gemm(n) => {
+                    n.a == out
+                        && !n.accumulate
+                        && n.m == rows
+                        && writers[n.c] == [next]
+                        && is_param(n.b)
+                        && n.bias.is_none_or(is_param)
+                }
+                Op::Pool(p) => {
+                    let params = p.gamma.is_none_or(is_param) && p.beta.is_none_or(is_param);
+                    if p.x == out && params && p.batch * p.r * p.s == rows {
+                        unit = p.r * p.s;
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+            if !ok {
+                break;
+            }
+            ops.push(next);
+        }
+        if ops.len() < 2 {
+            continue;
+        }
+        let block = unit * (TARGET_ROWS / unit).max(1);
+        roles[start] = Role::Start(chains.len());
+        for &o in &ops[1..] {
+            roles[o] = Role::Member;
+        }
+        chains.push(Chain { ops, rows, block });
+    }
+    (chains, roles)
+}
+
+/// Width (values per row) of the buffer op `i` writes, given the chain's row count.
+fn width(plan: &Plan, op: &Op, rows: usize) -> usize {
+    plan.bufs[op.writes()].len / rows
+}
+
+/// One op of a chain applied to `nrows` rows held in `input`, writing `output`.
+fn step<T: Scalar>(op: &Op, bufs: &[Vec<T>], input: &[T], output: &mut [T], nrows: usize) {
+    match op {
+        Op::Gemm(g) => {
+            let sub = GemmOp {
+                m: nrows,
+                ..g.clone()
+            };
+            super::gemm::gemm_rows(
+                &sub,
+                input,
+                &bufs[g.b],
+                g.bias.map(|b| bufs[b].as_slice()),
+                output,
+            );
+        }
+        Op::Activation(a) => activation(a.act, input, output),
+        Op::Pool(p) => {
+            let sub = PoolOp {
+                batch: nrows / (p.r * p.s),
+                ..p.clone()
+            };
+            let gamma = p.gamma.map(|b| bufs[b].as_slice());
+            let beta = p.beta.map(|b| bufs[b].as_slice());
+            pool(&sub, input, gamma, beta, output);
+        }
+    }
+}
+
+/// Runs a chain block by block, in parallel over blocks.
+pub fn run_chain<T: Scalar>(plan: &Plan, chain: &Chain, bufs: &mut [Vec<T>]) {
+    let Op::Gemm(g0) = &plan.ops[chain.ops[0]] else {
+        return;
+    };
+    let last = &plan.ops[chain.ops[chain.ops.len() - 1]];
+    let mut out = std::mem::take(&mut bufs[last.writes()]);
+    run_blocks(plan, chain, bufs, &bufs[g0.a], g0.k, &mut out);
+    bufs[last.writes()] = out;
+}
+
+fn run_blocks<T: Scalar>(
+    plan: &Plan,
+    chain: &Chain,
+    bufs: &[Vec<T>],
+    a: &[T],
+    k: usize,
+    out: &mut [T],
+) {
+    let last = &plan.ops[chain.ops[chain.ops.len() - 1]];
+    // Values of the final output per block (pool outputs are per batch item).
+    let out_block = match last {
+        Op::Pool(p) => chain.block / (p.r * p.s) * p.channels * p.width,
+        op => chain.block * width(plan, op, chain.rows),
+    };
+    let widths: Vec<usize> = chain
+        .ops
+        .iter()
+        .map(|&i| width(plan, &plan.ops[i], chain.rows))
+        .collect();
+    let max_w = widths.iter().copied().max().unwrap_or(0);
+    let n = chain.ops.len();
+    out.par_chunks_mut(out_block).enumerate().for_each_init(
+        || {
+            (
+                vec![T::default(); chain.block * max_w],
+                vec![T::default(); chain.block * max_w],
+            )
+        },
+        |(ping, pong), (blk, out_chunk)| {
+            let row0 = blk * chain.block;
+            let nrows = chain.block.min(chain.rows - row0);
+            let a_blk = &a[row0 * k..(row0 + nrows) * k];
+            // The chain's current values live in `ping` (after an even number of swaps) or
+            // `pong`; a chain starts with a GEMM reading `a_blk` and writing `ping`.
+            let mut in_ping = true;
+            for (idx, &oi) in chain.ops.iter().enumerate() {
+                let op = &plan.ops[oi];
+                let prev = if idx == 0 { 0 } else { nrows * widths[idx - 1] };
+                let cur = nrows * widths[idx];
+                let (src, dst) = if in_ping {
+                    (&mut *ping, &mut *pong)
+                } else {
+                    (&mut *pong, &mut *ping)
+                };
+                match (idx, op) {
+                    (0, _) if n == 1 => step(op, bufs, a_blk, out_chunk, nrows),
+                    (0, _) => step(op, bufs, a_blk, &mut src[..cur], nrows),
+                    (i, _) if i + 1 == n => step(op, bufs, &src[..prev], out_chunk, nrows),
+                    // Activations inside a chain run in place.
+                    (_, Op::Activation(a)) => activation_in_place(a.act, &mut src[..cur]),
+                    _ => {
+                        step(op, bufs, &src[..prev], &mut dst[..cur], nrows);
+                        in_ping = !in_ping;
+                    }
+                }
+            }
+        },
+    );
+}
