@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::group::GroupElement;
 use crate::io::{load_reference_params, TensorFile};
+use crate::nn::baseline::{PermKind, PermLinear};
 use crate::nn::model::{Layer, Model, Output};
 use crate::nn::monomial::{MonomialLinear, Variant};
 use crate::nn::params::Init;
@@ -104,6 +105,18 @@ fn json(path: &Path, file: &TensorFile, key: &str) -> Result<Value> {
     serde_json::from_str(s).map_err(|e| Error::format(path, format!("metadata {key}: {e}")))
 }
 
+/// The unsigned integers of a JSON array (empty for anything else).
+fn usizes(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_u64)
+                .map(|x| x as usize)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn usize_of(path: &Path, v: &Value, key: &str) -> Result<usize> {
     v.get(key)
         .and_then(Value::as_u64)
@@ -124,15 +137,7 @@ pub fn golden_spec(
         .ok_or_else(|| Error::format(path, "network_spec lacks weight_shapes"))?;
     let mut layers = Vec::new();
     for s in shapes {
-        let d: Vec<usize> = s
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_u64)
-                    .map(|x| x as usize)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let d = usizes(s);
         layers.push(match d.as_slice() {
             [o, i] => LayerShape::dense(*o, *i),
             [o, i, kh, kw] => LayerShape::conv(*o, *i, *kh, *kw),
@@ -171,15 +176,44 @@ fn build_case(path: &Path, file: &TensorFile) -> Result<std::result::Result<Case
     let single = |layer: Layer| Model::new(spec.clone(), in_channels, vec![layer]);
     let model = match short {
         "HNPSLinear" | "HNPS_SirenLinear" => {
-            let variant = if short == "HNPSLinear" { Variant::Scale } else { Variant::Sign };
-            let (c, o) = (usize_of(path, &args, "in_channels")?, usize_of(path, &args, "out_channels")?);
-            single(Layer::Monomial(MonomialLinear::zeros(&spec, c, o, variant)?))
+            let variant = if short == "HNPSLinear" {
+                Variant::Scale
+            } else {
+                Variant::Sign
+            };
+            let (c, o) = (
+                usize_of(path, &args, "in_channels")?,
+                usize_of(path, &args, "out_channels")?,
+            );
+            single(Layer::Monomial(MonomialLinear::zeros(
+                &spec, c, o, variant,
+            )?))
+        }
+        "NPLinear" | "HNPLinear" => {
+            let kind = if short == "HNPLinear" {
+                PermKind::Hnp
+            } else {
+                let io_embed = args
+                    .get("io_embed")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                PermKind::Np { io_embed }
+            };
+            let (c, o) = (
+                usize_of(path, &args, "in_channels")?,
+                usize_of(path, &args, "out_channels")?,
+            );
+            single(Layer::Perm(PermLinear::zeros(&spec, c, o, kind)?))
         }
         "HNPSPool" | "HNPPool" | "NPPool" => {
             let (mode, axes) = match short {
                 "HNPSPool" => {
-                    let m = args.get("mode_pooling").and_then(Value::as_str).unwrap_or("");
-                    let mode = PoolMode::parse(m).ok_or_else(|| Error::format(path, format!("unknown mode_pooling {m}")))?;
+                    let m = args
+                        .get("mode_pooling")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let mode = PoolMode::parse(m)
+                        .ok_or_else(|| Error::format(path, format!("unknown mode_pooling {m}")))?;
                     (mode, PoolAxes::Hidden)
                 }
                 "HNPPool" => (PoolMode::Mean, PoolAxes::Hidden),
@@ -191,37 +225,67 @@ fn build_case(path: &Path, file: &TensorFile) -> Result<std::result::Result<Case
         }
         "InvariantNFN" | "InvariantNFN_HNPS" => {
             let mode = args.get("mode").and_then(Value::as_str).unwrap_or("");
-            if mode != "HNPS" {
-                return Ok(Err(format!("{class} with mode {mode}: HNP/NP equivariant layers are not implemented yet")));
-            }
-            let (widths, act, last) = if short == "InvariantNFN" {
-                let w: Vec<usize> = args
-                    .get("hchannels")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_u64).map(|x| x as usize).collect())
-                    .unwrap_or_default();
-                (w, Activation::Relu, Activation::Relu)
-            } else if args.get("model_type").and_then(Value::as_str) == Some("S_tanh_abs_gen") {
-                (vec![16, 16, 5], Activation::Tanh, Activation::Abs)
-            } else {
-                return Ok(Err(format!("{class}: only model_type S_tanh_abs_gen is supported")));
-            };
             let head = args.get("head_cls").cloned().unwrap_or(Value::Null);
             let pool_mode = head.get("pool_mode").and_then(Value::as_str).unwrap_or("");
-            let mode = pool_mode
-                .strip_prefix("HNPS_")
-                .and_then(PoolMode::parse)
-                .ok_or_else(|| Error::format(path, format!("unsupported head pool_mode {pool_mode}")))?;
             let h = usize_of(path, &head, "h_size")?;
-            let mut m = Model::monomial_invariant(&spec, in_channels, &widths, act, last, Variant::Scale, Init::PytorchDefault, mode, &[h, h], &mut rng)?;
-            for layer in m.layers_mut() {
-                if let Layer::Pool(p) = layer {
-                    p.reference_l1 = true;
+            let hchannels = args.get("hchannels").map(usizes).unwrap_or_default();
+            match (short, mode) {
+                ("InvariantNFN", "HNP" | "NP") => {
+                    if pool_mode != "HNP" {
+                        return Ok(Err(format!("{class} mode {mode} with head pool_mode {pool_mode}: the baselines support the HNP pool only")));
+                    }
+                    let kind = if mode == "HNP" {
+                        PermKind::Hnp
+                    } else {
+                        PermKind::Np { io_embed: true }
+                    };
+                    Model::perm_invariant(&spec, in_channels, &hchannels, kind, &[h, h], &mut rng)?
+                }
+                (_, "HNPS") => {
+                    let (widths, act, last) = if short == "InvariantNFN" {
+                        (hchannels, Activation::Relu, Activation::Relu)
+                    } else if args.get("model_type").and_then(Value::as_str)
+                        == Some("S_tanh_abs_gen")
+                    {
+                        (vec![16, 16, 5], Activation::Tanh, Activation::Abs)
+                    } else {
+                        return Ok(Err(format!(
+                            "{class}: only model_type S_tanh_abs_gen is supported"
+                        )));
+                    };
+                    let pmode = pool_mode
+                        .strip_prefix("HNPS_")
+                        .and_then(PoolMode::parse)
+                        .ok_or_else(|| {
+                            Error::format(path, format!("unsupported head pool_mode {pool_mode}"))
+                        })?;
+                    let mut m = Model::monomial_invariant(
+                        &spec,
+                        in_channels,
+                        &widths,
+                        act,
+                        last,
+                        Variant::Scale,
+                        Init::PytorchDefault,
+                        pmode,
+                        &[h, h],
+                        &mut rng,
+                    )?;
+                    for layer in m.layers_mut() {
+                        if let Layer::Pool(p) = layer {
+                            p.reference_l1 = true;
+                        }
+                    }
+                    m
+                }
+                _ => {
+                    return Ok(Err(format!(
+                        "{class} with mode {mode} is not supported (supported: HNPS, HNP, NP)"
+                    )))
                 }
             }
-            m
         }
-        _ => return Ok(Err(format!("module class {class} is not supported (HNP/NP equivariant layers are not implemented yet)"))),
+        _ => return Ok(Err(format!("module class {class} is not supported"))),
     };
     let mut model = model;
     let used = load_reference_params(&mut model, file, path, "param.")?;

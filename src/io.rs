@@ -141,6 +141,11 @@ fn reference_names(layer: &Layer, prefix: &str) -> Vec<(String, String)> {
                 }
             }
         }
+        Layer::Perm(m) => {
+            for (name, _) in m.params.iter() {
+                push(name.to_string(), name.to_string());
+            }
+        }
         Layer::Dense(_) => {
             push("weight".into(), "weight".into());
             push("bias".into(), "bias".into());
@@ -160,7 +165,7 @@ pub fn reference_param_names(model: &Model) -> Vec<(String, usize, String)> {
     for (i, layer) in model.layers().iter().enumerate() {
         let prefix = match layer {
             _ if single => String::new(),
-            Layer::Monomial(_) => {
+            Layer::Monomial(_) | Layer::Perm(_) => {
                 eq += 1;
                 format!("nfnet_features.{}.", 2 * (eq - 1))
             }
@@ -181,6 +186,7 @@ pub fn reference_param_names(model: &Model) -> Vec<(String, usize, String)> {
 fn layer_params_mut(layer: &mut Layer) -> Option<&mut crate::nn::params::ParamSet> {
     match layer {
         Layer::Monomial(m) => Some(&mut m.params),
+        Layer::Perm(m) => Some(&mut m.params),
         Layer::Pool(p) => Some(&mut p.params),
         Layer::Dense(d) => Some(&mut d.params),
         Layer::Activation(_) => None,
@@ -238,6 +244,7 @@ pub fn save_checkpoint(model: &Model, path: &Path) -> Result<()> {
     for (i, layer) in model.layers().iter().enumerate() {
         let params = match layer {
             Layer::Monomial(m) => &m.params,
+            Layer::Perm(m) => &m.params,
             Layer::Pool(p) => &p.params,
             Layer::Dense(d) => &d.params,
             Layer::Activation(_) => continue,

@@ -39,6 +39,7 @@ pub use backend::cpu::Cpu;
 pub use backend::Backend;
 pub use error::{Error, Result};
 pub use group::{GroupElement, ScaleRange, Symmetry};
+pub use nn::baseline::{PermKind, PermLinear};
 pub use nn::model::{Layer, Model, Output};
 pub use nn::monomial::{MonomialLinear, Variant};
 pub use nn::params::Init;

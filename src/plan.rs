@@ -1,9 +1,10 @@
 //! The execution plan: a model's forward pass lowered to a flat list of ops on numbered buffers.
 //!
-//! Every layer of the engine reduces to three op families (DESIGN §3): contiguous GEMMs (all
+//! Every layer of the engine reduces to four op families (DESIGN §3): contiguous GEMMs (all
 //! equivariant-layer terms and dense layers, thanks to the internal layout of `space.rs`),
-//! elementwise activations, and the normalise-and-average pool. Each family has one WGSL file and
-//! one CPU twin; both backends execute the same plan.
+//! elementwise activations, the normalise-and-average pool, and strided sums (the means and
+//! broadcasts of the permutation-only baselines, SPEC §5). Each family has one WGSL file and one
+//! CPU twin; both backends execute the same plan.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -128,6 +129,33 @@ pub struct PoolOp {
     pub offset: usize,
 }
 
+/// A strided sum over one axis, which also broadcasts (R = 1 with a zero stride):
+/// y[a·ya + s·ys + k] (+)= alpha · Σ_{r<R} x[a·xa + s·xs + r·xr + k] for a < A, s < S, k < K.
+/// The output positions of distinct (a, s, k) must be distinct.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReduceOp {
+    /// Input.
+    pub x: BufId,
+    /// Output (may not alias the input).
+    pub y: BufId,
+    /// Outer extent A.
+    pub outer: usize,
+    /// Middle extent S.
+    pub mid: usize,
+    /// Contiguous inner extent K.
+    pub inner: usize,
+    /// Summed extent R.
+    pub r: usize,
+    /// Input strides of a, s and r.
+    pub x_strides: [usize; 3],
+    /// Output strides of a and s.
+    pub y_strides: [usize; 2],
+    /// Factor applied to the sum (1/R for a mean).
+    pub alpha: f64,
+    /// Add to y instead of overwriting it.
+    pub accumulate: bool,
+}
+
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -137,6 +165,8 @@ pub enum Op {
     Activation(ActivationOp),
     /// A pool piece.
     Pool(PoolOp),
+    /// A strided sum or broadcast.
+    Reduce(ReduceOp),
 }
 
 /// What a buffer holds.
@@ -256,6 +286,20 @@ impl PlanBuilder {
         y
     }
 
+    /// Appends a strided sum (see [`ReduceOp`]).
+    pub fn reduce(&mut self, op: ReduceOp) {
+        // Elements spanned: 1 + Σ (extent − 1)·stride over every axis (K has stride 1).
+        let span =
+            |ext: &[(usize, usize)]| 1 + ext.iter().map(|&(n, st)| (n - 1) * st).sum::<usize>();
+        let [xa, xs, xr] = op.x_strides;
+        let [ya, ys] = op.y_strides;
+        debug_assert!(
+            span(&[(op.outer, xa), (op.mid, xs), (op.r, xr), (op.inner, 1)]) <= self.len_of(op.x)
+        );
+        debug_assert!(span(&[(op.outer, ya), (op.mid, ys), (op.inner, 1)]) <= self.len_of(op.y));
+        self.push(Op::Reduce(op));
+    }
+
     /// Finishes with the given outputs.
     pub fn finish(self, outputs: Vec<BufId>) -> Plan {
         static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -283,6 +327,8 @@ impl Op {
             }
             Op::Activation(a) => vec![a.x],
             Op::Pool(p) => [Some(p.x), p.gamma, p.beta].into_iter().flatten().collect(),
+            Op::Reduce(r) if r.accumulate => vec![r.x, r.y],
+            Op::Reduce(r) => vec![r.x],
         }
     }
 
@@ -292,6 +338,7 @@ impl Op {
             Op::Gemm(g) => g.c,
             Op::Activation(a) => a.y,
             Op::Pool(p) => p.out,
+            Op::Reduce(r) => r.y,
         }
     }
 }
@@ -306,6 +353,7 @@ impl Plan {
                 Op::Gemm(g) => 2.0 * (g.m * g.k * g.n) as f64,
                 Op::Activation(a) => a.len as f64,
                 Op::Pool(p) => 4.0 * (p.batch * p.r * p.s * p.channels * p.f) as f64,
+                Op::Reduce(r) => (r.outer * r.mid * r.inner * r.r) as f64,
             })
             .sum()
     }

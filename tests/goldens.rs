@@ -5,27 +5,10 @@ mod common;
 use monomial_nfn::golden::{check_golden, Report};
 use monomial_nfn::{Backend, Cpu};
 
-/// Files whose reference class the engine does not implement yet (HNP/NP equivariant layers).
-const NOT_YET: [&str; 5] = [
-    "A_mlp_hnplinear_c1to3",
-    "A_mlp_nplinear_c1to3",
-    "B_cnnzoo_hnplinear_c1to3",
-    "B_cnnzoo_nplinear_c1to3",
-    "C_cnnzoo_invariant_hnp_small",
-];
-
 fn check_all(backends: &[&dyn Backend]) {
     for path in common::golden_files() {
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         let report: Report = check_golden(&path, backends).expect("golden file loads");
-        if NOT_YET.contains(&stem.as_str()) {
-            assert!(
-                report.unsupported.is_some(),
-                "{stem} is now supported: move it out of NOT_YET"
-            );
-            assert!(!report.passed());
-            continue;
-        }
         for row in report.rows.iter().filter(|r| !r.pass()) {
             eprintln!(
                 "{stem}: {} {} err {:.3e} ratio {:.3}",
@@ -45,12 +28,12 @@ fn check_all(backends: &[&dyn Backend]) {
 }
 
 #[test]
-fn supported_goldens_pass_on_cpu_f64_and_f32() {
+fn every_golden_passes_on_cpu_f64_and_f32() {
     check_all(&[&Cpu::<f64>::new(), &Cpu::<f32>::new()]);
 }
 
 #[test]
-fn supported_goldens_pass_on_gpu() {
+fn every_golden_passes_on_gpu() {
     let Some(gpu) = common::gpu_or_skip() else {
         return;
     };

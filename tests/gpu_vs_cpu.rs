@@ -195,3 +195,61 @@ fn gpu_sin_is_accurate_far_outside_minus_pi_pi() {
         );
     }
 }
+
+#[test]
+fn gpu_reduce_matches_cpu_on_random_strided_sums_and_broadcasts() {
+    use monomial_nfn::plan::{PlanBuilder, ReduceOp};
+    use monomial_nfn::Backend;
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let cpu = Cpu::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for case in 0..24 {
+        let (outer, mid, inner) = (
+            rng.random_range(1..=5),
+            rng.random_range(1..=4),
+            rng.random_range(1..=7),
+        );
+        let r = if case % 3 == 0 {
+            1
+        } else {
+            rng.random_range(1..=6)
+        };
+        // Input strides: contiguous over (a, s, r) or with a broadcast (zero) stride.
+        let (mut xr, mut xs, mut xa) = (inner, r * inner, mid * r * inner);
+        match case % 4 {
+            1 => xs = 0,
+            2 => xa = 0,
+            3 => (xr, xs, xa) = (mid * inner, inner, mid * r * inner),
+            _ => {}
+        }
+        let x_len = (outer - 1) * xa + (mid - 1) * xs + (r - 1) * xr + inner;
+        let y_len = outer * mid * inner;
+        let mut pb = PlanBuilder::new();
+        let x = pb.input(x_len);
+        let y = pb.input(y_len);
+        pb.reduce(ReduceOp {
+            x,
+            y,
+            outer,
+            mid,
+            inner,
+            r,
+            x_strides: [xa, xs, xr],
+            y_strides: [mid * inner, inner],
+            alpha: rng.random_range(-2.0..2.0),
+            accumulate: case % 2 == 1,
+        });
+        let plan = pb.finish(vec![y]);
+        let inputs: Vec<Vec<f64>> = [x_len, y_len]
+            .iter()
+            .map(|&n| (0..n).map(|_| rng.random_range(-1.0..1.0)).collect())
+            .collect();
+        let a = gpu.run(&plan, &inputs).unwrap();
+        let b = cpu.run(&plan, &inputs).unwrap();
+        for (p, q) in a[0].iter().zip(&b[0]) {
+            assert!((p - q).abs() <= 1e-5, "case {case}: {p} vs {q}");
+        }
+    }
+}

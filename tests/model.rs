@@ -39,6 +39,7 @@ fn cnn_zoo_models_have_254619_parameters() {
         for l in m.layers() {
             match l {
                 Layer::Monomial(x) => body += x.num_params(),
+                Layer::Perm(x) => body += x.num_params(),
                 Layer::Pool(p) => pool += p.num_params(),
                 Layer::Dense(d) => head += d.num_params(),
                 Layer::Activation(_) => {}

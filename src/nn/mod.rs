@@ -1,6 +1,7 @@
 //! Backend-agnostic model definition: layers, their parameters and initialisation, and how each
 //! lowers to plan ops (`plan.rs`).
 
+pub mod baseline;
 pub mod head;
 pub mod model;
 pub mod monomial;

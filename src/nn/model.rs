@@ -8,6 +8,7 @@ use rand::Rng;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::nn::baseline::{PermKind, PermLinear};
 use crate::nn::head::Dense;
 use crate::nn::monomial::{MonomialLinear, Variant};
 use crate::nn::params::Init;
@@ -23,6 +24,8 @@ use crate::tensor::Tensor;
 pub enum Layer {
     /// Equivariant linear layer.
     Monomial(MonomialLinear),
+    /// Permutation-only baseline layer (NP or HNP).
+    Perm(PermLinear),
     /// Elementwise function on every tensor.
     Activation(Activation),
     /// Invariant pool: weight-space features -> (B, C·F).
@@ -112,26 +115,92 @@ impl Model {
         head: &[usize],
         rng: &mut impl Rng,
     ) -> Result<Self> {
-        if widths.is_empty() {
+        let (body, c) = stack(in_channels, widths, |c, w| {
+            Ok(Layer::Monomial(MonomialLinear::new(
+                spec, c, w, variant, init, rng,
+            )?))
+        })?;
+        let mut pool = InvariantPool::new(spec, c, pool_mode, PoolAxes::Hidden)?;
+        pool.randomize(rng);
+        Self::invariant(spec, in_channels, body, act, last_act, pool, head, rng)
+    }
+
+    /// The HNP baseline of the paper's CNN-Zoo experiment (SPEC §6.1, `hnp_inv`): HNPLinear
+    /// [16, 16, 5] with ReLU, HNPPool and a 250 -> 1000 -> 1000 -> 1 sigmoid head; 2,811,743
+    /// parameters.
+    pub fn hnp_cnn_zoo(rng: &mut impl Rng) -> Result<Self> {
+        Self::perm_invariant(
+            &NetworkSpec::cnn_zoo(crate::spec::NetActivation::Relu),
+            1,
+            &[16, 16, 5],
+            PermKind::Hnp,
+            &[1000, 1000],
+            rng,
+        )
+    }
+
+    /// The NP baseline of the paper's CNN-Zoo experiment (`np_inv`): NPLinear with io embedding
+    /// [16, 16, 5] with ReLU and the HNP model's pool and head; 2,031,390 parameters. (The
+    /// reference also standardises inputs with train-set statistics; that belongs to the data.)
+    pub fn np_cnn_zoo(rng: &mut impl Rng) -> Result<Self> {
+        let kind = PermKind::Np { io_embed: true };
+        Self::perm_invariant(
+            &NetworkSpec::cnn_zoo(crate::spec::NetActivation::Relu),
+            1,
+            &[16, 16, 5],
+            kind,
+            &[1000, 1000],
+            rng,
+        )
+    }
+
+    /// An invariant permutation-only NFN: NP/HNP layers of the given widths, each followed by
+    /// ReLU, the HNP pool (plain means) and a ReLU MLP head ending in one sigmoid output.
+    pub fn perm_invariant(
+        spec: &NetworkSpec,
+        in_channels: usize,
+        widths: &[usize],
+        kind: PermKind,
+        head: &[usize],
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        let (body, c) = stack(in_channels, widths, |c, w| {
+            Ok(Layer::Perm(PermLinear::new(spec, c, w, kind, rng)?))
+        })?;
+        let pool = InvariantPool::new(spec, c, PoolMode::Mean, PoolAxes::Hidden)?;
+        let relu = Activation::Relu;
+        Self::invariant(spec, in_channels, body, relu, relu, pool, head, rng)
+    }
+
+    /// Assembles an invariant model: each equivariant layer of `body` followed by `act` (the
+    /// last by `last_act`), then `pool`, then a ReLU MLP head of widths `head` ending in one
+    /// sigmoid output.
+    #[allow(clippy::too_many_arguments)]
+    pub fn invariant(
+        spec: &NetworkSpec,
+        in_channels: usize,
+        body: Vec<Layer>,
+        act: Activation,
+        last_act: Activation,
+        pool: InvariantPool,
+        head: &[usize],
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        if body.is_empty() {
             return Err(Error::Spec(
                 "an NFN needs at least one equivariant layer".into(),
             ));
         }
+        let n_body = body.len();
         let mut layers = Vec::new();
-        let mut c = in_channels;
-        for (i, &w) in widths.iter().enumerate() {
-            layers.push(Layer::Monomial(MonomialLinear::new(
-                spec, c, w, variant, init, rng,
-            )?));
-            layers.push(Layer::Activation(if i + 1 == widths.len() {
+        for (i, layer) in body.into_iter().enumerate() {
+            layers.push(layer);
+            layers.push(Layer::Activation(if i + 1 == n_body {
                 last_act
             } else {
                 act
             }));
-            c = w;
         }
-        let mut pool = InvariantPool::new(spec, c, pool_mode, PoolAxes::Hidden)?;
-        pool.randomize(rng);
         let mut n = pool.out_features();
         layers.push(Layer::Pool(pool));
         for &h in head {
@@ -174,6 +243,7 @@ impl Model {
             .iter()
             .map(|l| match l {
                 Layer::Monomial(m) => m.num_params(),
+                Layer::Perm(m) => m.num_params(),
                 Layer::Pool(p) => p.num_params(),
                 Layer::Dense(d) => d.num_params(),
                 Layer::Activation(_) => 0,
@@ -212,6 +282,7 @@ impl Model {
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_spec = match layer {
                 Layer::Monomial(m) => Some(&m.spec),
+                Layer::Perm(m) => Some(&m.spec),
                 Layer::Pool(p) => Some(&p.spec),
                 _ => None,
             };
@@ -222,6 +293,7 @@ impl Model {
             }
             v = match (layer, v) {
                 (Layer::Monomial(m), Value::Space(s)) => Value::Space(m.emit(&mut pb, &s, batch)?),
+                (Layer::Perm(m), Value::Space(s)) => Value::Space(m.emit(&mut pb, &s, batch)?),
                 (Layer::Activation(a), Value::Space(s)) => Value::Space(SpaceBufs {
                     w: s.w.iter().map(|&x| pb.activation(x, *a)).collect(),
                     b: s.b.iter().map(|&x| pb.activation(x, *a)).collect(),
@@ -243,7 +315,7 @@ impl Model {
                     return Err(Error::Spec(format!(
                         "layer {i} ({}) cannot follow the layers before it",
                         match layer {
-                            Layer::Monomial(_) => "equivariant layer after a pool",
+                            Layer::Monomial(_) | Layer::Perm(_) => "equivariant layer after a pool",
                             Layer::Dense(_) => "dense layer before a pool",
                             Layer::Pool(_) => "second pool",
                             Layer::Activation(_) => "activation",
@@ -306,6 +378,7 @@ impl Model {
             .rev()
             .find_map(|l| match l {
                 Layer::Monomial(m) => Some(m.c_out),
+                Layer::Perm(m) => Some(m.c_out),
                 _ => None,
             })
             .unwrap_or(self.in_channels)
@@ -323,6 +396,22 @@ impl Model {
         }
         shape
     }
+}
+
+/// Equivariant layers `make(c_in, c_out)` chained through `widths`; returns them and the last
+/// width.
+fn stack(
+    in_channels: usize,
+    widths: &[usize],
+    mut make: impl FnMut(usize, usize) -> Result<Layer>,
+) -> Result<(Vec<Layer>, usize)> {
+    let mut c = in_channels;
+    let mut body = Vec::with_capacity(widths.len());
+    for &w in widths {
+        body.push(make(c, w)?);
+        c = w;
+    }
+    Ok((body, c))
 }
 
 impl Output {

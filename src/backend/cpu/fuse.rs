@@ -89,6 +89,7 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
                         false
                     }
                 }
+                Op::Reduce(_) => false,
             };
             if !ok {
                 break;
@@ -139,6 +140,7 @@ fn step<T: Scalar>(op: &Op, bufs: &[Vec<T>], input: &[T], output: &mut [T], nrow
             let beta = p.beta.map(|b| bufs[b].as_slice());
             pool(&sub, input, gamma, beta, output);
         }
+        Op::Reduce(_) => unreachable!("find_chains never puts a strided sum in a chain"),
     }
 }
 

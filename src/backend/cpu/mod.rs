@@ -5,6 +5,7 @@ mod activation;
 mod fuse;
 mod gemm;
 mod pool;
+mod reduce;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ use crate::scalar::Scalar;
 pub use activation::activation;
 pub use gemm::gemm;
 pub use pool::pool;
+pub use reduce::reduce;
 
 /// Prepared plans kept; older ones are dropped past this many.
 const PLAN_CACHE: usize = 16;
@@ -96,6 +98,7 @@ fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
             let beta = p.beta.map(|id| bufs[id].as_slice());
             pool(p, &bufs[p.x], gamma, beta, &mut out)
         }
+        Op::Reduce(r) => reduce(r, &bufs[r.x], &mut out),
     }
     bufs[op.writes()] = out;
 }

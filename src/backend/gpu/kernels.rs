@@ -3,13 +3,14 @@
 use crate::error::{Error, Result};
 
 /// WGSL sources, validated by naga in `tests/shaders.rs`.
-pub const SOURCES: [(&str, &str); 3] = [
+pub const SOURCES: [(&str, &str); 4] = [
     ("gemm", include_str!("../../../shaders/gemm.wgsl")),
     (
         "activation",
         include_str!("../../../shaders/activation.wgsl"),
     ),
     ("pool", include_str!("../../../shaders/pool.wgsl")),
+    ("reduce", include_str!("../../../shaders/reduce.wgsl")),
 ];
 
 /// Cached pipelines.
@@ -21,6 +22,8 @@ pub struct Kernels {
     pub activation: wgpu::ComputePipeline,
     /// `pool.wgsl`.
     pub pool: wgpu::ComputePipeline,
+    /// `reduce.wgsl`.
+    pub reduce: wgpu::ComputePipeline,
 }
 
 impl Kernels {
@@ -46,6 +49,7 @@ impl Kernels {
             gemm: make(0),
             activation: make(1),
             pool: make(2),
+            reduce: make(3),
         };
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Device(format!("shader compilation failed: {e}")));

@@ -57,6 +57,23 @@ struct PoolParams {
     pad: [u32; 3],
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ReduceParams {
+    outer: u32,
+    mid: u32,
+    inner: u32,
+    r: u32,
+    xa: u32,
+    xs: u32,
+    xr: u32,
+    ya: u32,
+    ys: u32,
+    alpha: f32,
+    flags: u32,
+    row: u32,
+}
+
 struct Dispatch {
     pipeline: usize,
     bind_group: wgpu::BindGroup,
@@ -122,7 +139,8 @@ impl Gpu {
         match i {
             0 => &self.kernels.gemm,
             1 => &self.kernels.activation,
-            _ => &self.kernels.pool,
+            2 => &self.kernels.pool,
+            _ => &self.kernels.reduce,
         }
     }
 
@@ -225,6 +243,26 @@ impl Gpu {
                         };
                         let ids = vec![q.x, q.gamma.unwrap_or(q.x), q.beta.unwrap_or(q.x), q.out];
                         (2, ids, uniform(bytemuck::bytes_of(&p)), groups)
+                    }
+                    Op::Reduce(r) => {
+                        let (groups, row) = grid(r.outer * r.mid * r.inner)?;
+                        let [xa, xs, xr] = r.x_strides;
+                        let [ya, ys] = r.y_strides;
+                        let p = ReduceParams {
+                            outer: u32_of(r.outer, "outer")?,
+                            mid: u32_of(r.mid, "mid")?,
+                            inner: u32_of(r.inner, "inner")?,
+                            r: u32_of(r.r, "r")?,
+                            xa: u32_of(xa, "xa")?,
+                            xs: u32_of(xs, "xs")?,
+                            xr: u32_of(xr, "xr")?,
+                            ya: u32_of(ya, "ya")?,
+                            ys: u32_of(ys, "ys")?,
+                            alpha: r.alpha as f32,
+                            flags: u32::from(r.accumulate),
+                            row,
+                        };
+                        (3, vec![r.x, r.y], uniform(bytemuck::bytes_of(&p)), groups)
                     }
                 };
             let mut entries: Vec<wgpu::BindGroupEntry> = ids
