@@ -34,6 +34,16 @@ enum BackendArg {
     Both,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModelArg {
+    /// The paper's Monomial-NFN (254,619 parameters).
+    Monomial,
+    /// The HNP baseline (2,811,743 parameters).
+    Hnp,
+    /// The NP baseline with io embedding (2,031,390 parameters).
+    Np,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Default job: build the paper's CNN-Zoo Monomial-NFN, run it on random networks and on
@@ -60,8 +70,11 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
-    /// Forward throughput of the CNN-Zoo Monomial-NFN (samples/s and GFLOP/s).
+    /// Forward throughput of a paper CNN-Zoo model (samples/s and GFLOP/s).
     Bench {
+        /// Model to measure.
+        #[arg(long, value_enum, default_value_t = ModelArg::Monomial)]
+        model: ModelArg,
         /// Batch sizes.
         #[arg(long, value_delimiter = ',', default_values_t = [8usize, 64, 256])]
         batches: Vec<usize>,
@@ -71,7 +84,7 @@ enum Command {
         /// Minimum measuring time per configuration, in seconds.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
-        /// Input networks' activation (relu or tanh model).
+        /// Input networks' activation (relu or tanh Monomial-NFN; the baselines are ReLU).
         #[arg(long, default_value = "relu")]
         activation: String,
     },
@@ -89,11 +102,12 @@ fn main() -> ExitCode {
             verbose,
         } => golden(&files, backend, verbose),
         Command::Bench {
+            model,
             batches,
             backend,
             seconds,
             activation,
-        } => bench(&batches, backend, seconds, &activation),
+        } => bench(model, &batches, backend, seconds, &activation),
     };
     match result {
         Ok(code) => code,
@@ -301,16 +315,29 @@ fn throughput(
     Ok((batch as f64 / t, flops / t / 1e9))
 }
 
-fn bench(batches: &[usize], which: BackendArg, seconds: f64, activation: &str) -> Res<ExitCode> {
+fn bench(
+    which_model: ModelArg,
+    batches: &[usize],
+    which: BackendArg,
+    seconds: f64,
+    activation: &str,
+) -> Res<ExitCode> {
     let act = match activation {
         "relu" => NetActivation::Relu,
         "tanh" => NetActivation::Tanh,
         other => return Err(format!("--activation must be relu or tanh, got {other}").into()),
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let model = Model::monomial_cnn_zoo(act, &mut rng)?;
+    let (model, name) = match which_model {
+        ModelArg::Monomial => (
+            Model::monomial_cnn_zoo(act, &mut rng)?,
+            format!("Monomial-NFN CNN-Zoo ({activation})"),
+        ),
+        ModelArg::Hnp => (Model::hnp_cnn_zoo(&mut rng)?, "HNP CNN-Zoo".into()),
+        ModelArg::Np => (Model::np_cnn_zoo(&mut rng)?, "NP CNN-Zoo".into()),
+    };
     println!(
-        "model: Monomial-NFN CNN-Zoo ({activation}), {} parameters; forward pass",
+        "model: {name}, {} parameters; forward pass",
         model.num_params()
     );
     println!(

@@ -28,7 +28,7 @@ pub enum PermKind {
 ///
 /// Parameters use the reference's state-dict names (SPEC A.2 T2) with weights stored (out, in):
 /// NP `layer_ℓ`, `layer_ℓ_rc`, `layer_ℓ_r`, `layer_ℓ_c`, `bias_ℓ`, `bias_ℓ_rc` (`.weight`,
-/// `.bias`) per layer ℓ, plus `io_embed.{in,out,bias}` ((f₁c, n₀), (f_Lc, n_L), (c, n_L));
+/// `.bias`) per layer ℓ, plus `in_embed` (f₁c, n₀), `out_embed` (f_Lc, n_L), `out_bias_embed` (c, n_L);
 /// HNP `w0_rpt`, `w0_rbdcst`, `bias_0`, `bias_0_rc`, the NP names for middle layers, and
 /// `wfin_cpt`, `wfin_cbdcst`, `bias_fin_rc`.
 #[derive(Clone, Debug, PartialEq)]
@@ -207,16 +207,16 @@ impl PermLinear {
             let (c, l) = (c_in, spec.num_layers());
             let (n0, nl) = (spec.n_in(), spec.n_out());
             let p = &mut layer.params;
-            p.add_zeros("io_embed.in", vec![spec.layers[0].f() * c, n0]);
-            p.add_zeros("io_embed.out", vec![spec.layers[l - 1].f() * c, nl]);
-            p.add_zeros("io_embed.bias", vec![c, nl]);
+            p.add_zeros("in_embed", vec![spec.layers[0].f() * c, n0]);
+            p.add_zeros("out_embed", vec![spec.layers[l - 1].f() * c, nl]);
+            p.add_zeros("out_bias_embed", vec![c, nl]);
         }
         Ok(layer)
     }
 
     /// A layer initialised as the reference does (SPEC §7, A.1.8): maps in a group share
-    /// U(±1/√in_group) over their summed input widths; the others keep PyTorch's U(±1/√in).
-    /// The io embeddings start at zero.
+    /// U(±1/√in_group) over their summed input widths; the others keep PyTorch's U(±1/√in);
+    /// the io embeddings are N(0, 1).
     pub fn new(
         spec: &NetworkSpec,
         c_in: usize,
@@ -235,6 +235,11 @@ impl PermLinear {
                     .params
                     .init_uniform(&format!("{n}.weight"), bound, rng);
                 layer.params.init_uniform(&format!("{n}.bias"), bound, rng);
+            }
+        }
+        if kind == (PermKind::Np { io_embed: true }) {
+            for n in ["in_embed", "out_embed", "out_bias_embed"] {
+                layer.params.init_standard_normal(n, rng);
             }
         }
         Ok(layer)
@@ -416,9 +421,9 @@ impl PermLinear {
         let nh = self.spec.layers[l - 1].n_in;
         let (e0, el) = (self.fc(0, c), self.fc(l - 1, c));
         let targets = [
-            (x.w[0], "io_embed.in", [batch, n1, n0, e0]),
-            (x.w[l - 1], "io_embed.out", [batch, nh, nl, el]),
-            (x.b[l - 1], "io_embed.bias", [batch, 1, nl, c]),
+            (x.w[0], "in_embed", [batch, n1, n0, e0]),
+            (x.w[l - 1], "out_embed", [batch, nh, nl, el]),
+            (x.b[l - 1], "out_bias_embed", [batch, 1, nl, c]),
         ];
         let embedded = targets.map(|(buf, name, dims)| {
             let [_, _, q, e] = dims;
