@@ -26,11 +26,21 @@ fn sin_reduced(ax: f32) -> f32 {
     return sin(r);
 }
 
+// tanh on [0, ∞): 1 − 2/(exp(2a) + 1) never overflows (SPEC §9.7); below 0.25 its odd Taylor
+// series avoids the cancellation near 0 (CPU twin: tanh_abs in src/backend/cpu/activation.rs).
+fn tanh_abs(a: f32) -> f32 {
+    if (a < 0.25) {
+        let a2 = a * a;
+        return a * (1.0 + a2 * (-1.0 / 3.0 + a2 * (2.0 / 15.0 + a2 * (-17.0 / 315.0 + a2 * (62.0 / 2835.0)))));
+    }
+    return 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+}
+
 fn apply(v: f32, act: u32) -> f32 {
     switch act {
         case 0u: { return max(v, 0.0); }
         // Odd functions on |v| with the sign restored, so sign flips commute bitwise.
-        case 1u: { return sign(v) * (1.0 - 2.0 / (exp(2.0 * abs(v)) + 1.0)); }
+        case 1u: { return sign(v) * tanh_abs(abs(v)); }
         case 2u: { return sign(v) * sin_reduced(abs(v)); }
         case 3u: { return abs(v); }
         default: { return 1.0 / (1.0 + exp(-v)); }

@@ -1,7 +1,8 @@
-// gemm: C = A·B (+ C if flags & 1) (+ bias broadcast over rows if flags & 2). CPU twin:
+// gemm: C = op(A)·op(B) (+ C if flags & 1) (+ bias broadcast over rows if flags & 2), where op
+// transposes A if flags & 4 (A stored k×m) and B if flags & 8 (B stored n×k). CPU twin:
 // src/backend/cpu/gemm.rs.
 // Threads: a 16×16 workgroup computes a 64×64 tile of C; thread (x, y) owns rows y + 16i and
-// columns x + 16j (i, j < 4). Layout: A m×k, B k×n, C m×n, all row-major and contiguous.
+// columns x + 16j (i, j < 4). Layout: op(A) m×k, op(B) k×n, C m×n, all row-major, contiguous.
 // Bindings: 0 A (read), 1 B (read), 2 bias (read, length n; any buffer when unused),
 // 3 C (read_write), 4 uniform GemmParams.
 
@@ -41,14 +42,22 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let kk = idx % KT;
             var av = 0.0;
             if (row0 + r < p.m && k0 + kk < p.k) {
-                av = a[(row0 + r) * p.k + k0 + kk];
+                if ((p.flags & 4u) != 0u) {
+                    av = a[(k0 + kk) * p.m + row0 + r];
+                } else {
+                    av = a[(row0 + r) * p.k + k0 + kk];
+                }
             }
             ta[kk * TILE + r] = av;
             let kb = idx / TILE;
             let cb = idx % TILE;
             var bv = 0.0;
             if (k0 + kb < p.k && col0 + cb < p.n) {
-                bv = b[(k0 + kb) * p.n + col0 + cb];
+                if ((p.flags & 8u) != 0u) {
+                    bv = b[(col0 + cb) * p.k + k0 + kb];
+                } else {
+                    bv = b[(k0 + kb) * p.n + col0 + cb];
+                }
             }
             tb[kb * TILE + cb] = bv;
         }

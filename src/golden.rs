@@ -10,13 +10,13 @@ use serde_json::Value;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::group::GroupElement;
-use crate::io::{load_reference_params, TensorFile};
+use crate::io::{load_reference_params, reference_param_names, TensorFile};
 use crate::nn::baseline::{PermKind, PermLinear};
 use crate::nn::model::{Layer, Model, Output};
 use crate::nn::monomial::{MonomialLinear, Variant};
 use crate::nn::params::Init;
 use crate::nn::pool::{InvariantPool, PoolAxes, PoolMode};
-use crate::plan::Activation;
+use crate::plan::{Activation, LossKind};
 use crate::space::WeightSpace;
 use crate::spec::{LayerShape, NetActivation, NetworkSpec};
 use crate::tensor::Tensor;
@@ -373,6 +373,77 @@ fn loss(out: &Output, target: Option<&Tensor>) -> f64 {
     }
 }
 
+/// The gradient acceptance rule: max|a − g| ≤ 1e-4·M, with M the largest |value| over the
+/// file's whole group (every `grad.param.*`, or every `grad.input.*`).
+pub fn gradient_row(backend: &str, tensor: &str, ours: &[f64], golden: &[f64], m: f64) -> Row {
+    let max_abs = ours
+        .iter()
+        .zip(golden)
+        .fold(0.0f64, |x, (a, g)| x.max((a - g).abs()));
+    let ratio = if ours.len() != golden.len() || max_abs.is_nan() {
+        f64::INFINITY
+    } else if max_abs == 0.0 {
+        0.0
+    } else {
+        max_abs / (1e-4 * m)
+    };
+    Row {
+        backend: backend.into(),
+        tensor: tensor.into(),
+        max_abs,
+        ratio,
+    }
+}
+
+/// Compares every `grad.param.*` and `grad.input.*` the file holds with ours, computed with
+/// the loss the goldens README defines (BCE with a target, else ½Σ output²).
+fn gradient_rows(
+    model: &Model,
+    backend: &dyn Backend,
+    file: &TensorFile,
+    input: &WeightSpace,
+    target: Option<&Tensor>,
+) -> Result<Vec<Row>> {
+    let kind = if target.is_some() {
+        LossKind::Bce
+    } else {
+        LossKind::HalfSumSquares
+    };
+    let grads = model.gradients(backend, input, target, kind)?;
+    let mut ours: Vec<(String, Vec<f64>)> = Vec::new();
+    for (rname, layer, name) in reference_param_names(model) {
+        if let Some((_, t)) = grads.params[layer].iter().find(|(n, _)| *n == name) {
+            ours.push((format!("grad.param.{rname}"), t.data.clone()));
+        }
+    }
+    for (kind, ts) in [("w", &grads.input.weights), ("b", &grads.input.biases)] {
+        for (i, t) in ts.iter().enumerate() {
+            ours.push((format!("grad.input.{kind}.{i}"), t.data.clone()));
+        }
+    }
+    let group_max = |prefix: &str| {
+        file.tensors
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .flat_map(|(_, t)| t.data.iter())
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+    };
+    let (mp, mi) = (group_max("grad.param."), group_max("grad.input."));
+    let desc = backend.describe();
+    Ok(ours
+        .into_iter()
+        .filter_map(|(name, a)| {
+            let g = file.tensors.get(&name)?;
+            let m = if name.starts_with("grad.param.") {
+                mp
+            } else {
+                mi
+            };
+            Some(gradient_row(&desc, &name, &a, &g.data, m))
+        })
+        .collect())
+}
+
 /// Checks one golden file on each backend.
 pub fn check_golden(path: &Path, backends: &[&dyn Backend]) -> Result<Report> {
     let file = TensorFile::read(path)?;
@@ -455,6 +526,10 @@ pub fn check_golden(path: &Path, backends: &[&dyn Backend]) -> Result<Report> {
             &file.get(path, "loss")?.data,
         ));
         compared.insert("loss".into());
+        for row in gradient_rows(&case.model, *backend, &file, &input, target)? {
+            compared.insert(row.tensor.clone());
+            report.rows.push(row);
+        }
         if let (Some(g), Some(ig)) = (&group, &input_g) {
             let out_g = case.model.forward(*backend, ig)?;
             let expected = match &out {
@@ -487,9 +562,7 @@ pub fn check_golden(path: &Path, backends: &[&dyn Backend]) -> Result<Report> {
         if compared.contains(name) {
             continue;
         }
-        let why = if name.starts_with("grad.") {
-            "gradient: the backward pass is not implemented yet"
-        } else if name.starts_with("param.") {
+        let why = if name.starts_with("grad.param.") || name.starts_with("param.") {
             "parameter not used by the rebuilt module"
         } else {
             "not a tensor check-golden knows how to compare"

@@ -23,6 +23,7 @@
 //! assert!((y.data[0] - yg.data[0]).abs() < 1e-9);
 //! ```
 
+pub mod autodiff;
 pub mod backend;
 pub mod error;
 pub mod golden;

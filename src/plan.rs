@@ -8,6 +8,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::nn::params::ParamSet;
+
 /// Index of a buffer in a [`Plan`].
 pub type BufId = usize;
 
@@ -62,12 +64,13 @@ pub enum Norm {
     L2,
 }
 
-/// C = A·B (+ C if `accumulate`) (+ bias broadcast over rows), all row-major and contiguous.
+/// C = op(A)·op(B) (+ C if `accumulate`) (+ bias broadcast over rows), all row-major and
+/// contiguous; op transposes when the flag is set (backward passes, SPEC §8.1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GemmOp {
-    /// A: m×k.
+    /// A: m×k (stored k×m when `trans_a`).
     pub a: BufId,
-    /// B: k×n (a packed parameter).
+    /// B: k×n (stored n×k when `trans_b`).
     pub b: BufId,
     /// Optional bias of length n.
     pub bias: Option<BufId>,
@@ -81,6 +84,10 @@ pub struct GemmOp {
     pub n: usize,
     /// Add to C instead of overwriting it.
     pub accumulate: bool,
+    /// A is stored transposed.
+    pub trans_a: bool,
+    /// B is stored transposed.
+    pub trans_b: bool,
 }
 
 /// y = act(x) over `len` elements.
@@ -156,6 +163,73 @@ pub struct ReduceOp {
     pub accumulate: bool,
 }
 
+/// dx (+)= dy ⊙ act'(x) over `len` elements, with x the activation's input (SPEC §8.2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivationGradOp {
+    /// The forward input (pre-activation).
+    pub x: BufId,
+    /// Gradient of the forward output.
+    pub dy: BufId,
+    /// Gradient of the forward input.
+    pub dx: BufId,
+    /// Function.
+    pub act: Activation,
+    /// Element count.
+    pub len: usize,
+    /// Add to dx instead of overwriting it.
+    pub accumulate: bool,
+}
+
+/// Backward of one pool piece (SPEC §8.3): dx (+)= J·ĝ per entry vector, with ĝ the piece's output
+/// gradient divided by R. For affine pieces it also writes per-entry rows of the γ and β
+/// gradients (ĝ ⊙ u and ĝ, each (B·R·S, E)), which strided sums then reduce: no atomics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolGradOp {
+    /// The forward piece.
+    pub fwd: PoolOp,
+    /// Gradient of the pool output (B, C, width).
+    pub dout: BufId,
+    /// Gradient of the piece's input.
+    pub dx: BufId,
+    /// Add to dx instead of overwriting it.
+    pub accumulate: bool,
+    /// Rows of ∂γ and ∂β for affine pieces.
+    pub affine_rows: Option<(BufId, BufId)>,
+}
+
+/// The scalar losses of training and of the golden gradients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LossKind {
+    /// ½ Σ pred² (the goldens' layer loss: the gradient is the output itself).
+    HalfSumSquares,
+    /// mean (pred − target)².
+    Mse,
+    /// Binary cross-entropy on probabilities, each log clamped at −100 (PyTorch's `BCELoss`).
+    Bce,
+    /// Softmax cross-entropy of logits (rows of `classes`) against target probabilities.
+    SoftmaxCe {
+        /// Classes per row.
+        classes: usize,
+    },
+}
+
+/// loss[0] = L(pred, target) and dpred = ∂L/∂pred over `len` predictions (SPEC §8.4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossOp {
+    /// Predictions.
+    pub pred: BufId,
+    /// Targets (same length; unused by `HalfSumSquares`).
+    pub target: Option<BufId>,
+    /// One-element loss output.
+    pub loss: BufId,
+    /// Gradient of the loss with respect to the predictions.
+    pub dpred: BufId,
+    /// Which loss.
+    pub kind: LossKind,
+    /// Number of predictions.
+    pub len: usize,
+}
+
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -167,6 +241,12 @@ pub enum Op {
     Pool(PoolOp),
     /// A strided sum or broadcast.
     Reduce(ReduceOp),
+    /// Backward of an activation.
+    ActivationGrad(ActivationGradOp),
+    /// Backward of a pool piece.
+    PoolGrad(PoolGradOp),
+    /// A loss and its gradient.
+    Loss(LossOp),
 }
 
 /// What a buffer holds.
@@ -180,6 +260,19 @@ pub enum BufKind {
     Scratch,
 }
 
+/// Where a parameter buffer's values come from: element i is coefficient `indices[i]` of the
+/// tensor `name` of model layer `layer`. Every packing is a gather that uses each coefficient at
+/// most once, so a packed gradient maps back one to one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSource {
+    /// Index of the layer in its model.
+    pub layer: usize,
+    /// Parameter name within the layer.
+    pub name: String,
+    /// Coefficient index of each packed element.
+    pub indices: Vec<usize>,
+}
+
 /// A buffer of a plan.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BufDesc {
@@ -187,6 +280,8 @@ pub struct BufDesc {
     pub len: usize,
     /// Role.
     pub kind: BufKind,
+    /// For parameters packed from a model's coefficients: their origin.
+    pub source: Option<ParamSource>,
 }
 
 /// A forward pass as ops over buffers, built once per (model, batch size).
@@ -207,9 +302,10 @@ pub struct Plan {
 /// Builds a [`Plan`].
 #[derive(Debug, Default)]
 pub struct PlanBuilder {
-    bufs: Vec<BufDesc>,
-    ops: Vec<Op>,
-    inputs: Vec<BufId>,
+    pub(crate) bufs: Vec<BufDesc>,
+    pub(crate) ops: Vec<Op>,
+    pub(crate) inputs: Vec<BufId>,
+    layer: usize,
 }
 
 impl PlanBuilder {
@@ -219,8 +315,30 @@ impl PlanBuilder {
     }
 
     fn add(&mut self, len: usize, kind: BufKind) -> BufId {
-        self.bufs.push(BufDesc { len, kind });
+        self.bufs.push(BufDesc {
+            len,
+            kind,
+            source: None,
+        });
         self.bufs.len() - 1
+    }
+
+    /// Sets the model layer that following [`PlanBuilder::coef`] calls belong to.
+    pub fn set_layer(&mut self, layer: usize) {
+        self.layer = layer;
+    }
+
+    /// A parameter buffer gathered from tensor `name` of `params`: element i is coefficient
+    /// `indices[i]` (recorded, so gradients can be mapped back).
+    pub fn coef(&mut self, params: &ParamSet, name: &str, indices: Vec<usize>) -> BufId {
+        let data = params.data(name);
+        let id = self.param(indices.iter().map(|&i| data[i]).collect());
+        self.bufs[id].source = Some(ParamSource {
+            layer: self.layer,
+            name: name.to_string(),
+            indices,
+        });
+        id
     }
 
     /// A new input buffer.
@@ -275,6 +393,8 @@ impl PlanBuilder {
             k,
             n,
             accumulate,
+            trans_a: false,
+            trans_b: false,
         }));
     }
 
@@ -329,16 +449,44 @@ impl Op {
             Op::Pool(p) => [Some(p.x), p.gamma, p.beta].into_iter().flatten().collect(),
             Op::Reduce(r) if r.accumulate => vec![r.x, r.y],
             Op::Reduce(r) => vec![r.x],
+            Op::ActivationGrad(a) if a.accumulate => vec![a.dy, a.x, a.dx],
+            Op::ActivationGrad(a) => vec![a.dy, a.x],
+            Op::PoolGrad(p) => {
+                let f = &p.fwd;
+                let mut v = vec![p.dout, f.x];
+                v.extend(f.gamma.iter().chain(&f.beta));
+                if p.accumulate {
+                    v.push(p.dx);
+                }
+                v
+            }
+            Op::Loss(l) => [Some(l.pred), l.target].into_iter().flatten().collect(),
         }
     }
 
-    /// The buffer the op writes.
+    /// The buffer the op writes (its main output).
     pub fn writes(&self) -> BufId {
         match self {
             Op::Gemm(g) => g.c,
             Op::Activation(a) => a.y,
             Op::Pool(p) => p.out,
             Op::Reduce(r) => r.y,
+            Op::ActivationGrad(a) => a.dx,
+            Op::PoolGrad(p) => p.dx,
+            Op::Loss(l) => l.dpred,
+        }
+    }
+
+    /// Every buffer the op writes.
+    pub fn writes_all(&self) -> Vec<BufId> {
+        match self {
+            Op::PoolGrad(p) => {
+                let mut v = vec![p.dx];
+                v.extend(p.affine_rows.iter().flat_map(|&(g, b)| [g, b]));
+                v
+            }
+            Op::Loss(l) => vec![l.dpred, l.loss],
+            op => vec![op.writes()],
         }
     }
 }
@@ -354,6 +502,11 @@ impl Plan {
                 Op::Activation(a) => a.len as f64,
                 Op::Pool(p) => 4.0 * (p.batch * p.r * p.s * p.channels * p.f) as f64,
                 Op::Reduce(r) => (r.outer * r.mid * r.inner * r.r) as f64,
+                Op::ActivationGrad(a) => 2.0 * a.len as f64,
+                Op::PoolGrad(p) => {
+                    8.0 * (p.fwd.batch * p.fwd.r * p.fwd.s * p.fwd.channels * p.fwd.f) as f64
+                }
+                Op::Loss(l) => 4.0 * l.len as f64,
             })
             .sum()
     }

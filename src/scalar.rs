@@ -20,6 +20,9 @@ pub trait Scalar:
 {
     /// Name used in reports ("f32" / "f64").
     const NAME: &'static str;
+    /// Below this |x|, tanh uses its odd Taylor series instead of 1 − 2/(e^{2|x|} + 1), which
+    /// cancels catastrophically near 0 (relative error ε/|x|).
+    const TANH_SERIES_BELOW: f64;
     /// Converts from f64 (rounding for f32).
     fn from_f64(x: f64) -> Self;
     /// Widens to f64.
@@ -30,12 +33,32 @@ pub trait Scalar:
     fn exp(self) -> Self;
     /// sin(x).
     fn sin(self) -> Self;
+    /// Cosine.
+    fn cos(self) -> Self;
     /// 1 for x > 0, −1 for x < 0 (and ±0 kept as 0 by callers multiplying by |x| terms).
     fn signum(self) -> Self;
     /// The larger of two values (NaN-ignoring, as `f32::max`).
     fn max(self, other: Self) -> Self;
     /// `C = A·B + beta·C` for row-major contiguous A (m×k), B (k×n), C (m×n), single-threaded.
-    fn gemm(m: usize, k: usize, n: usize, a: &[Self], b: &[Self], beta: Self, c: &mut [Self]);
+    /// C = A·B + beta·C for strided A (m×k) and B (k×n) views; C is m×n row-major. Strides are
+    /// (row, column) in elements, so a transposed operand is a swap of its strides.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        sa: (usize, usize),
+        b: &[Self],
+        sb: (usize, usize),
+        beta: Self,
+        c: &mut [Self],
+    );
+}
+
+/// Whether a slice of `len` holds every element of a rows×cols view with strides `s`.
+fn covers(len: usize, rows: usize, cols: usize, s: (usize, usize)) -> bool {
+    rows == 0 || cols == 0 || (rows - 1) * s.0 + (cols - 1) * s.1 < len
 }
 
 impl Scalar for f64 {
@@ -48,6 +71,9 @@ impl Scalar for f64 {
     fn sin(self) -> Self {
         f64::sin(self)
     }
+    fn cos(self) -> Self {
+        f64::cos(self)
+    }
     fn signum(self) -> Self {
         f64::signum(self)
     }
@@ -55,14 +81,26 @@ impl Scalar for f64 {
         f64::max(self, other)
     }
     const NAME: &'static str = "f64";
+    const TANH_SERIES_BELOW: f64 = 1e-2;
     fn from_f64(x: f64) -> Self {
         x
     }
     fn to_f64(self) -> f64 {
         self
     }
-    fn gemm(m: usize, k: usize, n: usize, a: &[f64], b: &[f64], beta: f64, c: &mut [f64]) {
-        // SAFETY: slice lengths are checked by the caller (`backend::cpu::gemm`) to cover m×k, k×n, m×n.
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f64],
+        sa: (usize, usize),
+        b: &[f64],
+        sb: (usize, usize),
+        beta: f64,
+        c: &mut [f64],
+    ) {
+        assert!(covers(a.len(), m, k, sa) && covers(b.len(), k, n, sb) && c.len() >= m * n);
+        // SAFETY: the assertion above keeps every strided element of A, B and C in bounds.
         unsafe {
             matrixmultiply::dgemm(
                 m,
@@ -70,11 +108,11 @@ impl Scalar for f64 {
                 n,
                 1.0,
                 a.as_ptr(),
-                k as isize,
-                1,
+                sa.0 as isize,
+                sa.1 as isize,
                 b.as_ptr(),
-                n as isize,
-                1,
+                sb.0 as isize,
+                sb.1 as isize,
                 beta,
                 c.as_mut_ptr(),
                 n as isize,
@@ -94,6 +132,9 @@ impl Scalar for f32 {
     fn sin(self) -> Self {
         f32::sin(self)
     }
+    fn cos(self) -> Self {
+        f32::cos(self)
+    }
     fn signum(self) -> Self {
         f32::signum(self)
     }
@@ -101,14 +142,26 @@ impl Scalar for f32 {
         f32::max(self, other)
     }
     const NAME: &'static str = "f32";
+    const TANH_SERIES_BELOW: f64 = 0.25;
     fn from_f64(x: f64) -> Self {
         x as f32
     }
     fn to_f64(self) -> f64 {
         self as f64
     }
-    fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
-        // SAFETY: slice lengths are checked by the caller (`backend::cpu::gemm`) to cover m×k, k×n, m×n.
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        sa: (usize, usize),
+        b: &[f32],
+        sb: (usize, usize),
+        beta: f32,
+        c: &mut [f32],
+    ) {
+        assert!(covers(a.len(), m, k, sa) && covers(b.len(), k, n, sb) && c.len() >= m * n);
+        // SAFETY: the assertion above keeps every strided element of A, B and C in bounds.
         unsafe {
             matrixmultiply::sgemm(
                 m,
@@ -116,11 +169,11 @@ impl Scalar for f32 {
                 n,
                 1.0,
                 a.as_ptr(),
-                k as isize,
-                1,
+                sa.0 as isize,
+                sa.1 as isize,
                 b.as_ptr(),
-                n as isize,
-                1,
+                sb.0 as isize,
+                sb.1 as isize,
                 beta,
                 c.as_mut_ptr(),
                 n as isize,

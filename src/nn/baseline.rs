@@ -377,16 +377,20 @@ impl PermLinear {
         out: Order,
         target: BufId,
     ) {
-        let w = self.params.data(&format!("{name}.weight"));
-        let bias = self.params.data(&format!("{name}.bias"));
-        let n = bias.len();
-        let in_width = w.len() / n;
+        let (wname, bname) = (format!("{name}.weight"), format!("{name}.bias"));
+        let n = self.params.data(&bname).len();
+        let in_width = self.params.data(&wname).len() / n;
         let mut offset = 0;
         for (i, p) in pieces.iter().enumerate() {
-            let b = pb.param(pack(p.width, n, |r, col| {
-                w[out.map(col) * in_width + offset + p.order.map(r)]
-            }));
-            let bias = (i == 0).then(|| pb.param(pack(1, n, |_, col| bias[out.map(col)])));
+            let b = pb.coef(
+                &self.params,
+                &wname,
+                pack(p.width, n, |r, col| {
+                    out.map(col) * in_width + offset + p.order.map(r)
+                }),
+            );
+            let bias =
+                (i == 0).then(|| pb.coef(&self.params, &bname, pack(1, n, |_, col| out.map(col))));
             pb.gemm(p.buf, b, bias, target, rows, p.width, n, i > 0);
             offset += p.width;
         }
@@ -427,9 +431,8 @@ impl PermLinear {
         ];
         let embedded = targets.map(|(buf, name, dims)| {
             let [_, _, q, e] = dims;
-            let ref_t = self.params.data(name);
             // Reference (E, Q) -> ours (Q, E).
-            let t = pb.param(pack(q, e, |qi, ei| ref_t[ei * q + qi]));
+            let t = pb.coef(&self.params, name, pack(q, e, |qi, ei| ei * q + qi));
             let len = pb.len_of(buf);
             let copy = pb.scratch(len);
             pb.reduce(ReduceOp {

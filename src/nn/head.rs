@@ -53,8 +53,8 @@ impl Dense {
                 &[pb.len_of(x) / batch.max(1), batch],
             ));
         }
-        let w = pb.param(transpose(self.params.data("weight"), self.n_out, self.n_in));
-        let b = pb.param(self.params.data("bias").to_vec());
+        let w = pb.coef(&self.params, "weight", transpose(self.n_out, self.n_in));
+        let b = pb.coef(&self.params, "bias", (0..self.n_out).collect());
         let y = pb.scratch(batch * self.n_out);
         pb.gemm(x, w, Some(b), y, batch, self.n_in, self.n_out, false);
         Ok(y)

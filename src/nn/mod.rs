@@ -21,12 +21,12 @@ pub struct SpaceBufs {
     pub channels: usize,
 }
 
-/// Builds a k×n row-major packed matrix from `value(row, col)`.
-pub(crate) fn pack(k: usize, n: usize, value: impl Fn(usize, usize) -> f64) -> Vec<f64> {
+/// The coefficient indices of a k×n row-major packed matrix, from `index(row, col)`.
+pub(crate) fn pack(k: usize, n: usize, index: impl Fn(usize, usize) -> usize) -> Vec<usize> {
     let mut out = Vec::with_capacity(k * n);
     for r in 0..k {
         for c in 0..n {
-            out.push(value(r, c));
+            out.push(index(r, c));
         }
     }
     out

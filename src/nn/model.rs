@@ -6,15 +6,17 @@ use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 
+use crate::autodiff::{append_backward, Backward};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::nn::baseline::{PermKind, PermLinear};
 use crate::nn::head::Dense;
 use crate::nn::monomial::{MonomialLinear, Variant};
 use crate::nn::params::Init;
+use crate::nn::params::ParamSet;
 use crate::nn::pool::{InvariantPool, PoolAxes, PoolMode};
 use crate::nn::SpaceBufs;
-use crate::plan::{Activation, Plan, PlanBuilder};
+use crate::plan::{Activation, LossKind, LossOp, Op, Plan, PlanBuilder};
 use crate::space::{InternalLayout, WeightSpace};
 use crate::spec::NetworkSpec;
 use crate::tensor::Tensor;
@@ -55,6 +57,30 @@ pub struct Model {
     in_channels: usize,
     layers: Vec<Layer>,
     plans: Mutex<HashMap<usize, Arc<Plan>>>,
+    grad_plans: Mutex<HashMap<(usize, LossKind), Arc<GradPlan>>>,
+}
+
+/// A forward + loss + backward plan and where its outputs go.
+#[derive(Debug)]
+struct GradPlan {
+    plan: Plan,
+    /// Loss buffers come first among the outputs.
+    losses: usize,
+    backward: Backward,
+    /// Whether the plan takes a target input (after the weight-space inputs).
+    target: bool,
+}
+
+/// Gradients of a scalar loss with respect to every parameter and the input (SPEC §8).
+#[derive(Clone, Debug)]
+pub struct Gradients {
+    /// The loss value.
+    pub loss: f64,
+    /// Per layer, (parameter name, gradient shaped like the parameter) in the layer's order;
+    /// parameters the loss does not reach get zeros.
+    pub params: Vec<Vec<(String, Tensor)>>,
+    /// ∂loss/∂input in the reference layout.
+    pub input: WeightSpace,
 }
 
 impl Clone for Model {
@@ -71,6 +97,7 @@ impl Model {
             in_channels,
             layers,
             plans: Mutex::new(HashMap::new()),
+            grad_plans: Mutex::new(HashMap::new()),
         }
     }
 
@@ -234,6 +261,10 @@ impl Model {
             .get_mut()
             .map(|p| p.clear())
             .unwrap_or_else(|e| e.into_inner().clear());
+        self.grad_plans
+            .get_mut()
+            .map(|p| p.clear())
+            .unwrap_or_else(|e| e.into_inner().clear());
         &mut self.layers
     }
 
@@ -264,6 +295,13 @@ impl Model {
 
     fn build_plan(&self, batch: usize) -> Result<Plan> {
         let mut pb = PlanBuilder::new();
+        let outputs = self.emit_forward(&mut pb, batch)?;
+        Ok(pb.finish(outputs))
+    }
+
+    /// Appends the forward pass (inputs first: every weight, then every bias, internal layout);
+    /// returns the output buffers (every weight then every bias, or the one feature matrix).
+    fn emit_forward(&self, pb: &mut PlanBuilder, batch: usize) -> Result<Vec<usize>> {
         let mut w = Vec::new();
         for i in 0..self.spec.num_layers() {
             w.push(
@@ -286,14 +324,15 @@ impl Model {
                 Layer::Pool(p) => Some(&p.spec),
                 _ => None,
             };
+            pb.set_layer(i);
             if layer_spec.is_some_and(|s| s.layers != self.spec.layers) {
                 return Err(Error::Spec(format!(
                     "layer {i} was built for another network architecture than the model's"
                 )));
             }
             v = match (layer, v) {
-                (Layer::Monomial(m), Value::Space(s)) => Value::Space(m.emit(&mut pb, &s, batch)?),
-                (Layer::Perm(m), Value::Space(s)) => Value::Space(m.emit(&mut pb, &s, batch)?),
+                (Layer::Monomial(m), Value::Space(s)) => Value::Space(m.emit(pb, &s, batch)?),
+                (Layer::Perm(m), Value::Space(s)) => Value::Space(m.emit(pb, &s, batch)?),
                 (Layer::Activation(a), Value::Space(s)) => Value::Space(SpaceBufs {
                     w: s.w.iter().map(|&x| pb.activation(x, *a)).collect(),
                     b: s.b.iter().map(|&x| pb.activation(x, *a)).collect(),
@@ -304,11 +343,11 @@ impl Model {
                     shape,
                 },
                 (Layer::Pool(p), Value::Space(s)) => Value::Flat {
-                    buf: p.emit(&mut pb, &s, batch)?,
+                    buf: p.emit(pb, &s, batch)?,
                     shape: vec![batch, p.channels, p.width()],
                 },
                 (Layer::Dense(d), Value::Flat { buf, .. }) => Value::Flat {
-                    buf: d.emit(&mut pb, buf, batch)?,
+                    buf: d.emit(pb, buf, batch)?,
                     shape: vec![batch, d.n_out],
                 },
                 (layer, _) => {
@@ -324,11 +363,146 @@ impl Model {
                 }
             };
         }
-        let outputs = match &v {
+        Ok(match &v {
             Value::Space(s) => s.w.iter().chain(&s.b).copied().collect(),
             Value::Flat { buf, .. } => vec![*buf],
-        };
-        Ok(pb.finish(outputs))
+        })
+    }
+
+    fn grad_plan(&self, batch: usize, kind: LossKind) -> Result<Arc<GradPlan>> {
+        let mut cache = self.grad_plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(&(batch, kind)) {
+            return Ok(p.clone());
+        }
+        let mut pb = PlanBuilder::new();
+        let outputs = self.emit_forward(&mut pb, batch)?;
+        let forward_ops = pb.ops.len();
+        let target = kind != LossKind::HalfSumSquares;
+        if target && self.output_shape(batch).is_none() {
+            return Err(Error::Spec(format!(
+                "loss {kind:?} needs a feature output; an equivariant model supports HalfSumSquares"
+            )));
+        }
+        let mut seeds = Vec::new();
+        let mut losses = Vec::new();
+        for &out in &outputs {
+            let len = pb.len_of(out);
+            let t = target.then(|| pb.input(len));
+            let (loss, dpred) = (pb.scratch(1), pb.scratch(len));
+            pb.push(Op::Loss(LossOp {
+                pred: out,
+                target: t,
+                loss,
+                dpred,
+                kind,
+                len,
+            }));
+            seeds.push((out, dpred));
+            losses.push(loss);
+        }
+        let backward = append_backward(&mut pb, forward_ops, &seeds, true)?;
+        let mut outs = losses.clone();
+        outs.extend(backward.params.iter().map(|&(_, g)| g));
+        outs.extend(backward.inputs.iter().flatten());
+        let gp = Arc::new(GradPlan {
+            plan: pb.finish(outs),
+            losses: losses.len(),
+            backward,
+            target,
+        });
+        cache.insert((batch, kind), gp.clone());
+        Ok(gp)
+    }
+
+    /// The loss of the model's output on `input` and its gradients with respect to every
+    /// parameter and the input. `target` (shaped like the output) is required by every loss
+    /// but `HalfSumSquares`.
+    pub fn gradients(
+        &self,
+        backend: &dyn Backend,
+        input: &WeightSpace,
+        target: Option<&Tensor>,
+        kind: LossKind,
+    ) -> Result<Gradients> {
+        input.validate(&self.spec, Some(self.in_channels))?;
+        let batch = input.batch();
+        let gp = self.grad_plan(batch, kind)?;
+        let mut inputs = self.pack_input(input, batch);
+        if gp.target {
+            let t = target.ok_or_else(|| Error::Input(format!("loss {kind:?} needs a target")))?;
+            let want = self.output_shape(batch).unwrap_or_default();
+            t.expect_shape("target", &want)
+                .or_else(|_| t.expect_shape("target", &[batch]))?;
+            if let Some(pos) = t.data.iter().position(|v| !v.is_finite()) {
+                return Err(Error::Input(format!(
+                    "target holds a non-finite value at {pos}"
+                )));
+            }
+            inputs.push(t.data.clone());
+        }
+        let outs = backend.run(&gp.plan, &inputs)?;
+        let loss = outs[..gp.losses].iter().map(|v| v[0]).sum();
+        let mut params: Vec<Vec<(String, Tensor)>> = self
+            .layers
+            .iter()
+            .map(|l| {
+                layer_params(l)
+                    .map(|p| {
+                        p.iter()
+                            .map(|(n, t)| (n.to_string(), Tensor::zeros(t.shape.clone())))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut next = gp.losses;
+        for &(buf, _) in &gp.backward.params {
+            let src = gp.plan.bufs[buf]
+                .source
+                .as_ref()
+                .ok_or_else(|| Error::Spec("parameter gradient without a source".into()))?;
+            let slot = params[src.layer]
+                .iter_mut()
+                .find(|(n, _)| *n == src.name)
+                .ok_or_else(|| Error::Spec(format!("unknown parameter {}", src.name)))?;
+            for (&i, &g) in src.indices.iter().zip(&outs[next]) {
+                slot.1.data[i] += g;
+            }
+            next += 1;
+        }
+        let l = self.spec.num_layers();
+        let mut grad_input = WeightSpace::zeros(&self.spec, batch, self.in_channels);
+        for (k, g) in gp.backward.inputs.iter().enumerate().take(2 * l) {
+            if g.is_none() {
+                continue;
+            }
+            let lay = InternalLayout::of(&self.spec, k % l, batch, self.in_channels);
+            if k < l {
+                grad_input.weights[k].data = lay.unpack_weight(&outs[next]);
+            } else {
+                grad_input.biases[k - l].data = lay.unpack_bias(&outs[next]);
+            }
+            next += 1;
+        }
+        Ok(Gradients {
+            loss,
+            params,
+            input: grad_input,
+        })
+    }
+
+    /// The weight-space input in the plan's input order and layout.
+    fn pack_input(&self, input: &WeightSpace, batch: usize) -> Vec<Vec<f64>> {
+        let l = self.spec.num_layers();
+        let layout = |i: usize| InternalLayout::of(&self.spec, i, batch, self.in_channels);
+        let mut inputs = Vec::with_capacity(2 * l + 1);
+        for i in 0..l {
+            inputs.push(layout(i).pack_weight::<f64>(&input.weights[i].data));
+        }
+        for i in 0..l {
+            inputs.push(layout(i).pack_bias::<f64>(&input.biases[i].data));
+        }
+        inputs
     }
 
     /// Runs the model on a batch of weight spaces.
@@ -338,13 +512,7 @@ impl Model {
         let plan = self.plan(batch)?;
         let l = self.spec.num_layers();
         let layout = |i: usize, c: usize| InternalLayout::of(&self.spec, i, batch, c);
-        let mut inputs = Vec::with_capacity(2 * l);
-        for i in 0..l {
-            inputs.push(layout(i, self.in_channels).pack_weight::<f64>(&input.weights[i].data));
-        }
-        for i in 0..l {
-            inputs.push(layout(i, self.in_channels).pack_bias::<f64>(&input.biases[i].data));
-        }
+        let inputs = self.pack_input(input, batch);
         let outs = backend.run(&plan, &inputs)?;
         // The output kind is fixed by the layers; rebuild it cheaply from the last layer.
         match self.output_shape(batch) {
@@ -395,6 +563,17 @@ impl Model {
             }
         }
         shape
+    }
+}
+
+/// The parameters of a layer, if it has any.
+pub fn layer_params(layer: &Layer) -> Option<&ParamSet> {
+    match layer {
+        Layer::Monomial(m) => Some(&m.params),
+        Layer::Perm(m) => Some(&m.params),
+        Layer::Pool(p) => Some(&p.params),
+        Layer::Dense(d) => Some(&d.params),
+        Layer::Activation(_) => None,
     }
 }
 

@@ -146,7 +146,6 @@ impl MonomialLinear {
         let (c, o) = (self.c_in, self.c_out);
         let (n0, nl) = (spec.n_in(), spec.n_out());
         let f = |i: usize| spec.layers[i].f();
-        let pd = |name: &str| self.params.data(name);
         let w: Vec<_> = spec
             .layers
             .iter()
@@ -161,32 +160,41 @@ impl MonomialLinear {
         // First layer (SPEC §3.2): rows (b, j); X columns (q, n), Y columns (k, m).
         let (fi, fo) = (f(0) * c, f(0) * o);
         let rows = batch * spec.layers[0].n_out;
-        let phi = pd("first.phi");
-        let bp = pb.param(pack(n0 * fi, n0 * fo, |r, cc| {
-            let (q, n, k, m) = (r / fi, r % fi, cc / fo, cc % fo);
-            phi[((m * fi + n) * n0 + q) * n0 + k]
-        }));
+        let bp = pb.coef(
+            &self.params,
+            "first.phi",
+            pack(n0 * fi, n0 * fo, |r, cc| {
+                let (q, n, k, m) = (r / fi, r % fi, cc / fo, cc % fo);
+                ((m * fi + n) * n0 + q) * n0 + k
+            }),
+        );
         pb.gemm(x.w[0], bp, None, w[0], rows, n0 * fi, n0 * fo, false);
-        let psi = pd("first.psi");
-        let bp = pb.param(pack(c, n0 * fo, |n, cc| {
-            let (k, m) = (cc / fo, cc % fo);
-            psi[(m * c + n) * n0 + k]
-        }));
+        let bp = pb.coef(
+            &self.params,
+            "first.psi",
+            pack(c, n0 * fo, |n, cc| {
+                let (k, m) = (cc / fo, cc % fo);
+                (m * c + n) * n0 + k
+            }),
+        );
         pb.gemm(x.b[0], bp, None, w[0], rows, c, n0 * fo, true);
-        let gamma = pd("first.gamma");
-        let bp = pb.param(pack(n0 * fi, o, |r, m| {
-            let (q, n) = (r / fi, r % fi);
-            gamma[(m * fi + n) * n0 + q]
-        }));
+        let bp = pb.coef(
+            &self.params,
+            "first.gamma",
+            pack(n0 * fi, o, |r, m| {
+                let (q, n) = (r / fi, r % fi);
+                (m * fi + n) * n0 + q
+            }),
+        );
         pb.gemm(x.w[0], bp, None, b[0], rows, n0 * fi, o, false);
-        let bp = pb.param(transpose(pd("first.lambda"), o, c));
+        let bp = pb.coef(&self.params, "first.lambda", transpose(o, c));
         pb.gemm(x.b[0], bp, None, b[0], rows, c, o, true);
 
         // Middle layers: per-entry channel mixes.
         for i in 1..l - 1 {
             let s = spec.layers[i];
             let (fi, fo) = (f(i) * c, f(i) * o);
-            let bp = pb.param(transpose(pd(&format!("mid{i}.phi")), fo, fi));
+            let bp = pb.coef(&self.params, &format!("mid{i}.phi"), transpose(fo, fi));
             pb.gemm(
                 x.w[i],
                 bp,
@@ -197,7 +205,7 @@ impl MonomialLinear {
                 fo,
                 false,
             );
-            let bp = pb.param(transpose(pd(&format!("mid{i}.lambda")), o, c));
+            let bp = pb.coef(&self.params, &format!("mid{i}.lambda"), transpose(o, c));
             pb.gemm(x.b[i], bp, None, b[i], batch * s.n_out, c, o, false);
         }
 
@@ -205,19 +213,28 @@ impl MonomialLinear {
         let last = l - 1;
         let (fi, fo) = (f(last) * c, f(last) * o);
         let rows = batch * spec.layers[last].n_in;
-        let phi = pd("last.phi");
-        let bp = pb.param(pack(nl * fi, nl * fo, |r, cc| {
-            let (p, n, j, m) = (r / fi, r % fi, cc / fo, cc % fo);
-            phi[((m * fi + n) * nl + p) * nl + j]
-        }));
+        let bp = pb.coef(
+            &self.params,
+            "last.phi",
+            pack(nl * fi, nl * fo, |r, cc| {
+                let (p, n, j, m) = (r / fi, r % fi, cc / fo, cc % fo);
+                ((m * fi + n) * nl + p) * nl + j
+            }),
+        );
         pb.gemm(x.w[last], bp, None, w[last], rows, nl * fi, nl * fo, false);
-        let lam = pd("last.lambda");
-        let bp = pb.param(pack(nl * c, nl * o, |r, cc| {
-            let (p, n, j, m) = (r / c, r % c, cc / o, cc % o);
-            lam[((m * c + n) * nl + p) * nl + j]
-        }));
-        let tau = pd("last.tau");
-        let tb = pb.param(pack(1, nl * o, |_, cc| tau[(cc % o) * nl + cc / o]));
+        let bp = pb.coef(
+            &self.params,
+            "last.lambda",
+            pack(nl * c, nl * o, |r, cc| {
+                let (p, n, j, m) = (r / c, r % c, cc / o, cc % o);
+                ((m * c + n) * nl + p) * nl + j
+            }),
+        );
+        let tb = pb.coef(
+            &self.params,
+            "last.tau",
+            pack(1, nl * o, |_, cc| (cc % o) * nl + cc / o),
+        );
         pb.gemm(
             x.b[last],
             bp,
@@ -231,32 +248,44 @@ impl MonomialLinear {
 
         if self.variant == Variant::Sign {
             // Ω: W'^(L)[·,k] += Ω · b^(L-1)[k]; Ξ: b'^(L-1)[k] += Ξ · W^(L)[·,k] (SPEC §3.3).
-            let omega = pd("sign.omega");
-            let bp = pb.param(pack(c, nl * fo, |n, cc| {
-                let (j, m) = (cc / fo, cc % fo);
-                omega[(m * c + n) * nl + j]
-            }));
+            let bp = pb.coef(
+                &self.params,
+                "sign.omega",
+                pack(c, nl * fo, |n, cc| {
+                    let (j, m) = (cc / fo, cc % fo);
+                    (m * c + n) * nl + j
+                }),
+            );
             pb.gemm(x.b[last - 1], bp, None, w[last], rows, c, nl * fo, true);
-            let xi = pd("sign.xi");
-            let bp = pb.param(pack(nl * fi, o, |r, m| {
-                let (p, n) = (r / fi, r % fi);
-                xi[(m * fi + n) * nl + p]
-            }));
+            let bp = pb.coef(
+                &self.params,
+                "sign.xi",
+                pack(nl * fi, o, |r, m| {
+                    let (p, n) = (r / fi, r % fi);
+                    (m * fi + n) * nl + p
+                }),
+            );
             pb.gemm(x.w[last], bp, None, b[last - 1], rows, nl * fi, o, true);
             if l == 2 {
                 // The L = 2 weight-weight terms of SPEC §3.1, per hidden neuron j of layer 1.
                 let (f1i, f1o, f2i, f2o) = (f(0) * c, f(0) * o, f(1) * c, f(1) * o);
-                let e1 = pd("sign.w1_from_w2");
-                let bp = pb.param(pack(nl * f2i, n0 * f1o, |r, cc| {
-                    let (p, n, k, m) = (r / f2i, r % f2i, cc / f1o, cc % f1o);
-                    e1[((m * f2i + n) * nl + p) * n0 + k]
-                }));
+                let bp = pb.coef(
+                    &self.params,
+                    "sign.w1_from_w2",
+                    pack(nl * f2i, n0 * f1o, |r, cc| {
+                        let (p, n, k, m) = (r / f2i, r % f2i, cc / f1o, cc % f1o);
+                        ((m * f2i + n) * nl + p) * n0 + k
+                    }),
+                );
                 pb.gemm(x.w[1], bp, None, w[0], rows, nl * f2i, n0 * f1o, true);
-                let e2 = pd("sign.w2_from_w1");
-                let bp = pb.param(pack(n0 * f1i, nl * f2o, |r, cc| {
-                    let (q, n, j, m) = (r / f1i, r % f1i, cc / f2o, cc % f2o);
-                    e2[((m * f1i + n) * n0 + q) * nl + j]
-                }));
+                let bp = pb.coef(
+                    &self.params,
+                    "sign.w2_from_w1",
+                    pack(n0 * f1i, nl * f2o, |r, cc| {
+                        let (q, n, j, m) = (r / f1i, r % f1i, cc / f2o, cc % f2o);
+                        ((m * f1i + n) * n0 + q) * nl + j
+                    }),
+                );
                 pb.gemm(x.w[0], bp, None, w[1], rows, n0 * f1i, nl * f2o, true);
             }
         }
@@ -264,7 +293,8 @@ impl MonomialLinear {
     }
 }
 
-/// Transposes a rows×cols row-major matrix (coefficient (out, in) -> GEMM operand (in, out)).
-pub(crate) fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    pack(cols, rows, |r, c| a[c * cols + r])
+/// Indices that transpose a rows×cols row-major matrix (coefficient (out, in) -> GEMM operand
+/// (in, out)).
+pub(crate) fn transpose(rows: usize, cols: usize) -> Vec<usize> {
+    pack(cols, rows, |r, c| c * cols + r)
 }

@@ -190,16 +190,13 @@ impl InvariantPool {
             };
             let (gamma, beta) = if self.mode == PoolMode::ParamMulL2 && !raw {
                 let tag = if piece.bias { "b" } else { "w" };
-                let g = pb.param(
-                    self.params
-                        .data(&format!("gamma_{tag}{}", piece.layer))
-                        .to_vec(),
+                let (g, b) = (
+                    format!("gamma_{tag}{}", piece.layer),
+                    format!("beta_{tag}{}", piece.layer),
                 );
-                let b = pb.param(
-                    self.params
-                        .data(&format!("beta_{tag}{}", piece.layer))
-                        .to_vec(),
-                );
+                let all = (0..self.channels * piece.f).collect::<Vec<_>>();
+                let g = pb.coef(&self.params, &g, all.clone());
+                let b = pb.coef(&self.params, &b, all);
                 (Some(g), Some(b))
             } else {
                 (None, None)

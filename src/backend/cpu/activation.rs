@@ -1,4 +1,4 @@
-//! CPU twin of `shaders/activation.wgsl`.
+//! CPU twins of `shaders/activation.wgsl` and `shaders/activation_grad.wgsl`.
 
 use rayon::prelude::*;
 
@@ -12,16 +12,77 @@ const CHUNK: usize = 1 << 14;
 /// flips commute with them bitwise (SPEC §9.7).
 pub fn activation<T: Scalar>(act: Activation, x: &[T], y: &mut [T]) {
     let one = T::from_f64(1.0);
-    let two = T::from_f64(2.0);
     let zero = T::default();
     match act {
         Activation::Relu => map(x, y, |v| if v > zero { v } else { zero }),
         Activation::Abs => map(x, y, |v| v.abs()),
-        Activation::Tanh => map(x, y, |v| {
-            v.signum() * (one - two / ((two * v.abs()).exp() + one))
-        }),
+        Activation::Tanh => map(x, y, |v| v.signum() * tanh_abs(v.abs())),
         Activation::Sin => map(x, y, |v| v.signum() * v.abs().sin()),
         Activation::Sigmoid => map(x, y, |v| one / (one + (zero - v).exp())),
+    }
+}
+
+/// dx (+)= dy ⊙ act'(x) with x the forward input (SPEC §8.2): ReLU 1[x > 0], tanh 1 − tanh²,
+/// sin cos, abs sign(x) with sign(0) = 0, sigmoid s(1 − s).
+pub fn activation_grad<T: Scalar>(
+    act: Activation,
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    accumulate: bool,
+) {
+    let one = T::from_f64(1.0);
+    let zero = T::default();
+    let d = move |v: T| -> T {
+        match act {
+            Activation::Relu => {
+                if v > zero {
+                    one
+                } else {
+                    zero
+                }
+            }
+            Activation::Abs => {
+                if v > zero {
+                    one
+                } else if v < zero {
+                    zero - one
+                } else {
+                    zero
+                }
+            }
+            Activation::Tanh => {
+                let t = tanh_abs(v.abs());
+                one - t * t
+            }
+            Activation::Sin => v.abs().cos(),
+            Activation::Sigmoid => {
+                let s = one / (one + (zero - v).exp());
+                s * (one - s)
+            }
+        }
+    };
+    dx.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
+        .for_each(|(dc, (xc, gc))| {
+            for ((o, &xv), &g) in dc.iter_mut().zip(xc).zip(gc) {
+                let v = g * d(xv);
+                *o = if accumulate { *o + v } else { v };
+            }
+        });
+}
+
+/// tanh(a) for a ≥ 0 without overflow (SPEC §9.7) and without cancellation near 0: the odd
+/// series a − a³/3 + 2a⁵/15 − 17a⁷/315 + 62a⁹/2835 below `T::TANH_SERIES_BELOW`.
+pub fn tanh_abs<T: Scalar>(a: T) -> T {
+    let c = |v: f64| T::from_f64(v);
+    if a < c(T::TANH_SERIES_BELOW) {
+        let a2 = a * a;
+        a * (c(1.0)
+            + a2 * (c(-1.0 / 3.0)
+                + a2 * (c(2.0 / 15.0) + a2 * (c(-17.0 / 315.0) + a2 * c(62.0 / 2835.0)))))
+    } else {
+        c(1.0) - c(2.0) / ((c(2.0) * a).exp() + c(1.0))
     }
 }
 

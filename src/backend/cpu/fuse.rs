@@ -44,7 +44,9 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
     let mut writers = vec![Vec::new(); nb];
     let mut readers = vec![Vec::new(); nb];
     for (i, op) in plan.ops.iter().enumerate() {
-        writers[op.writes()].push(i);
+        for w in op.writes_all() {
+            writers[w].push(i);
+        }
         for r in op.reads() {
             readers[r].push(i);
         }
@@ -54,7 +56,7 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
     let mut chains = Vec::new();
     for (start, op) in plan.ops.iter().enumerate() {
         let Op::Gemm(g) = op else { continue };
-        if roles[start] != Role::Single || g.accumulate || writers[g.c] != [start] {
+        if roles[start] != Role::Single || g.accumulate || g.trans_a || writers[g.c] != [start] {
             continue;
         }
         let rows = g.m;
@@ -75,6 +77,7 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
                 Op::Gemm(n) => {
                     n.a == out
                         && !n.accumulate
+                        && !n.trans_a
                         && n.m == rows
                         && writers[n.c] == [next]
                         && is_param(n.b)
@@ -89,7 +92,7 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
                         false
                     }
                 }
-                Op::Reduce(_) => false,
+                Op::Reduce(_) | Op::ActivationGrad(_) | Op::PoolGrad(_) | Op::Loss(_) => false,
             };
             if !ok {
                 break;
@@ -140,7 +143,9 @@ fn step<T: Scalar>(op: &Op, bufs: &[Vec<T>], input: &[T], output: &mut [T], nrow
             let beta = p.beta.map(|b| bufs[b].as_slice());
             pool(&sub, input, gamma, beta, output);
         }
-        Op::Reduce(_) => unreachable!("find_chains never puts a strided sum in a chain"),
+        Op::Reduce(_) | Op::ActivationGrad(_) | Op::PoolGrad(_) | Op::Loss(_) => {
+            unreachable!("find_chains chains only GEMMs, activations and pools")
+        }
     }
 }
 

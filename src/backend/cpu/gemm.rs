@@ -9,6 +9,24 @@ use crate::scalar::Scalar;
 /// of every element is independent of the split (bitwise-deterministic).
 const ROW_BLOCK: usize = 64;
 
+/// Strides of op(A) rows starting at row `r0`, and the offset of that row in A's storage.
+fn a_view(op: &GemmOp, r0: usize) -> (usize, (usize, usize)) {
+    if op.trans_a {
+        (r0, (1, op.m))
+    } else {
+        (r0 * op.k, (op.k, 1))
+    }
+}
+
+/// Strides of op(B).
+fn b_strides(op: &GemmOp) -> (usize, usize) {
+    if op.trans_b {
+        (1, op.k)
+    } else {
+        (op.n, 1)
+    }
+}
+
 /// Executes one GEMM op.
 pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mut [T]) {
     let (k, n) = (op.k, op.n);
@@ -19,13 +37,13 @@ pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
     };
     let run = |(blk, c_blk): (usize, &mut [T])| {
         let rows = c_blk.len() / n;
-        let a_blk = &a[blk * ROW_BLOCK * k..(blk * ROW_BLOCK + rows) * k];
+        let (offset, sa) = a_view(op, blk * ROW_BLOCK);
         if k == 0 {
             if !op.accumulate {
                 c_blk.iter_mut().for_each(|v| *v = T::default());
             }
         } else {
-            T::gemm(rows, k, n, a_blk, b, beta, c_blk);
+            T::gemm(rows, k, n, &a[offset..], sa, b, b_strides(op), beta, c_blk);
         }
         if let Some(bias) = bias {
             for row in c_blk.chunks_mut(n) {
@@ -50,7 +68,8 @@ pub(crate) fn gemm_rows<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&
     if op.k == 0 {
         c.iter_mut().for_each(|v| *v = T::default());
     } else {
-        T::gemm(op.m, op.k, n, a, b, T::default(), c);
+        let (_, sa) = a_view(op, 0);
+        T::gemm(op.m, op.k, n, a, sa, b, b_strides(op), T::default(), c);
     }
     if let Some(bias) = bias {
         for row in c.chunks_mut(n) {

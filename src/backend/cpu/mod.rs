@@ -4,6 +4,7 @@
 mod activation;
 mod fuse;
 mod gemm;
+mod loss;
 mod pool;
 mod reduce;
 
@@ -15,9 +16,10 @@ use crate::error::{Error, Result};
 use crate::plan::{BufKind, Op, Plan};
 use crate::scalar::Scalar;
 
-pub use activation::activation;
+pub use activation::{activation, activation_grad};
 pub use gemm::gemm;
-pub use pool::pool;
+pub use loss::loss;
+pub use pool::{pool, pool_grad};
 pub use reduce::reduce;
 
 /// Prepared plans kept; older ones are dropped past this many.
@@ -99,6 +101,34 @@ fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
             pool(p, &bufs[p.x], gamma, beta, &mut out)
         }
         Op::Reduce(r) => reduce(r, &bufs[r.x], &mut out),
+        Op::ActivationGrad(a) => {
+            activation_grad(a.act, &bufs[a.x], &bufs[a.dy], &mut out, a.accumulate)
+        }
+        Op::PoolGrad(p) => {
+            let mut rows = p
+                .affine_rows
+                .map(|(g, b)| (std::mem::take(&mut bufs[g]), std::mem::take(&mut bufs[b])));
+            let gamma = p.fwd.gamma.map(|id| bufs[id].as_slice());
+            let r = rows
+                .as_mut()
+                .map(|(g, b)| (g.as_mut_slice(), b.as_mut_slice()));
+            pool_grad(p, &bufs[p.fwd.x], gamma, &bufs[p.dout], &mut out, r);
+            if let (Some((gi, bi)), Some((g, b))) = (p.affine_rows, rows) {
+                bufs[gi] = g;
+                bufs[bi] = b;
+            }
+        }
+        Op::Loss(l) => {
+            let mut value = std::mem::take(&mut bufs[l.loss]);
+            loss(
+                l,
+                &bufs[l.pred],
+                l.target.map(|t| bufs[t].as_slice()),
+                &mut value,
+                &mut out,
+            );
+            bufs[l.loss] = value;
+        }
     }
     bufs[op.writes()] = out;
 }

@@ -2,8 +2,8 @@
 
 use crate::error::{Error, Result};
 
-/// WGSL sources, validated by naga in `tests/shaders.rs`.
-pub const SOURCES: [(&str, &str); 4] = [
+/// WGSL sources, validated by naga in `tests/shaders.rs`; a pipeline's index is its position.
+pub const SOURCES: [(&str, &str); 7] = [
     ("gemm", include_str!("../../../shaders/gemm.wgsl")),
     (
         "activation",
@@ -11,49 +11,60 @@ pub const SOURCES: [(&str, &str); 4] = [
     ),
     ("pool", include_str!("../../../shaders/pool.wgsl")),
     ("reduce", include_str!("../../../shaders/reduce.wgsl")),
+    (
+        "activation_grad",
+        include_str!("../../../shaders/activation_grad.wgsl"),
+    ),
+    ("pool_grad", include_str!("../../../shaders/pool_grad.wgsl")),
+    ("loss", include_str!("../../../shaders/loss.wgsl")),
 ];
 
-/// Cached pipelines.
+/// Pipeline indices into [`SOURCES`].
+pub const GEMM: usize = 0;
+/// `activation.wgsl`.
+pub const ACTIVATION: usize = 1;
+/// `pool.wgsl`.
+pub const POOL: usize = 2;
+/// `reduce.wgsl`.
+pub const REDUCE: usize = 3;
+/// `activation_grad.wgsl`.
+pub const ACTIVATION_GRAD: usize = 4;
+/// `pool_grad.wgsl`.
+pub const POOL_GRAD: usize = 5;
+/// `loss.wgsl`.
+pub const LOSS: usize = 6;
+
+/// Cached pipelines, one per entry of [`SOURCES`].
 #[derive(Debug)]
 pub struct Kernels {
-    /// `gemm.wgsl`.
-    pub gemm: wgpu::ComputePipeline,
-    /// `activation.wgsl`.
-    pub activation: wgpu::ComputePipeline,
-    /// `pool.wgsl`.
-    pub pool: wgpu::ComputePipeline,
-    /// `reduce.wgsl`.
-    pub reduce: wgpu::ComputePipeline,
+    /// Pipelines in [`SOURCES`] order.
+    pub pipelines: Vec<wgpu::ComputePipeline>,
 }
 
 impl Kernels {
     /// Compiles every shader inside an error scope, so a bad shader is an `Error`, not a panic.
     pub fn new(device: &wgpu::Device) -> Result<Self> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let make = |i: usize| {
-            let (name, src) = SOURCES[i];
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: None,
-                module: &module,
-                entry_point: Some(name),
-                compilation_options: Default::default(),
-                cache: None,
+        let pipelines = SOURCES
+            .iter()
+            .map(|&(name, src)| {
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(name),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(name),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(name),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
             })
-        };
-        let kernels = Kernels {
-            gemm: make(0),
-            activation: make(1),
-            pool: make(2),
-            reduce: make(3),
-        };
+            .collect();
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Device(format!("shader compilation failed: {e}")));
         }
-        Ok(kernels)
+        Ok(Kernels { pipelines })
     }
 }

@@ -16,8 +16,8 @@ pub use kernels::SOURCES;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::plan::{BufKind, Norm, Op, Plan};
-use kernels::Kernels;
+use crate::plan::{BufKind, LossKind, Norm, Op, Plan, PoolOp};
+use kernels::{Kernels, ACTIVATION, ACTIVATION_GRAD, GEMM, LOSS, POOL, POOL_GRAD, REDUCE};
 
 const WG: u32 = 256;
 const MAX_GROUPS: u32 = 65_535;
@@ -74,6 +74,15 @@ struct ReduceParams {
     row: u32,
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct LossParams {
+    len: u32,
+    kind: u32,
+    classes: u32,
+    pad: u32,
+}
+
 struct Dispatch {
     pipeline: usize,
     bind_group: wgpu::BindGroup,
@@ -118,6 +127,32 @@ fn u32_of(v: usize, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Device(format!("{what} = {v} does not fit in u32")))
 }
 
+/// Flags shared by `pool.wgsl` and `pool_grad.wgsl`: norm (bits 0-1), square, affine.
+fn pool_flags(q: &PoolOp) -> u32 {
+    let norm = match q.norm {
+        Norm::None => 0,
+        Norm::L1 => 1,
+        Norm::L2 => 2,
+    };
+    norm | (u32::from(q.square) << 2) | (u32::from(q.gamma.is_some()) << 3)
+}
+
+/// The uniform of a pool piece (`row` left 0 for the caller).
+fn pool_params(q: &PoolOp) -> Result<PoolParams> {
+    Ok(PoolParams {
+        batch: u32_of(q.batch, "batch")?,
+        r: u32_of(q.r, "r")?,
+        s: u32_of(q.s, "s")?,
+        e: u32_of(q.channels * q.f, "e")?,
+        f: u32_of(q.f, "f")?,
+        width: u32_of(q.width, "width")?,
+        offset: u32_of(q.offset, "offset")?,
+        flags: pool_flags(q),
+        row: 0,
+        pad: [0; 3],
+    })
+}
+
 impl Gpu {
     /// Opens the adapter picked by `choice`; errors (never panics) when there is none.
     pub fn new(choice: &AdapterChoice) -> Result<Self> {
@@ -136,12 +171,7 @@ impl Gpu {
     }
 
     fn pipeline(&self, i: usize) -> &wgpu::ComputePipeline {
-        match i {
-            0 => &self.kernels.gemm,
-            1 => &self.kernels.activation,
-            2 => &self.kernels.pool,
-            _ => &self.kernels.reduce,
-        }
+        &self.kernels.pipelines[i]
     }
 
     fn prepare(&self, plan: &Plan) -> Result<Prepared> {
@@ -175,6 +205,14 @@ impl Gpu {
                 }),
             });
         }
+        // A spare storage buffer for unused read-write bindings (writable bindings may not alias).
+        let dummy = bufs.len();
+        bufs.push(dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("unused binding"),
+            size: 4,
+            usage,
+            mapped_at_creation: false,
+        }));
         let uniform = |bytes: &[u8]| {
             dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: None,
@@ -187,7 +225,10 @@ impl Gpu {
             let (pipeline, ids, params, groups): (usize, Vec<usize>, wgpu::Buffer, (u32, u32)) =
                 match op {
                     Op::Gemm(g) => {
-                        let flags = u32::from(g.accumulate) | (u32::from(g.bias.is_some()) << 1);
+                        let flags = u32::from(g.accumulate)
+                            | (u32::from(g.bias.is_some()) << 1)
+                            | (u32::from(g.trans_a) << 2)
+                            | (u32::from(g.trans_b) << 3);
                         let p = GemmParams {
                             m: u32_of(g.m, "m")?,
                             k: u32_of(g.k, "k")?,
@@ -203,7 +244,7 @@ impl Gpu {
                             )));
                         }
                         (
-                            0,
+                            GEMM,
                             vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c],
                             uniform(bytemuck::bytes_of(&p)),
                             (gx.max(1) as u32, gy.max(1) as u32),
@@ -217,32 +258,21 @@ impl Gpu {
                             row,
                             pad: 0,
                         };
-                        (1, vec![a.x, a.y], uniform(bytemuck::bytes_of(&p)), groups)
+                        (
+                            ACTIVATION,
+                            vec![a.x, a.y],
+                            uniform(bytemuck::bytes_of(&p)),
+                            groups,
+                        )
                     }
                     Op::Pool(q) => {
-                        let e = q.channels * q.f;
-                        let (groups, row) = grid(q.batch * q.s * e)?;
-                        let norm = match q.norm {
-                            Norm::None => 0,
-                            Norm::L1 => 1,
-                            Norm::L2 => 2,
-                        };
-                        let flags =
-                            norm | (u32::from(q.square) << 2) | (u32::from(q.gamma.is_some()) << 3);
+                        let (groups, row) = grid(q.batch * q.s * q.channels * q.f)?;
                         let p = PoolParams {
-                            batch: u32_of(q.batch, "batch")?,
-                            r: u32_of(q.r, "r")?,
-                            s: u32_of(q.s, "s")?,
-                            e: u32_of(e, "e")?,
-                            f: u32_of(q.f, "f")?,
-                            width: u32_of(q.width, "width")?,
-                            offset: u32_of(q.offset, "offset")?,
-                            flags,
                             row,
-                            pad: [0; 3],
+                            ..pool_params(q)?
                         };
                         let ids = vec![q.x, q.gamma.unwrap_or(q.x), q.beta.unwrap_or(q.x), q.out];
-                        (2, ids, uniform(bytemuck::bytes_of(&p)), groups)
+                        (POOL, ids, uniform(bytemuck::bytes_of(&p)), groups)
                     }
                     Op::Reduce(r) => {
                         let (groups, row) = grid(r.outer * r.mid * r.inner)?;
@@ -262,7 +292,56 @@ impl Gpu {
                             flags: u32::from(r.accumulate),
                             row,
                         };
-                        (3, vec![r.x, r.y], uniform(bytemuck::bytes_of(&p)), groups)
+                        (
+                            REDUCE,
+                            vec![r.x, r.y],
+                            uniform(bytemuck::bytes_of(&p)),
+                            groups,
+                        )
+                    }
+                    Op::ActivationGrad(a) => {
+                        let (groups, row) = grid(a.len)?;
+                        let p = ActParams {
+                            len: u32_of(a.len, "len")?,
+                            act: a.act.code(),
+                            row,
+                            pad: u32::from(a.accumulate),
+                        };
+                        let ids = vec![a.x, a.dy, a.dx];
+                        (
+                            ACTIVATION_GRAD,
+                            ids,
+                            uniform(bytemuck::bytes_of(&p)),
+                            groups,
+                        )
+                    }
+                    Op::PoolGrad(g) => {
+                        let q = &g.fwd;
+                        let (groups, row) = grid(q.batch * q.r * q.s)?;
+                        let p = PoolParams {
+                            flags: pool_flags(q) | (u32::from(g.accumulate) << 4),
+                            row,
+                            ..pool_params(q)?
+                        };
+                        let (gr, br) = g.affine_rows.unwrap_or((dummy, dummy));
+                        let ids = vec![q.x, q.gamma.unwrap_or(q.x), g.dout, g.dx, gr, br];
+                        (POOL_GRAD, ids, uniform(bytemuck::bytes_of(&p)), groups)
+                    }
+                    Op::Loss(l) => {
+                        let (kind, classes) = match l.kind {
+                            LossKind::HalfSumSquares => (0, 1),
+                            LossKind::Mse => (1, 1),
+                            LossKind::Bce => (2, 1),
+                            LossKind::SoftmaxCe { classes } => (3, classes),
+                        };
+                        let p = LossParams {
+                            len: u32_of(l.len, "len")?,
+                            kind,
+                            classes: u32_of(classes, "classes")?,
+                            pad: 0,
+                        };
+                        let ids = vec![l.pred, l.target.unwrap_or(l.pred), l.loss, l.dpred];
+                        (LOSS, ids, uniform(bytemuck::bytes_of(&p)), (1, 1))
                     }
                 };
             let mut entries: Vec<wgpu::BindGroupEntry> = ids

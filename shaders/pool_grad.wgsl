@@ -1,0 +1,108 @@
+// pool_grad: backward of one invariant-pool piece (SPEC §8.3). CPU twin: pool_grad in
+// src/backend/cpu/pool.rs. For the entry vector x = x[b, r, s, :] (length E = C·f) with
+// n = ‖x‖, u = x / max(n, ε) and ĝ = out_grad[b, c, offset + s·f + t] / R (e = c·f + t):
+//   h = γ ⊙ ĝ (affine), 2u ⊙ ĝ (square) or ĝ;
+//   dx (+)= (h − s·(uᵀh)) / n with s = u (L2) or sign(x) (L1); h / ε when n ≤ ε; h if no norm;
+//   affine pieces also write rows ĝ ⊙ u and ĝ, reduced to ∂γ, ∂β by later strided sums.
+// Threads: one per entry vector (b, r, s), index = gid.x + gid.y * row.
+// Bindings: 0 x, 1 gamma, 2 dout (read), 3 dx, 4 gamma rows, 5 beta rows (read_write),
+// 6 uniform PoolGradParams.
+
+struct PoolGradParams {
+    batch: u32,
+    r: u32,
+    s: u32,
+    e: u32,
+    f: u32,
+    width: u32,
+    offset: u32,
+    // bits 0-1: norm (0 none, 1 L1, 2 L2); bit 2: square; bit 3: affine; bit 4: accumulate.
+    flags: u32,
+    row: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> gamma: array<f32>;
+@group(0) @binding(2) var<storage, read> dout: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grows: array<f32>;
+@group(0) @binding(5) var<storage, read_write> brows: array<f32>;
+@group(0) @binding(6) var<uniform> p: PoolGradParams;
+
+const EPS: f32 = 1e-12;
+
+// ĝ for entry element i of batch b, position s.
+fn upstream(b: u32, s: u32, i: u32) -> f32 {
+    let c = i / p.f;
+    let t = i % p.f;
+    let channels = p.e / p.f;
+    return dout[(b * channels + c) * p.width + p.offset + s * p.f + t] / f32(p.r);
+}
+
+@compute @workgroup_size(256)
+fn pool_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let id = gid.x + gid.y * p.row;
+    if (id >= p.batch * p.r * p.s) {
+        return;
+    }
+    let s = id % p.s;
+    let b = id / (p.s * p.r);
+    let at = id * p.e;
+    let norm_kind = p.flags & 3u;
+    let square = (p.flags & 4u) != 0u;
+    let affine = (p.flags & 8u) != 0u;
+    var n = 1.0;
+    if (norm_kind != 0u) {
+        var acc = 0.0;
+        for (var i = 0u; i < p.e; i++) {
+            let v = x[at + i];
+            acc += select(v * v, abs(v), norm_kind == 1u);
+        }
+        n = select(sqrt(acc), acc, norm_kind == 1u);
+    }
+    let denom = select(max(n, EPS), 1.0, norm_kind == 0u);
+    // First pass: uᵀh (and the affine rows).
+    var dot = 0.0;
+    for (var i = 0u; i < p.e; i++) {
+        let u = x[at + i] / denom;
+        let g = upstream(b, s, i);
+        var h = g;
+        if (affine) {
+            h = gamma[i] * g;
+            grows[at + i] = g * u;
+            brows[at + i] = g;
+        } else if (square) {
+            h = 2.0 * u * g;
+        }
+        dot += u * h;
+    }
+    for (var i = 0u; i < p.e; i++) {
+        let xi = x[at + i];
+        let u = xi / denom;
+        let g = upstream(b, s, i);
+        var h = g;
+        if (affine) {
+            h = gamma[i] * g;
+        } else if (square) {
+            h = 2.0 * u * g;
+        }
+        var d = h;
+        if (norm_kind != 0u) {
+            if (n <= EPS) {
+                d = h / EPS;
+            } else if (norm_kind == 2u) {
+                d = (h - u * dot) / n;
+            } else {
+                d = (h - sign(xi) * dot) / n;
+            }
+        }
+        if ((p.flags & 16u) != 0u) {
+            dx[at + i] = dx[at + i] + d;
+        } else {
+            dx[at + i] = d;
+        }
+    }
+}
