@@ -41,7 +41,7 @@ pub use backend::Backend;
 pub use error::{Error, Result};
 pub use group::{GroupElement, ScaleRange, Symmetry};
 pub use nn::baseline::{PermKind, PermLinear};
-pub use nn::model::{Layer, Model, Output};
+pub use nn::model::{Gradients, Layer, Model, Output};
 pub use nn::monomial::{MonomialLinear, Variant};
 pub use nn::params::Init;
 pub use nn::pool::{InvariantPool, PoolAxes, PoolMode};

@@ -26,7 +26,10 @@ fn check_all(backends: &[&dyn Backend]) {
             .collect();
         assert!(unused.is_empty(), "{stem}: not compared {unused:?}");
         assert!(
-            report.rows.iter().any(|r| r.tensor.starts_with("grad.input.")),
+            report
+                .rows
+                .iter()
+                .any(|r| r.tensor.starts_with("grad.input.")),
             "{stem}: no input gradient compared"
         );
     }
