@@ -134,7 +134,11 @@ pub fn append_backward(
                 pb.reduce(transpose(r, dy, dx, accumulate)?);
             }
             Op::Activation(_) | Op::Reduce(_) => {}
-            Op::ActivationGrad(_) | Op::PoolGrad(_) | Op::Loss(_) => {
+            Op::ActivationGrad(_)
+            | Op::PoolGrad(_)
+            | Op::Loss(_)
+            | Op::Adam(_)
+            | Op::SumSquares(_) => {
                 return Err(Error::Spec(
                     "cannot differentiate a plan that already holds backward ops".into(),
                 ))

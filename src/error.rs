@@ -46,6 +46,14 @@ impl Error {
         }
     }
 
+    /// Shorthand for an [`Error::Io`] error.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
     /// Shorthand for a [`Error::Format`] error.
     pub fn format(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
         Error::Format {

@@ -7,7 +7,7 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
-use crate::nn::model::{Layer, Model};
+use crate::nn::model::{layer_params, layer_params_mut, Layer, Model};
 use crate::nn::monomial::Variant;
 use crate::tensor::Tensor;
 
@@ -183,16 +183,6 @@ pub fn reference_param_names(model: &Model) -> Vec<(String, usize, String)> {
     out
 }
 
-fn layer_params_mut(layer: &mut Layer) -> Option<&mut crate::nn::params::ParamSet> {
-    match layer {
-        Layer::Monomial(m) => Some(&mut m.params),
-        Layer::Perm(m) => Some(&mut m.params),
-        Layer::Pool(p) => Some(&mut p.params),
-        Layer::Dense(d) => Some(&mut d.params),
-        Layer::Activation(_) => None,
-    }
-}
-
 /// Loads reference-named parameters (`param.`-prefixed when `prefix` says so). Parameters the
 /// reference lacks (the sign variant's extra terms) are set to zero, so outputs match it.
 /// Returns the reference names that were used.
@@ -242,12 +232,8 @@ pub fn save_checkpoint(model: &Model, path: &Path) -> Result<()> {
     file.metadata
         .insert("num_params".into(), model.num_params().to_string());
     for (i, layer) in model.layers().iter().enumerate() {
-        let params = match layer {
-            Layer::Monomial(m) => &m.params,
-            Layer::Perm(m) => &m.params,
-            Layer::Pool(p) => &p.params,
-            Layer::Dense(d) => &d.params,
-            Layer::Activation(_) => continue,
+        let Some(params) = layer_params(layer) else {
+            continue;
         };
         for (n, t) in params.iter() {
             file.tensors.insert(format!("layers.{i}.{n}"), t.clone());

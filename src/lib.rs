@@ -29,12 +29,14 @@ pub mod error;
 pub mod golden;
 pub mod group;
 pub mod io;
+pub mod metrics;
 pub mod nn;
 pub mod plan;
 pub mod scalar;
 pub mod space;
 pub mod spec;
 pub mod tensor;
+pub mod train;
 
 pub use backend::cpu::Cpu;
 pub use backend::Backend;

@@ -230,6 +230,53 @@ pub struct LossOp {
     pub len: usize,
 }
 
+/// Adam / AdamW on one parameter buffer (PyTorch's update, SPEC §6.1): with g = grad·c, where
+/// c = min(1, max_norm/(‖grads‖ + 1e-6)) when clipping (‖grads‖² read from `norm_sq`),
+/// g += wd·p (Adam) or p −= lr·wd·p (AdamW), m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g²,
+/// p −= lr·(m/bc₁)/(√(v/bc₂) + eps). lr, bc₁ = 1−β₁ᵗ, bc₂ = 1−β₂ᵗ come from `hyper` per step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamOp {
+    /// Parameters, updated in place.
+    pub param: BufId,
+    /// Their gradient.
+    pub grad: BufId,
+    /// First moment.
+    pub m: BufId,
+    /// Second moment.
+    pub v: BufId,
+    /// [lr, bc₁, bc₂] of this step.
+    pub hyper: BufId,
+    /// ‖all gradients‖² when clipping.
+    pub norm_sq: Option<BufId>,
+    /// Clipping threshold (used with `norm_sq`).
+    pub max_norm: f64,
+    /// Element count.
+    pub len: usize,
+    /// β₁.
+    pub beta1: f64,
+    /// β₂.
+    pub beta2: f64,
+    /// ε.
+    pub eps: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Decoupled weight decay (AdamW).
+    pub decoupled: bool,
+}
+
+/// out[0] (+)= Σ x² over `len` elements, in a fixed-order tree (gradient-norm clipping).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SumSquaresOp {
+    /// Input.
+    pub x: BufId,
+    /// One-element output.
+    pub out: BufId,
+    /// Element count.
+    pub len: usize,
+    /// Add to out instead of overwriting it.
+    pub accumulate: bool,
+}
+
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -247,6 +294,10 @@ pub enum Op {
     PoolGrad(PoolGradOp),
     /// A loss and its gradient.
     Loss(LossOp),
+    /// An optimizer update.
+    Adam(AdamOp),
+    /// A squared norm.
+    SumSquares(SumSquaresOp),
 }
 
 /// What a buffer holds.
@@ -297,6 +348,9 @@ pub struct Plan {
     pub inputs: Vec<BufId>,
     /// Output buffers in the order `run` returns them.
     pub outputs: Vec<BufId>,
+    /// The plan carries state across runs (parameters updated in place, optimizer moments): a
+    /// backend keeps its buffers until [`crate::Backend::release`], never evicting them.
+    pub stateful: bool,
 }
 
 /// Builds a [`Plan`].
@@ -422,6 +476,15 @@ impl PlanBuilder {
 
     /// Finishes with the given outputs.
     pub fn finish(self, outputs: Vec<BufId>) -> Plan {
+        self.build(outputs, false)
+    }
+
+    /// Finishes a plan whose buffers persist between runs (training steps).
+    pub fn finish_stateful(self, outputs: Vec<BufId>) -> Plan {
+        self.build(outputs, true)
+    }
+
+    fn build(self, outputs: Vec<BufId>, stateful: bool) -> Plan {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Plan {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
@@ -429,6 +492,7 @@ impl PlanBuilder {
             ops: self.ops,
             inputs: self.inputs,
             outputs,
+            stateful,
         }
     }
 }
@@ -461,6 +525,13 @@ impl Op {
                 v
             }
             Op::Loss(l) => [Some(l.pred), l.target].into_iter().flatten().collect(),
+            Op::Adam(a) => {
+                let mut v = vec![a.grad, a.param, a.m, a.v, a.hyper];
+                v.extend(a.norm_sq);
+                v
+            }
+            Op::SumSquares(q) if q.accumulate => vec![q.x, q.out],
+            Op::SumSquares(q) => vec![q.x],
         }
     }
 
@@ -474,6 +545,8 @@ impl Op {
             Op::ActivationGrad(a) => a.dx,
             Op::PoolGrad(p) => p.dx,
             Op::Loss(l) => l.dpred,
+            Op::Adam(a) => a.param,
+            Op::SumSquares(q) => q.out,
         }
     }
 
@@ -486,6 +559,7 @@ impl Op {
                 v
             }
             Op::Loss(l) => vec![l.dpred, l.loss],
+            Op::Adam(a) => vec![a.param, a.m, a.v],
             op => vec![op.writes()],
         }
     }
@@ -507,6 +581,8 @@ impl Plan {
                     8.0 * (p.fwd.batch * p.fwd.r * p.fwd.s * p.fwd.channels * p.fwd.f) as f64
                 }
                 Op::Loss(l) => 4.0 * l.len as f64,
+                Op::Adam(a) => 12.0 * a.len as f64,
+                Op::SumSquares(q) => 2.0 * q.len as f64,
             })
             .sum()
     }

@@ -3,8 +3,8 @@
 pub mod cpu;
 pub mod gpu;
 
-use crate::error::Result;
-use crate::plan::Plan;
+use crate::error::{Error, Result};
+use crate::plan::{BufId, Plan};
 
 /// Something that can execute plans.
 pub trait Backend {
@@ -13,4 +13,29 @@ pub trait Backend {
     /// Runs `plan` with `inputs` (internal layout, f64 values, one per `plan.inputs`) and returns
     /// the values of `plan.outputs`.
     fn run(&self, plan: &Plan, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>>;
+    /// The current values of buffers of a plan (after its runs; parameters of a stateful plan
+    /// reflect every update so far).
+    fn read(&self, plan: &Plan, ids: &[BufId]) -> Result<Vec<Vec<f64>>>;
+    /// Overwrites one buffer of a plan (e.g. resets an accumulator of a stateful plan).
+    fn write(&self, plan: &Plan, id: BufId, data: &[f64]) -> Result<()>;
+    /// Drops everything the backend keeps for `plan` (required to free a stateful plan).
+    fn release(&self, plan: &Plan);
+}
+
+/// The error for a buffer id outside a plan.
+fn no_buffer(plan: &Plan, id: BufId) -> Error {
+    Error::Spec(format!("plan {} has no buffer {id}", plan.id))
+}
+
+/// Checks that `data` can overwrite buffer `id` of `plan`.
+fn check_write(plan: &Plan, id: BufId, data: &[f64]) -> Result<()> {
+    let desc = plan.bufs.get(id).ok_or_else(|| no_buffer(plan, id))?;
+    if data.len() != desc.len {
+        return Err(Error::shape(
+            format!("buffer {id}"),
+            &[desc.len],
+            &[data.len()],
+        ));
+    }
+    Ok(())
 }

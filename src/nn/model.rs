@@ -71,6 +71,19 @@ struct GradPlan {
     target: bool,
 }
 
+/// A stateful training-step plan (see [`Model::train_plan`]).
+#[derive(Debug)]
+pub struct TrainPlan {
+    /// The plan.
+    pub plan: Plan,
+    /// One-element buffer accumulating the loss of every step.
+    pub loss_sum: usize,
+    /// Parameter buffers the optimizer updates.
+    pub params: Vec<usize>,
+    /// Whether the plan takes a target input.
+    pub has_target: bool,
+}
+
 /// Gradients of a scalar loss with respect to every parameter and the input (SPEC §8).
 #[derive(Clone, Debug)]
 pub struct Gradients {
@@ -491,6 +504,111 @@ impl Model {
         })
     }
 
+    /// A training-step plan (issue 3): forward, `kind` loss against a target input, backward,
+    /// optional squared gradient norm, and `optimizer` on every reached parameter, all in one
+    /// stateful plan. Inputs: the weight space (as [`Model::forward`]), the target, then
+    /// `hyper` = [lr, 1−β₁ᵗ, 1−β₂ᵗ]. Nothing is output per run: the loss accumulates in
+    /// [`TrainPlan::loss_sum`] and parameters stay in the plan's buffers.
+    pub fn train_plan(
+        &self,
+        batch: usize,
+        kind: LossKind,
+        optimizer: &crate::train::AdamConfig,
+    ) -> Result<TrainPlan> {
+        if self.output_shape(batch).is_none() {
+            return Err(Error::Spec(
+                "training needs a model with a feature output (a pool and head)".into(),
+            ));
+        }
+        let mut pb = PlanBuilder::new();
+        let outputs = self.emit_forward(&mut pb, batch)?;
+        let forward_ops = pb.ops.len();
+        let pred = outputs[0];
+        let len = pb.len_of(pred);
+        let target = (kind != LossKind::HalfSumSquares).then(|| pb.input(len));
+        let (loss, dpred) = (pb.scratch(1), pb.scratch(len));
+        pb.push(Op::Loss(LossOp {
+            pred,
+            target,
+            loss,
+            dpred,
+            kind,
+            len,
+        }));
+        let backward = append_backward(&mut pb, forward_ops, &[(pred, dpred)], false)?;
+        let loss_sum = pb.scratch(1);
+        pb.reduce(crate::plan::ReduceOp {
+            x: loss,
+            y: loss_sum,
+            outer: 1,
+            mid: 1,
+            inner: 1,
+            r: 1,
+            x_strides: [0, 0, 0],
+            y_strides: [0, 0],
+            alpha: 1.0,
+            accumulate: true,
+        });
+        let hyper = pb.input(3);
+        let norm_sq = optimizer.clip_norm.map(|_| pb.scratch(1));
+        if let Some(n) = norm_sq {
+            for (i, &(_, g)) in backward.params.iter().enumerate() {
+                let len = pb.len_of(g);
+                pb.push(Op::SumSquares(crate::plan::SumSquaresOp {
+                    x: g,
+                    out: n,
+                    len,
+                    accumulate: i > 0,
+                }));
+            }
+        }
+        for &(param, grad) in &backward.params {
+            let len = pb.len_of(param);
+            let (m, v) = (pb.scratch(len), pb.scratch(len));
+            pb.push(Op::Adam(crate::plan::AdamOp {
+                param,
+                grad,
+                m,
+                v,
+                hyper,
+                norm_sq,
+                max_norm: optimizer.clip_norm.unwrap_or(0.0),
+                len,
+                beta1: optimizer.beta1,
+                beta2: optimizer.beta2,
+                eps: optimizer.eps,
+                weight_decay: optimizer.weight_decay,
+                decoupled: optimizer.decoupled,
+            }));
+        }
+        let params = backward.params.iter().map(|&(p, _)| p).collect();
+        Ok(TrainPlan {
+            plan: pb.finish_stateful(Vec::new()),
+            loss_sum,
+            params,
+            has_target: target.is_some(),
+        })
+    }
+
+    /// Copies parameter values read from plan buffers (`sources` in the plan) into the model.
+    pub fn set_packed_params(&mut self, plan: &Plan, values: &[(usize, Vec<f64>)]) -> Result<()> {
+        for (buf, vals) in values {
+            let src = plan.bufs[*buf]
+                .source
+                .as_ref()
+                .ok_or_else(|| Error::Spec(format!("buffer {buf} is not a parameter")))?;
+            let params = layer_params_mut(&mut self.layers[src.layer])
+                .ok_or_else(|| Error::Spec(format!("layer {} has no parameters", src.layer)))?;
+            let mut t = params.expect(&src.name)?.clone();
+            for (&i, &v) in src.indices.iter().zip(vals) {
+                t.data[i] = v;
+            }
+            params.set(&src.name, t)?;
+        }
+        self.layers_mut();
+        Ok(())
+    }
+
     /// The weight-space input in the plan's input order and layout.
     fn pack_input(&self, input: &WeightSpace, batch: usize) -> Vec<Vec<f64>> {
         let l = self.spec.num_layers();
@@ -573,6 +691,17 @@ pub fn layer_params(layer: &Layer) -> Option<&ParamSet> {
         Layer::Perm(m) => Some(&m.params),
         Layer::Pool(p) => Some(&p.params),
         Layer::Dense(d) => Some(&d.params),
+        Layer::Activation(_) => None,
+    }
+}
+
+/// The parameters of a layer, mutably.
+pub(crate) fn layer_params_mut(layer: &mut Layer) -> Option<&mut ParamSet> {
+    match layer {
+        Layer::Monomial(m) => Some(&mut m.params),
+        Layer::Perm(m) => Some(&mut m.params),
+        Layer::Pool(p) => Some(&mut p.params),
+        Layer::Dense(d) => Some(&mut d.params),
         Layer::Activation(_) => None,
     }
 }

@@ -2,6 +2,7 @@
 //! checked against). One file per op family, mirroring `shaders/`.
 
 mod activation;
+mod adam;
 mod fuse;
 mod gemm;
 mod loss;
@@ -13,10 +14,11 @@ use std::sync::Mutex;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::plan::{BufKind, Op, Plan};
+use crate::plan::{BufId, BufKind, Op, Plan};
 use crate::scalar::Scalar;
 
 pub use activation::{activation, activation_grad};
+pub use adam::{adam, sum_squares};
 pub use gemm::gemm;
 pub use loss::loss;
 pub use pool::{pool, pool_grad};
@@ -35,6 +37,7 @@ pub struct Cpu<T: Scalar> {
 /// A plan's buffers and its chain schedule (`fuse.rs`).
 #[derive(Debug)]
 struct Prepared<T> {
+    stateful: bool,
     bufs: Vec<Vec<T>>,
     chains: Vec<fuse::Chain>,
     roles: Vec<fuse::Role>,
@@ -67,6 +70,7 @@ impl<T: Scalar> Cpu<T> {
                 })
                 .collect();
             Prepared {
+                stateful: plan.stateful,
                 bufs,
                 chains,
                 roles,
@@ -77,7 +81,8 @@ impl<T: Scalar> Cpu<T> {
     fn give_back(&self, plan: &Plan, prepared: Prepared<T>) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= PLAN_CACHE {
-            cache.clear();
+            // Stateful plans hold training state: only `release` drops them.
+            cache.retain(|_, p| p.stateful);
         }
         cache.insert(plan.id, prepared);
     }
@@ -118,6 +123,25 @@ fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
                 bufs[bi] = b;
             }
         }
+        Op::Adam(a) => {
+            let (mut m, mut v) = (
+                std::mem::take(&mut bufs[a.m]),
+                std::mem::take(&mut bufs[a.v]),
+            );
+            let norm = a.norm_sq.map(|n| bufs[n].as_slice());
+            adam(
+                a,
+                &mut out,
+                &mut m,
+                &mut v,
+                &bufs[a.grad],
+                &bufs[a.hyper],
+                norm,
+            );
+            bufs[a.m] = m;
+            bufs[a.v] = v;
+        }
+        Op::SumSquares(q) => sum_squares(q, &bufs[q.x], &mut out),
         Op::Loss(l) => {
             let mut value = std::mem::take(&mut bufs[l.loss]);
             loss(
@@ -192,5 +216,36 @@ impl<T: Scalar> Backend for Cpu<T> {
             .collect();
         self.give_back(plan, prepared);
         Ok(outs)
+    }
+
+    fn read(&self, plan: &Plan, ids: &[BufId]) -> Result<Vec<Vec<f64>>> {
+        let prepared = self.take(plan);
+        let out = ids
+            .iter()
+            .map(|&id| {
+                let b = prepared
+                    .bufs
+                    .get(id)
+                    .ok_or_else(|| super::no_buffer(plan, id))?;
+                Ok(b.iter().map(|x| x.to_f64()).collect())
+            })
+            .collect();
+        self.give_back(plan, prepared);
+        out
+    }
+
+    fn write(&self, plan: &Plan, id: BufId, data: &[f64]) -> Result<()> {
+        super::check_write(plan, id, data)?;
+        let mut prepared = self.take(plan);
+        prepared.bufs[id] = data.iter().map(|&x| T::from_f64(x)).collect();
+        self.give_back(plan, prepared);
+        Ok(())
+    }
+
+    fn release(&self, plan: &Plan) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&plan.id);
     }
 }

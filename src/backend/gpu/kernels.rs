@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 
 /// WGSL sources, validated by naga in `tests/shaders.rs`; a pipeline's index is its position.
-pub const SOURCES: [(&str, &str); 7] = [
+pub const SOURCES: [(&str, &str); 9] = [
     ("gemm", include_str!("../../../shaders/gemm.wgsl")),
     (
         "activation",
@@ -17,6 +17,11 @@ pub const SOURCES: [(&str, &str); 7] = [
     ),
     ("pool_grad", include_str!("../../../shaders/pool_grad.wgsl")),
     ("loss", include_str!("../../../shaders/loss.wgsl")),
+    ("adam", include_str!("../../../shaders/adam.wgsl")),
+    (
+        "sum_squares",
+        include_str!("../../../shaders/sum_squares.wgsl"),
+    ),
 ];
 
 /// Pipeline indices into [`SOURCES`].
@@ -33,6 +38,10 @@ pub const ACTIVATION_GRAD: usize = 4;
 pub const POOL_GRAD: usize = 5;
 /// `loss.wgsl`.
 pub const LOSS: usize = 6;
+/// `adam.wgsl`.
+pub const ADAM: usize = 7;
+/// `sum_squares.wgsl`.
+pub const SUM_SQUARES: usize = 8;
 
 /// Cached pipelines, one per entry of [`SOURCES`].
 #[derive(Debug)]

@@ -16,8 +16,10 @@ pub use kernels::SOURCES;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::plan::{BufKind, LossKind, Norm, Op, Plan, PoolOp};
-use kernels::{Kernels, ACTIVATION, ACTIVATION_GRAD, GEMM, LOSS, POOL, POOL_GRAD, REDUCE};
+use crate::plan::{BufId, BufKind, LossKind, Norm, Op, Plan, PoolOp};
+use kernels::{
+    Kernels, ACTIVATION, ACTIVATION_GRAD, ADAM, GEMM, LOSS, POOL, POOL_GRAD, REDUCE, SUM_SQUARES,
+};
 
 const WG: u32 = 256;
 const MAX_GROUPS: u32 = 65_535;
@@ -83,6 +85,29 @@ struct LossParams {
     pad: u32,
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AdamParams {
+    len: u32,
+    row: u32,
+    flags: u32,
+    pad: u32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    max_norm: f32,
+    pad1: [f32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SumParams {
+    len: u32,
+    flags: u32,
+    pad: [u32; 2],
+}
+
 struct Dispatch {
     pipeline: usize,
     bind_group: wgpu::BindGroup,
@@ -91,6 +116,7 @@ struct Dispatch {
 
 /// A plan compiled for one device.
 struct Prepared {
+    stateful: bool,
     bufs: Vec<wgpu::Buffer>,
     dispatches: Vec<Dispatch>,
     staging: Vec<wgpu::Buffer>,
@@ -343,6 +369,43 @@ impl Gpu {
                         let ids = vec![l.pred, l.target.unwrap_or(l.pred), l.loss, l.dpred];
                         (LOSS, ids, uniform(bytemuck::bytes_of(&p)), (1, 1))
                     }
+                    Op::Adam(a) => {
+                        let (groups, row) = grid(a.len)?;
+                        let p = AdamParams {
+                            len: u32_of(a.len, "len")?,
+                            row,
+                            flags: u32::from(a.norm_sq.is_some()) | (u32::from(a.decoupled) << 1),
+                            pad: 0,
+                            beta1: a.beta1 as f32,
+                            beta2: a.beta2 as f32,
+                            eps: a.eps as f32,
+                            weight_decay: a.weight_decay as f32,
+                            max_norm: a.max_norm as f32,
+                            pad1: [0.0; 3],
+                        };
+                        let ids = vec![
+                            a.grad,
+                            a.hyper,
+                            a.norm_sq.unwrap_or(a.hyper),
+                            a.param,
+                            a.m,
+                            a.v,
+                        ];
+                        (ADAM, ids, uniform(bytemuck::bytes_of(&p)), groups)
+                    }
+                    Op::SumSquares(q) => {
+                        let p = SumParams {
+                            len: u32_of(q.len, "len")?,
+                            flags: u32::from(q.accumulate),
+                            pad: [0; 2],
+                        };
+                        (
+                            SUM_SQUARES,
+                            vec![q.x, q.out],
+                            uniform(bytemuck::bytes_of(&p)),
+                            (1, 1),
+                        )
+                    }
                 };
             let mut entries: Vec<wgpu::BindGroupEntry> = ids
                 .iter()
@@ -380,6 +443,7 @@ impl Gpu {
             })
             .collect();
         Ok(Prepared {
+            stateful: plan.stateful,
             bufs,
             dispatches,
             staging,
@@ -401,7 +465,8 @@ impl Gpu {
         }
         let prepared = Arc::new(prepared?);
         if cache.len() >= PLAN_CACHE {
-            cache.clear();
+            // Stateful plans hold training state: only `release` drops them.
+            cache.retain(|_, p| p.stateful);
         }
         cache.insert(plan.id, prepared.clone());
         Ok(prepared)
@@ -453,6 +518,13 @@ impl Backend for Gpu {
             enc.copy_buffer_to_buffer(&prep.bufs[id], 0, st, 0, st.size());
         }
         queue.submit([enc.finish()]);
+        if plan.outputs.is_empty() {
+            // Nothing to read back: return while the GPU works (training steps).
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                return Err(Error::Device(format!("plan submission failed: {e}")));
+            }
+            return Ok(Vec::new());
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         for (i, st) in prep.staging.iter().enumerate() {
             let tx = tx.clone();
@@ -484,5 +556,73 @@ impl Backend for Gpu {
             st.unmap();
         }
         Ok(outs)
+    }
+
+    fn read(&self, plan: &Plan, ids: &[BufId]) -> Result<Vec<Vec<f64>>> {
+        let prep = self.prepared(plan)?;
+        let (dev, queue) = (&self.ctx.device, &self.ctx.queue);
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("read"),
+        });
+        let mut staging = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let desc = plan
+                .bufs
+                .get(id)
+                .ok_or_else(|| super::no_buffer(plan, id))?;
+            let size = (desc.len.max(1) * 4) as u64;
+            let st = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("read staging"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.copy_buffer_to_buffer(&prep.bufs[id], 0, &st, 0, size);
+            staging.push((st, desc.len));
+        }
+        queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (st, _) in &staging {
+            let tx = tx.clone();
+            st.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        }
+        dev.poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Device(format!("device poll failed: {e}")))?;
+        for _ in &staging {
+            rx.recv()
+                .map_err(|_| Error::Device("readback channel closed".into()))?
+                .map_err(|e| Error::Device(format!("mapping a buffer failed: {e}")))?;
+        }
+        let mut out = Vec::with_capacity(staging.len());
+        for (st, n) in &staging {
+            {
+                let view = st
+                    .get_mapped_range(..)
+                    .map_err(|e| Error::Device(format!("reading a buffer: {e:?}")))?;
+                let vals: &[f32] = bytemuck::cast_slice(&view);
+                out.push(vals[..*n].iter().map(|&x| x as f64).collect());
+            }
+            st.unmap();
+        }
+        Ok(out)
+    }
+
+    fn write(&self, plan: &Plan, id: BufId, data: &[f64]) -> Result<()> {
+        super::check_write(plan, id, data)?;
+        let prep = self.prepared(plan)?;
+        let v: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+        self.ctx
+            .queue
+            .write_buffer(&prep.bufs[id], 0, bytemuck::cast_slice(&v));
+        Ok(())
+    }
+
+    fn release(&self, plan: &Plan) {
+        self.prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&plan.id);
     }
 }

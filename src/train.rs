@@ -1,0 +1,387 @@
+//! Training (SPEC §6.1, §8): one-submission steps (batch upload, forward, loss, backward, Adam)
+//! whose parameters and moments stay in the backend, mini-batches from an in-memory
+//! weight-space dataset, a validation metric with best-epoch selection, seeded shuffling, a
+//! progress bar and the learning curve as CSV.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::metrics::Metric;
+use crate::nn::model::{Layer, Model, TrainPlan};
+use crate::plan::LossKind;
+use crate::space::{InternalLayout, WeightSpace};
+use crate::tensor::Tensor;
+
+/// Adam / AdamW settings (defaults: the paper's Adam, lr 1e-3, no decay, warm-up or clipping).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// β₁.
+    pub beta1: f64,
+    /// β₂.
+    pub beta2: f64,
+    /// ε.
+    pub eps: f64,
+    /// Weight decay (L2 for Adam, decoupled for AdamW).
+    pub weight_decay: f64,
+    /// AdamW's decoupled weight decay.
+    pub decoupled: bool,
+    /// Linear warm-up of the learning rate over this many steps.
+    pub warmup_steps: u64,
+    /// Clip the global gradient norm to this value.
+    pub clip_norm: Option<f64>,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            warmup_steps: 0,
+            clip_norm: None,
+        }
+    }
+}
+
+/// Networks (as one weight-space batch) and their targets (N, outputs).
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The N input networks.
+    pub inputs: WeightSpace,
+    /// Targets, one row per network.
+    pub targets: Tensor,
+}
+
+impl Dataset {
+    /// Checks that targets have one row per network.
+    pub fn new(inputs: WeightSpace, targets: Tensor) -> Result<Self> {
+        let n = inputs.batch();
+        if targets.shape.first() != Some(&n) || n == 0 {
+            return Err(Error::shape("targets (N, outputs)", &[n], &targets.shape));
+        }
+        Ok(Dataset { inputs, targets })
+    }
+
+    /// Number of networks.
+    pub fn len(&self) -> usize {
+        self.inputs.batch()
+    }
+
+    /// Whether the dataset is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Target columns.
+    pub fn outputs(&self) -> usize {
+        self.targets.len() / self.len().max(1)
+    }
+
+    /// The rows `idx`, as a batch.
+    pub fn select(&self, idx: &[usize]) -> Result<Dataset> {
+        let pick = |t: &Tensor| -> Result<Tensor> {
+            let row = t.len() / t.shape[0].max(1);
+            let mut shape = t.shape.clone();
+            shape[0] = idx.len();
+            let mut data = Vec::with_capacity(idx.len() * row);
+            for &i in idx {
+                data.extend_from_slice(&t.data[i * row..(i + 1) * row]);
+            }
+            Tensor::new(shape, data)
+        };
+        let inputs = WeightSpace {
+            weights: self
+                .inputs
+                .weights
+                .iter()
+                .map(pick)
+                .collect::<Result<_>>()?,
+            biases: self.inputs.biases.iter().map(pick).collect::<Result<_>>()?,
+        };
+        Ok(Dataset {
+            inputs,
+            targets: pick(&self.targets)?,
+        })
+    }
+}
+
+/// One compiled training step on a backend; dropping it frees the backend's state.
+pub struct Trainer<'a> {
+    backend: &'a dyn Backend,
+    train: Arc<TrainPlan>,
+    model: Model,
+    batch: usize,
+    config: AdamConfig,
+    step: u64,
+}
+
+impl<'a> Trainer<'a> {
+    /// Compiles the step of `model` for mini-batches of `batch` under `loss`.
+    pub fn new(
+        model: &Model,
+        backend: &'a dyn Backend,
+        batch: usize,
+        loss: LossKind,
+        config: AdamConfig,
+    ) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::Input("batch size must be positive".into()));
+        }
+        let train = Arc::new(model.train_plan(batch, loss, &config)?);
+        Ok(Trainer {
+            backend,
+            train,
+            model: model.clone(),
+            batch,
+            config,
+            step: 0,
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// One optimizer step on a batch of exactly `batch` networks: a single submission, nothing
+    /// read back.
+    pub fn step(&mut self, data: &Dataset) -> Result<()> {
+        if data.len() != self.batch {
+            return Err(Error::shape("training batch", &[self.batch], &[data.len()]));
+        }
+        let spec = self.model.spec().clone();
+        data.inputs
+            .validate(&spec, Some(self.model.in_channels()))?;
+        if let Some(pos) = data.targets.data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Input(format!(
+                "target holds a non-finite value at {pos}"
+            )));
+        }
+        self.step += 1;
+        let t = self.step as f64;
+        let c = &self.config;
+        let warm = if c.warmup_steps > 0 {
+            (t / c.warmup_steps as f64).min(1.0)
+        } else {
+            1.0
+        };
+        let hyper = vec![c.lr * warm, 1.0 - c.beta1.powf(t), 1.0 - c.beta2.powf(t)];
+        let l = spec.num_layers();
+        let layout = |i: usize| InternalLayout::of(&spec, i, self.batch, self.model.in_channels());
+        let mut inputs = Vec::with_capacity(2 * l + 2);
+        for i in 0..l {
+            inputs.push(layout(i).pack_weight::<f64>(&data.inputs.weights[i].data));
+        }
+        for i in 0..l {
+            inputs.push(layout(i).pack_bias::<f64>(&data.inputs.biases[i].data));
+        }
+        if self.train.has_target {
+            inputs.push(data.targets.data.clone());
+        }
+        inputs.push(hyper);
+        self.backend.run(&self.train.plan, &inputs)?;
+        Ok(())
+    }
+
+    /// The summed loss of the steps since the last call (one read-back).
+    pub fn take_loss_sum(&mut self) -> Result<f64> {
+        let plan = &self.train.plan;
+        let v = self.backend.read(plan, &[self.train.loss_sum])?;
+        self.backend.write(plan, self.train.loss_sum, &[0.0])?;
+        Ok(v[0][0])
+    }
+
+    /// The model with the trained parameters read back from the backend.
+    pub fn model(&self) -> Result<Model> {
+        let plan = &self.train.plan;
+        let values = self.backend.read(plan, &self.train.params)?;
+        let mut m = self.model.clone();
+        let pairs: Vec<(usize, Vec<f64>)> = self.train.params.iter().copied().zip(values).collect();
+        m.set_packed_params(plan, &pairs)?;
+        Ok(m)
+    }
+}
+
+impl Drop for Trainer<'_> {
+    fn drop(&mut self) {
+        self.backend.release(&self.train.plan);
+    }
+}
+
+/// Settings of [`fit`].
+#[derive(Clone, Debug)]
+pub struct FitConfig {
+    /// Epochs.
+    pub epochs: usize,
+    /// Mini-batch size (the last incomplete batch of each shuffled epoch is dropped).
+    pub batch: usize,
+    /// Loss.
+    pub loss: LossKind,
+    /// Validation metric.
+    pub metric: Metric,
+    /// Optimizer.
+    pub optimizer: AdamConfig,
+    /// Shuffling seed.
+    pub seed: u64,
+    /// Learning-curve CSV (epoch, train_loss, val_metric, seconds).
+    pub csv: Option<PathBuf>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            epochs: 50,
+            batch: 8,
+            loss: LossKind::Bce,
+            metric: Metric::KendallTau,
+            optimizer: AdamConfig::default(),
+            seed: 0,
+            csv: None,
+            progress: false,
+        }
+    }
+}
+
+/// One epoch of the learning curve.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Epoch {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's steps.
+    pub train_loss: f64,
+    /// Validation metric after the epoch (NaN without a validation set).
+    pub val_metric: f64,
+}
+
+/// What [`fit`] did.
+#[derive(Clone, Debug)]
+pub struct FitReport {
+    /// The learning curve.
+    pub curve: Vec<Epoch>,
+    /// The selected epoch (best validation metric; the last without validation).
+    pub best_epoch: usize,
+    /// Training wall time in seconds (steps only).
+    pub train_seconds: f64,
+    /// Training throughput.
+    pub samples_per_second: f64,
+}
+
+/// Predictions of `model` for every network of `data`, in chunks of `batch`.
+pub fn predict(
+    model: &Model,
+    backend: &dyn Backend,
+    data: &Dataset,
+    batch: usize,
+) -> Result<Vec<f64>> {
+    let mut out = Vec::with_capacity(data.targets.len());
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for chunk in idx.chunks(batch.max(1)) {
+        let part = data.select(chunk)?;
+        out.extend(model.forward(backend, &part.inputs)?.features()?.data);
+    }
+    Ok(out)
+}
+
+/// Trains `model` in place on `train`, selecting the epoch with the best metric on `val`.
+pub fn fit(
+    model: &mut Model,
+    backend: &dyn Backend,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    config: &FitConfig,
+) -> Result<FitReport> {
+    let batch = config.batch.min(train.len());
+    let steps_per_epoch = train.len() / batch;
+    let mut trainer = Trainer::new(model, backend, batch, config.loss, config.optimizer.clone())?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let bar = if config.progress {
+        let b = indicatif::ProgressBar::new((config.epochs * steps_per_epoch) as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} steps, {elapsed} elapsed, eta {eta} {msg}",
+            )
+            .map_err(|e| Error::Input(format!("progress template: {e}")))?,
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut csv = match &config.csv {
+        Some(p) => {
+            let mut f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
+            writeln!(f, "epoch,train_loss,val_metric").map_err(|e| Error::io(p, e))?;
+            Some((f, p.clone()))
+        }
+        None => None,
+    };
+    let mut curve = Vec::with_capacity(config.epochs);
+    let mut best: Option<(f64, usize, Vec<Layer>)> = None;
+    let mut train_seconds = 0.0;
+    for epoch in 1..=config.epochs {
+        order.shuffle(&mut rng);
+        let t0 = Instant::now();
+        for chunk in order.chunks_exact(batch) {
+            trainer.step(&train.select(chunk)?)?;
+            bar.inc(1);
+        }
+        let train_loss = trainer.take_loss_sum()? / steps_per_epoch as f64;
+        train_seconds += t0.elapsed().as_secs_f64();
+        let current = trainer.model()?;
+        let val_metric = match val {
+            Some(v) => {
+                let p = predict(&current, backend, v, 256)?;
+                config.metric.eval(&p, &v.targets.data, v.outputs())?
+            }
+            None => f64::NAN,
+        };
+        bar.set_message(format!("loss {train_loss:.4}, val {val_metric:.4}"));
+        if let Some((f, p)) = csv.as_mut() {
+            writeln!(f, "{epoch},{train_loss},{val_metric}")
+                .map_err(|e| Error::io(p.clone(), e))?;
+        }
+        let better = match &best {
+            None => true,
+            Some(_) if val.is_none() => true,
+            Some((b, _, _)) if config.metric.higher_is_better() => val_metric > *b,
+            Some((b, _, _)) => val_metric < *b,
+        };
+        if better {
+            best = Some((val_metric, epoch, current.layers().to_vec()));
+        }
+        curve.push(Epoch {
+            epoch,
+            train_loss,
+            val_metric,
+        });
+    }
+    bar.finish_and_clear();
+    let best_epoch = match best {
+        Some((_, e, layers)) => {
+            *model.layers_mut() = layers;
+            e
+        }
+        None => 0,
+    };
+    let samples = (config.epochs * steps_per_epoch * batch) as f64;
+    Ok(FitReport {
+        curve,
+        best_epoch,
+        train_seconds,
+        samples_per_second: samples / train_seconds.max(1e-9),
+    })
+}
