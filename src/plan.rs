@@ -550,6 +550,23 @@ impl Op {
         }
     }
 
+    /// The op family's name (for profiles).
+    pub fn family(&self) -> &'static str {
+        match self {
+            Op::Gemm(g) if g.trans_a => "gemm Aᵀ",
+            Op::Gemm(g) if g.trans_b => "gemm Bᵀ",
+            Op::Gemm(_) => "gemm",
+            Op::Activation(_) => "activation",
+            Op::Pool(_) => "pool",
+            Op::Reduce(_) => "reduce",
+            Op::ActivationGrad(_) => "activation grad",
+            Op::PoolGrad(_) => "pool grad",
+            Op::Loss(_) => "loss",
+            Op::Adam(_) => "adam",
+            Op::SumSquares(_) => "sum squares",
+        }
+    }
+
     /// Every buffer the op writes.
     pub fn writes_all(&self) -> Vec<BufId> {
         match self {

@@ -150,6 +150,11 @@ impl<'a> Trainer<'a> {
         })
     }
 
+    /// Floating-point operations of one step (for GFLOP/s reports).
+    pub fn flops(&self) -> f64 {
+        self.train.plan.flops()
+    }
+
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.step

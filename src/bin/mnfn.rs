@@ -9,6 +9,8 @@ use rand::SeedableRng;
 
 use monomial_nfn::backend::gpu::{list_adapters, AdapterChoice, Gpu};
 use monomial_nfn::golden::check_golden;
+use monomial_nfn::plan::LossKind;
+use monomial_nfn::train::{AdamConfig, Dataset, Trainer};
 use monomial_nfn::{
     Backend, Cpu, GroupElement, Model, NetActivation, ScaleRange, Symmetry, WeightSpace,
 };
@@ -44,6 +46,16 @@ enum ModelArg {
     Np,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BenchWhat {
+    /// Forward passes.
+    Forward,
+    /// Training steps (forward, BCE, backward, Adam in one submission).
+    Train,
+    /// Both.
+    Both,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Default job: build the paper's CNN-Zoo Monomial-NFN, run it on random networks and on
@@ -70,8 +82,11 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
-    /// Forward throughput of a paper CNN-Zoo model (samples/s and GFLOP/s).
+    /// Forward and training-step throughput of a paper CNN-Zoo model (samples/s, GFLOP/s).
     Bench {
+        /// What to measure.
+        #[arg(long, value_enum, default_value_t = BenchWhat::Both)]
+        what: BenchWhat,
         /// Model to measure.
         #[arg(long, value_enum, default_value_t = ModelArg::Monomial)]
         model: ModelArg,
@@ -102,12 +117,13 @@ fn main() -> ExitCode {
             verbose,
         } => golden(&files, backend, verbose),
         Command::Bench {
+            what,
             model,
             batches,
             backend,
             seconds,
             activation,
-        } => bench(model, &batches, backend, seconds, &activation),
+        } => bench(what, model, &batches, backend, seconds, &activation),
     };
     match result {
         Ok(code) => code,
@@ -315,7 +331,36 @@ fn throughput(
     Ok((batch as f64 / t, flops / t / 1e9))
 }
 
+/// Runs training steps for at least `seconds` (reading the loss back at the end, so queued GPU
+/// work is included); returns (samples/s, GFLOP/s).
+fn train_throughput(
+    model: &Model,
+    backend: &dyn Backend,
+    input: WeightSpace,
+    seconds: f64,
+) -> Res<(f64, f64)> {
+    let batch = input.batch();
+    let targets = monomial_nfn::Tensor::new(vec![batch, 1], vec![0.5; batch])?;
+    let data = Dataset::new(input, targets)?;
+    let mut t = Trainer::new(model, backend, batch, LossKind::Bce, AdamConfig::default())?;
+    t.step(&data)?;
+    t.take_loss_sum()?;
+    let start = Instant::now();
+    let mut iters = 0u32;
+    while start.elapsed() < Duration::from_secs_f64(seconds) || iters < 3 {
+        t.step(&data)?;
+        iters += 1;
+        if iters % 16 == 0 {
+            t.take_loss_sum()?;
+        }
+    }
+    t.take_loss_sum()?;
+    let per = start.elapsed().as_secs_f64() / iters as f64;
+    Ok((batch as f64 / per, t.flops() / per / 1e9))
+}
+
 fn bench(
+    what: BenchWhat,
     which_model: ModelArg,
     batches: &[usize],
     which: BackendArg,
@@ -336,26 +381,35 @@ fn bench(
         ModelArg::Hnp => (Model::hnp_cnn_zoo(&mut rng)?, "HNP CNN-Zoo".into()),
         ModelArg::Np => (Model::np_cnn_zoo(&mut rng)?, "NP CNN-Zoo".into()),
     };
+    println!("model: {name}, {} parameters", model.num_params());
     println!(
-        "model: {name}, {} parameters; forward pass",
-        model.num_params()
-    );
-    println!(
-        "{:<48} {:>6} {:>12} {:>10} {:>10}",
-        "backend", "batch", "samples/s", "ms/batch", "GFLOP/s"
+        "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10}",
+        "backend", "pass", "batch", "samples/s", "ms/batch", "GFLOP/s"
     );
     for b in backends(which, false)? {
         for &batch in batches {
             let input = WeightSpace::random(model.spec(), batch, 1, &mut rng);
-            let (rate, gflops) = throughput(&model, b.as_ref(), &input, seconds)?;
-            println!(
-                "{:<48} {:>6} {:>12.0} {:>10.3} {:>10.1}",
-                b.describe(),
-                batch,
-                rate,
-                1e3 * batch as f64 / rate,
-                gflops
-            );
+            let mut rows = Vec::new();
+            if what != BenchWhat::Train {
+                rows.push(("forward", throughput(&model, b.as_ref(), &input, seconds)?));
+            }
+            if what != BenchWhat::Forward {
+                rows.push((
+                    "train",
+                    train_throughput(&model, b.as_ref(), input, seconds)?,
+                ));
+            }
+            for (pass, (rate, gflops)) in rows {
+                println!(
+                    "{:<48} {:<8} {:>6} {:>12.0} {:>10.3} {:>10.1}",
+                    b.describe(),
+                    pass,
+                    batch,
+                    rate,
+                    1e3 * batch as f64 / rate,
+                    gflops
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -24,6 +24,9 @@ pub struct Chain {
     pub rows: usize,
     /// Rows per block (a multiple of the rows per batch item when the chain ends in a pool).
     pub block: usize,
+    /// Per op: its output is also read outside the chain (a backward pass), so each block is
+    /// copied to the op's buffer as well.
+    pub keep: Vec<bool>,
 }
 
 /// How the executor treats each op.
@@ -37,8 +40,10 @@ pub enum Role {
     Member,
 }
 
-/// Finds maximal chains: each intermediate buffer is written by one op, read by exactly the
-/// next op of the chain, and is not a plan output; the other inputs are parameters.
+/// Finds maximal chains: each intermediate buffer is written by one op and first read by the
+/// next op of the chain; the other inputs are parameters. Intermediates with other readers (or
+/// that are plan outputs) are kept: every block is also stored to their buffers. The chain runs
+/// at its first op, so every later reader sees them.
 pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
     let nb = plan.bufs.len();
     let mut writers = vec![Vec::new(); nb];
@@ -61,14 +66,14 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
         }
         let rows = g.m;
         let mut ops = vec![start];
+        let mut keep = Vec::new();
         let mut unit = 1;
         loop {
             let last = ops[ops.len() - 1];
             let out = plan.ops[last].writes();
-            if plan.outputs.contains(&out) || readers[out].len() != 1 {
+            let Some(&next) = readers[out].first() else {
                 break;
-            }
-            let next = readers[out][0];
+            };
             if next <= last || matches!(plan.ops[last], Op::Pool(_)) {
                 break;
             }
@@ -97,17 +102,24 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             if !ok {
                 break;
             }
+            keep.push(readers[out].len() > 1 || plan.outputs.contains(&out));
             ops.push(next);
         }
         if ops.len() < 2 {
             continue;
         }
+        keep.push(false);
         let block = unit * (TARGET_ROWS / unit).max(1);
         roles[start] = Role::Start(chains.len());
         for &o in &ops[1..] {
             roles[o] = Role::Member;
         }
-        chains.push(Chain { ops, rows, block });
+        chains.push(Chain {
+            ops,
+            rows,
+            block,
+            keep,
+        });
     }
     (chains, roles)
 }
@@ -154,8 +166,22 @@ pub fn run_chain<T: Scalar>(plan: &Plan, chain: &Chain, bufs: &mut [Vec<T>]) {
     };
     let last = &plan.ops[chain.ops[chain.ops.len() - 1]];
     let mut out = std::mem::take(&mut bufs[last.writes()]);
-    run_blocks(plan, chain, bufs, &bufs[g0.a], g0.k, &mut out);
+    let kept_ids: Vec<usize> = chain
+        .ops
+        .iter()
+        .zip(&chain.keep)
+        .filter(|(_, &k)| k)
+        .map(|(&i, _)| plan.ops[i].writes())
+        .collect();
+    let mut kept: Vec<Vec<T>> = kept_ids
+        .iter()
+        .map(|&id| std::mem::take(&mut bufs[id]))
+        .collect();
+    run_blocks(plan, chain, bufs, &bufs[g0.a], g0.k, &mut out, &mut kept);
     bufs[last.writes()] = out;
+    for (id, buf) in kept_ids.into_iter().zip(kept) {
+        bufs[id] = buf;
+    }
 }
 
 fn run_blocks<T: Scalar>(
@@ -165,6 +191,7 @@ fn run_blocks<T: Scalar>(
     a: &[T],
     k: usize,
     out: &mut [T],
+    kept: &mut [Vec<T>],
 ) {
     let last = &plan.ops[chain.ops[chain.ops.len() - 1]];
     // Values of the final output per block (pool outputs are per batch item).
@@ -179,41 +206,77 @@ fn run_blocks<T: Scalar>(
         .collect();
     let max_w = widths.iter().copied().max().unwrap_or(0);
     let n = chain.ops.len();
-    out.par_chunks_mut(out_block).enumerate().for_each_init(
-        || {
-            (
-                vec![T::default(); chain.block * max_w],
-                vec![T::default(); chain.block * max_w],
-            )
-        },
-        |(ping, pong), (blk, out_chunk)| {
-            let row0 = blk * chain.block;
-            let nrows = chain.block.min(chain.rows - row0);
-            let a_blk = &a[row0 * k..(row0 + nrows) * k];
-            // The chain's current values live in `ping` (after an even number of swaps) or
-            // `pong`; a chain starts with a GEMM reading `a_blk` and writing `ping`.
-            let mut in_ping = true;
-            for (idx, &oi) in chain.ops.iter().enumerate() {
-                let op = &plan.ops[oi];
-                let prev = if idx == 0 { 0 } else { nrows * widths[idx - 1] };
-                let cur = nrows * widths[idx];
-                let (src, dst) = if in_ping {
-                    (&mut *ping, &mut *pong)
-                } else {
-                    (&mut *pong, &mut *ping)
-                };
-                match (idx, op) {
-                    (0, _) if n == 1 => step(op, bufs, a_blk, out_chunk, nrows),
-                    (0, _) => step(op, bufs, a_blk, &mut src[..cur], nrows),
-                    (i, _) if i + 1 == n => step(op, bufs, &src[..prev], out_chunk, nrows),
-                    // Activations inside a chain run in place.
-                    (_, Op::Activation(a)) => activation_in_place(a.act, &mut src[..cur]),
-                    _ => {
-                        step(op, bufs, &src[..prev], &mut dst[..cur], nrows);
-                        in_ping = !in_ping;
+    // Per block, the block's slice of every kept buffer (in chain order).
+    let kept_widths = widths
+        .iter()
+        .zip(&chain.keep)
+        .filter(|(_, &k)| k)
+        .map(|(&w, _)| w);
+    let mut per_block: Vec<Vec<&mut [T]>> = (0..chain.rows.div_ceil(chain.block))
+        .map(|_| Vec::new())
+        .collect();
+    for (buf, w) in kept.iter_mut().zip(kept_widths) {
+        for (blk, part) in buf.chunks_mut(chain.block * w).enumerate() {
+            per_block[blk].push(part);
+        }
+    }
+    out.par_chunks_mut(out_block)
+        .zip(per_block)
+        .enumerate()
+        .for_each_init(
+            || {
+                (
+                    vec![T::default(); chain.block * max_w],
+                    vec![T::default(); chain.block * max_w],
+                )
+            },
+            |(ping, pong), (blk, (out_chunk, mut keep_slices))| {
+                let mut keep_slices = keep_slices.iter_mut();
+                let row0 = blk * chain.block;
+                let nrows = chain.block.min(chain.rows - row0);
+                let a_blk = &a[row0 * k..(row0 + nrows) * k];
+                // The chain's current values live in `ping` (after an even number of swaps) or
+                // `pong`; a chain starts with a GEMM reading `a_blk` and writing `ping`.
+                let mut in_ping = true;
+                for (idx, &oi) in chain.ops.iter().enumerate() {
+                    let op = &plan.ops[oi];
+                    let prev = if idx == 0 { 0 } else { nrows * widths[idx - 1] };
+                    let cur = nrows * widths[idx];
+                    let (src, dst) = if in_ping {
+                        (&mut *ping, &mut *pong)
+                    } else {
+                        (&mut *pong, &mut *ping)
+                    };
+                    let result = match (idx, op) {
+                        (0, _) if n == 1 => {
+                            step(op, bufs, a_blk, out_chunk, nrows);
+                            None
+                        }
+                        (0, _) => {
+                            step(op, bufs, a_blk, &mut src[..cur], nrows);
+                            Some(&src[..cur])
+                        }
+                        (i, _) if i + 1 == n => {
+                            step(op, bufs, &src[..prev], out_chunk, nrows);
+                            None
+                        }
+                        // Activations inside a chain run in place.
+                        (_, Op::Activation(a)) => {
+                            activation_in_place(a.act, &mut src[..cur]);
+                            Some(&src[..cur])
+                        }
+                        _ => {
+                            step(op, bufs, &src[..prev], &mut dst[..cur], nrows);
+                            in_ping = !in_ping;
+                            Some(&dst[..cur])
+                        }
+                    };
+                    if let (true, Some(values)) = (chain.keep[idx], result) {
+                        if let Some(slot) = keep_slices.next() {
+                            slot.copy_from_slice(values);
+                        }
                     }
                 }
-            }
-        },
-    );
+            },
+        );
 }

@@ -27,8 +27,15 @@ fn b_strides(op: &GemmOp) -> (usize, usize) {
     }
 }
 
-/// Executes one GEMM op.
+/// Inner-dimension slice per task of a split-K GEMM.
+const K_BLOCK: usize = 1024;
+
+/// Executes one GEMM op. Products with few rows and a long inner dimension (the parameter
+/// gradients Aᵀ·dC, SPEC §8.1) are split along k instead of rows.
 pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mut [T]) {
+    if op.trans_a && op.k >= 4 * K_BLOCK && op.m <= 4 * ROW_BLOCK && bias.is_none() {
+        return gemm_split_k(op, a, b, c);
+    }
     let (k, n) = (op.k, op.n);
     let beta = if op.accumulate {
         T::from_f64(1.0)
@@ -58,6 +65,43 @@ pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
         c.chunks_mut(ROW_BLOCK * n).enumerate().for_each(run);
     } else {
         c.par_chunks_mut(ROW_BLOCK * n).enumerate().for_each(run);
+    }
+}
+
+/// C (+)= Aᵀ·B as a fixed-order sum of partial products over fixed k slices: parallel and cache
+/// friendly, and bitwise-deterministic (the slicing does not depend on the thread count).
+fn gemm_split_k<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], c: &mut [T]) {
+    let (m, n) = (op.m, op.n);
+    let starts: Vec<usize> = (0..op.k).step_by(K_BLOCK).collect();
+    let partials: Vec<Vec<T>> = starts
+        .par_iter()
+        .map(|&k0| {
+            let kc = K_BLOCK.min(op.k - k0);
+            let mut part = vec![T::default(); m * n];
+            let bs = b_strides(op);
+            let b_off = if op.trans_b { k0 } else { k0 * n };
+            T::gemm(
+                m,
+                kc,
+                n,
+                &a[k0 * m..],
+                (1, m),
+                &b[b_off..],
+                bs,
+                T::default(),
+                &mut part,
+            );
+            part
+        })
+        .collect();
+    let c = &mut c[..m * n];
+    if !op.accumulate {
+        c.iter_mut().for_each(|v| *v = T::default());
+    }
+    for part in &partials {
+        for (v, &p) in c.iter_mut().zip(part) {
+            *v += p;
+        }
     }
 }
 

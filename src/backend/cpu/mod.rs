@@ -185,29 +185,29 @@ impl<T: Scalar> Backend for Cpu<T> {
             buf.clear();
             buf.extend(data.iter().map(|&x| T::from_f64(x)));
         }
-        let profile = log::log_enabled!(log::Level::Debug);
-        let (mut fused, mut single) = (0.0, 0.0);
+        // Time per op family, reported at debug level (RUST_LOG=debug).
+        let mut times: std::collections::BTreeMap<&str, f64> = Default::default();
         for (i, op) in plan.ops.iter().enumerate() {
             let t0 = std::time::Instant::now();
-            match prepared.roles[i] {
+            let family = match prepared.roles[i] {
                 fuse::Role::Member => continue,
                 fuse::Role::Start(c) => {
                     fuse::run_chain(plan, &prepared.chains[c], &mut prepared.bufs);
-                    fused += t0.elapsed().as_secs_f64();
+                    "fused chain"
                 }
                 fuse::Role::Single => {
                     run_op(op, &mut prepared.bufs);
-                    single += t0.elapsed().as_secs_f64();
+                    op.family()
                 }
-            }
+            };
+            *times.entry(family).or_default() += t0.elapsed().as_secs_f64();
         }
-        if profile {
-            log::debug!(
-                "cpu-{}: {:.2} ms in fused chains, {:.2} ms in single ops",
-                T::NAME,
-                1e3 * fused,
-                1e3 * single
-            );
+        if log::log_enabled!(log::Level::Debug) {
+            let parts: Vec<String> = times
+                .iter()
+                .map(|(k, t)| format!("{k} {:.2} ms", 1e3 * t))
+                .collect();
+            log::debug!("cpu-{}: {}", T::NAME, parts.join(", "));
         }
         let outs = plan
             .outputs
