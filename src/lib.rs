@@ -34,10 +34,11 @@ pub mod scalar;
 pub mod space;
 pub mod spec;
 pub mod tensor;
+pub mod zoo;
 
 pub use backend::cpu::Cpu;
 pub use backend::Backend;
-pub use error::{Error, Result};
+pub use error::{DatasetProblem, Error, Result};
 pub use group::{GroupElement, ScaleRange, Symmetry};
 pub use nn::model::{Layer, Model, Output};
 pub use nn::monomial::{MonomialLinear, Variant};

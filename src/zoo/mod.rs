@@ -1,0 +1,11 @@
+//! Weight-space datasets: the Small CNN Zoo format (read and write), an offline zoo generator,
+//! group augmentation, symmetry diagnosis and SIREN INR sets.
+
+pub mod dataset;
+pub mod layout;
+pub mod metrics;
+pub mod npy;
+
+pub use dataset::{Splits, StepFilter, Zoo, ZooFilter};
+pub use layout::{Layout, LayoutEntry};
+pub use metrics::Table;
