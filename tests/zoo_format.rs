@@ -108,7 +108,7 @@ fn zoo_round_trips_through_files_bit_for_bit() {
     let ws = zoo.weight_space(&[0, 3]).unwrap();
     assert_eq!(ws.batch(), 2);
     assert_eq!(ws.weights[1].shape, [2, 1, 16, 16, 3, 3]);
-    let back = zoo.layout.to_rows(&ws).unwrap();
+    let back = zoo.layout.to_rows::<f32>(&ws).unwrap();
     assert_eq!(&back[..4970], zoo.row(0));
     assert_eq!(&back[4970..], zoo.row(3));
 }
@@ -136,7 +136,7 @@ fn tensorflow_kernels_transpose_to_out_in_kh_kw() {
     assert_eq!(ws.biases[0].data, [0.0, 1.0]);
     assert_eq!(ws.biases[1].data, [14.0]);
     assert_eq!(ws.weights[1].data, [15.0, 16.0]); // dense (in 2, out 1) -> (out 1, in 2)
-    assert_eq!(layout.to_rows(&ws).unwrap(), row);
+    assert_eq!(layout.to_rows::<f32>(&ws).unwrap(), row);
 }
 
 #[test]
@@ -451,7 +451,7 @@ proptest! {
         if let Ok(l) = Layout::from_entries(entries, NetActivation::Tanh, Path::new("l.csv")) {
             let rows = vec![0.5f32; l.row_len()];
             let ws = l.to_weight_space(&rows).unwrap();
-            prop_assert_eq!(l.to_rows(&ws).unwrap(), rows);
+            prop_assert_eq!(l.to_rows::<f32>(&ws).unwrap(), rows);
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::error::{DatasetProblem, Error, Result};
+use crate::scalar::Scalar;
 use crate::space::WeightSpace;
 use crate::spec::{LayerShape, NetActivation, NetworkSpec};
 
@@ -285,8 +286,9 @@ impl Layout {
         Ok(ws)
     }
 
-    /// Converts a one-channel weight space back to flat TensorFlow-layout rows (f32).
-    pub fn to_rows(&self, ws: &WeightSpace) -> Result<Vec<f32>> {
+    /// Converts a one-channel weight space back to flat TensorFlow-layout rows (f32 to store,
+    /// f64 to run exactly).
+    pub fn to_rows<T: Scalar>(&self, ws: &WeightSpace) -> Result<Vec<T>> {
         ws.validate_shapes(&self.spec)?;
         if ws.channels() != 1 {
             return Err(Error::shape(
@@ -296,7 +298,7 @@ impl Layout {
             ));
         }
         let (b, p) = (ws.batch(), self.row_len());
-        let mut rows = vec![0f32; b * p];
+        let mut rows = vec![T::default(); b * p];
         for (i, (l, s)) in self.spec.layers.iter().zip(&self.slots).enumerate() {
             let (k, bias) = (&self.entries[s.kernel], &self.entries[s.bias]);
             let wlen = ws.weights[i].len() / b.max(1);
@@ -310,7 +312,7 @@ impl Layout {
                     .iter_mut()
                     .zip(&ws.biases[i].data[n * l.n_out..(n + 1) * l.n_out])
                 {
-                    *d = v as f32;
+                    *d = T::from_f64(v);
                 }
             }
         }
@@ -318,23 +320,23 @@ impl Layout {
     }
 
     /// One layer's kernel as the (kh·kw·in, out) matrix of the TensorFlow layout (a row slice).
-    pub fn kernel<'a>(&self, row: &'a [f32], layer: usize) -> &'a [f32] {
+    pub fn kernel<'a, T>(&self, row: &'a [T], layer: usize) -> &'a [T] {
         let e = &self.entries[self.slots[layer].kernel];
         &row[e.start..e.end]
     }
 
     /// One layer's bias (a row slice).
-    pub fn bias<'a>(&self, row: &'a [f32], layer: usize) -> &'a [f32] {
+    pub fn bias<'a, T>(&self, row: &'a [T], layer: usize) -> &'a [T] {
         let e = &self.entries[self.slots[layer].bias];
         &row[e.start..e.end]
     }
 
     /// Mutable access to one layer's kernel and bias within a row.
-    pub fn kernel_bias_mut<'a>(
+    pub fn kernel_bias_mut<'a, T>(
         &self,
-        row: &'a mut [f32],
+        row: &'a mut [T],
         layer: usize,
-    ) -> (&'a mut [f32], &'a mut [f32]) {
+    ) -> (&'a mut [T], &'a mut [T]) {
         let (k, b) = (
             &self.entries[self.slots[layer].kernel],
             &self.entries[self.slots[layer].bias],
@@ -362,12 +364,12 @@ fn tf_to_engine(l: &LayerShape, src: &[f32], dst: &mut [f64]) {
 }
 
 /// Engine (out, in, kh, kw) or (out, in) → TensorFlow (kh, kw, in, out) or (in, out).
-fn engine_to_tf(l: &LayerShape, src: &[f64], dst: &mut [f32]) {
+fn engine_to_tf<T: Scalar>(l: &LayerShape, src: &[f64], dst: &mut [T]) {
     let f = l.f();
     for t in 0..f {
         for c in 0..l.n_in {
             for o in 0..l.n_out {
-                dst[(t * l.n_in + c) * l.n_out + o] = src[(o * l.n_in + c) * f + t] as f32;
+                dst[(t * l.n_in + c) * l.n_out + o] = T::from_f64(src[(o * l.n_in + c) * f + t]);
             }
         }
     }
