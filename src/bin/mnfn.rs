@@ -75,6 +75,26 @@ enum Command {
         #[arg(long, default_value = "relu")]
         activation: String,
     },
+    /// Which symmetries (permutation, positive scale, sign, general monomial) leave a network's
+    /// function unchanged: random group elements of each kind, outputs compared on random inputs.
+    Symmetry {
+        /// A zoo directory (weights.npy, layout.csv, metrics.csv.gz) or a safetensors network file
+        /// (`weights.{i}` (N, out, in[, kh, kw]), `biases.{i}` (N, out), metadata `activation`).
+        path: PathBuf,
+        /// Which network of the zoo or file.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// The network's activation (relu, tanh, sin), overriding the file's; for a zoo it also
+        /// filters the networks `--index` counts.
+        #[arg(long)]
+        activation: Option<String>,
+        /// Group elements per kind.
+        #[arg(long, default_value_t = 8)]
+        elements: usize,
+        /// Seed of the inputs and group elements.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Weight-space datasets in the Small CNN Zoo format.
     Zoo {
         #[command(subcommand)]
@@ -132,6 +152,13 @@ fn main() -> ExitCode {
                     out,
                 },
         } => zoo_generate(&arch, &activation, n, seed, &out),
+        Command::Symmetry {
+            path,
+            index,
+            activation,
+            elements,
+            seed,
+        } => symmetry(&path, index, activation.as_deref(), elements, seed),
     };
     match result {
         Ok(code) => code,
@@ -407,5 +434,59 @@ fn zoo_generate(arch: &str, activation: &str, n: usize, seed: u64, out: &Path) -
         rayon::current_num_threads()
     );
     println!("wrote {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn symmetry(
+    path: &Path,
+    index: usize,
+    activation: Option<&str>,
+    elements: usize,
+    seed: u64,
+) -> Res<ExitCode> {
+    use monomial_nfn::zoo::symmetry::{diagnose, EXACT_TOLERANCE};
+    use monomial_nfn::zoo::{NetworkFile, StepFilter, Zoo, ZooFilter};
+    let activation = activation
+        .map(|a| {
+            monomial_nfn::zoo::dataset::parse_activation(a)
+                .ok_or_else(|| format!("--activation must be relu, tanh or sin, got {a}"))
+        })
+        .transpose()?;
+    let (spec, ws) = if path.is_dir() {
+        let filter = ZooFilter {
+            activation,
+            step: StepFilter::All,
+        };
+        let zoo = Zoo::open(path, &filter)?;
+        let ws = zoo.weight_space(&[index])?;
+        println!("network: row {} of zoo {}", zoo.rows[index], path.display());
+        (zoo.layout.spec().clone(), ws)
+    } else {
+        let file = NetworkFile::read(path, activation)?;
+        println!("network: {index} of {}", path.display());
+        (file.spec.clone(), file.network(index)?)
+    };
+    println!(
+        "architecture: {} layers {:?}, activation {:?}",
+        spec.num_layers(),
+        spec.layers
+            .iter()
+            .map(|l| (l.n_out, l.n_in, l.kh, l.kw))
+            .collect::<Vec<_>>(),
+        spec.activation
+    );
+    let reports = diagnose(&spec, &ws, 16, elements, 64, seed)?;
+    println!(
+        "{:<16} {:>22}  exact (<= {EXACT_TOLERANCE:e})",
+        "group element", "max relative change"
+    );
+    for r in reports {
+        println!(
+            "{:<16} {:>22.3e}  {}",
+            format!("{:?}", r.symmetry),
+            r.max_relative_change,
+            if r.exact() { "yes" } else { "no" }
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
