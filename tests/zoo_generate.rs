@@ -69,6 +69,7 @@ fn cnn_backward_matches_finite_differences() {
 fn mlp_backward_matches_finite_differences() {
     gradient_matches_finite_differences(Arch::Mlp(vec![12, 7]), NetActivation::Tanh);
     gradient_matches_finite_differences(Arch::Mlp(vec![12]), NetActivation::Relu);
+    gradient_matches_finite_differences(Arch::Mlp(vec![6, 5]), NetActivation::Sin);
 }
 
 fn small(arch: Arch, act: NetActivation, n: usize, seed: u64) -> GenerateConfig {

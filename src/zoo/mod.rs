@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod dataset;
 pub mod generate;
+pub mod inr;
 pub mod layout;
 pub mod metrics;
 pub mod net;
