@@ -31,6 +31,38 @@ pub enum Error {
     /// No GPU adapter, or the device rejected something.
     #[error("gpu: {0}")]
     Device(String),
+    /// A weight-space dataset file (zoo weights, layout, metrics, split) is unusable.
+    #[error("dataset file {path}: {problem}")]
+    Dataset {
+        path: PathBuf,
+        problem: DatasetProblem,
+    },
+}
+
+/// What was wrong with a dataset file (see [`Error::Dataset`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DatasetProblem {
+    /// The file ends before the data its header announces.
+    #[error("truncated: {0}")]
+    Truncated(String),
+    /// The file is not of the expected format (bad magic, unparsable header or cell).
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// The array holds another element type than the one required.
+    #[error("dtype {got} where {expected} is required")]
+    Dtype { expected: String, got: String },
+    /// Shapes or sizes disagree (array vs layout, layout vs architecture, rows vs metrics).
+    #[error("mismatch: {0}")]
+    Mismatch(String),
+    /// A required CSV column is absent.
+    #[error("missing column {0:?}")]
+    MissingColumn(String),
+    /// The gzip stream is corrupt.
+    #[error("corrupt gzip: {0}")]
+    Gzip(String),
+    /// No network is left (empty file, or nothing passes the filter).
+    #[error("empty: {0}")]
+    Empty(String),
 }
 
 /// The crate's result type.
@@ -51,6 +83,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// Shorthand for a [`Error::Dataset`] error.
+    pub fn dataset(path: impl Into<PathBuf>, problem: DatasetProblem) -> Self {
+        Error::Dataset {
+            path: path.into(),
+            problem,
         }
     }
 

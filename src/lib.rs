@@ -37,10 +37,11 @@ pub mod space;
 pub mod spec;
 pub mod tensor;
 pub mod train;
+pub mod zoo;
 
 pub use backend::cpu::Cpu;
 pub use backend::Backend;
-pub use error::{Error, Result};
+pub use error::{DatasetProblem, Error, Result};
 pub use group::{GroupElement, ScaleRange, Symmetry};
 pub use nn::baseline::{PermKind, PermLinear};
 pub use nn::model::{Gradients, Layer, Model, Output};

@@ -1,6 +1,6 @@
 //! `mnfn`: command-line front end of the monomial-nfn engine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -103,6 +103,79 @@ enum Command {
         #[arg(long, default_value = "relu")]
         activation: String,
     },
+    /// Which symmetries (permutation, positive scale, sign, general monomial) leave a network's
+    /// function unchanged: random group elements of each kind, outputs compared on random inputs.
+    Symmetry {
+        /// A zoo directory (weights.npy, layout.csv, metrics.csv.gz) or a safetensors network file
+        /// (`weights.{i}` (N, out, in[, kh, kw]), `biases.{i}` (N, out), metadata `activation`).
+        path: PathBuf,
+        /// Which network of the zoo or file.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// The network's activation (relu, tanh, sin), overriding the file's; for a zoo it also
+        /// filters the networks `--index` counts.
+        #[arg(long)]
+        activation: Option<String>,
+        /// Group elements per kind.
+        #[arg(long, default_value_t = 8)]
+        elements: usize,
+        /// Seed of the inputs and group elements.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// SIREN INR sets.
+    Inr {
+        #[command(subcommand)]
+        command: InrCommand,
+    },
+    /// Weight-space datasets in the Small CNN Zoo format.
+    Zoo {
+        #[command(subcommand)]
+        command: ZooCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum InrCommand {
+    /// Fit N SIRENs (2 -> 32 -> 32 -> 1, hidden sin(30 z)) to procedural 16×16 glyph images of
+    /// 10 classes (CPU, all cores) and store weights and labels as one safetensors file.
+    Generate {
+        /// Number of INRs.
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        /// Seed of the images and of every fit.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Adam steps per fit.
+        #[arg(long, default_value_t = 500)]
+        steps: usize,
+        /// Output safetensors file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZooCommand {
+    /// Train N networks on a procedural 16×16 glyph task (CPU, all cores) and write a zoo
+    /// (weights.npy, layout.csv, metrics.csv.gz).
+    Generate {
+        /// `cnn-zoo` (the Small CNN Zoo CNN, 4,970 parameters) or `mlp:W1,W2,...` (hidden widths).
+        #[arg(long, default_value = "cnn-zoo")]
+        arch: String,
+        /// Hidden activation: relu or tanh.
+        #[arg(long, default_value = "relu")]
+        activation: String,
+        /// Number of networks.
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        /// Seed of the task and of every network.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,6 +197,32 @@ fn main() -> ExitCode {
             seconds,
             activation,
         } => bench(what, model, &batches, backend, seconds, &activation),
+        Command::Zoo {
+            command:
+                ZooCommand::Generate {
+                    arch,
+                    activation,
+                    n,
+                    seed,
+                    out,
+                },
+        } => zoo_generate(&arch, &activation, n, seed, &out),
+        Command::Inr {
+            command:
+                InrCommand::Generate {
+                    n,
+                    seed,
+                    steps,
+                    out,
+                },
+        } => inr_generate(n, seed, steps, &out),
+        Command::Symmetry {
+            path,
+            index,
+            activation,
+            elements,
+            seed,
+        } => symmetry(&path, index, activation.as_deref(), elements, seed),
     };
     match result {
         Ok(code) => code,
@@ -412,5 +511,122 @@ fn bench(
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_activation(s: &str) -> Res<NetActivation> {
+    match monomial_nfn::zoo::dataset::parse_activation(s) {
+        Some(a @ (NetActivation::Relu | NetActivation::Tanh)) => Ok(a),
+        _ => Err(format!("--activation must be relu or tanh, got {s}").into()),
+    }
+}
+
+fn zoo_generate(arch: &str, activation: &str, n: usize, seed: u64, out: &Path) -> Res<ExitCode> {
+    use monomial_nfn::zoo::{generate, Arch, GenerateConfig, Zoo};
+    let cfg = GenerateConfig::new(Arch::parse(arch)?, parse_activation(activation)?, n, seed);
+    let bar = progress_bar(n)?;
+    let t0 = Instant::now();
+    let zoo = generate(&cfg, &|| bar.inc(1))?;
+    bar.finish();
+    Zoo::write(out, &zoo.layout, &zoo.weights, &zoo.metrics)?;
+    let acc = zoo.metrics.f64_column(out, "test_accuracy")?;
+    let mean = acc.iter().sum::<f64>() / acc.len() as f64;
+    let std = (acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / acc.len() as f64).sqrt();
+    let (lo, hi) = acc
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &a| {
+            (l.min(a), h.max(a))
+        });
+    println!(
+        "{n} networks of {} parameters in {:.1} s on {} threads; test accuracy mean {mean:.3}, std {std:.3}, range [{lo:.3}, {hi:.3}]",
+        zoo.layout.row_len(),
+        t0.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    println!("wrote {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn symmetry(
+    path: &Path,
+    index: usize,
+    activation: Option<&str>,
+    elements: usize,
+    seed: u64,
+) -> Res<ExitCode> {
+    use monomial_nfn::zoo::symmetry::{diagnose, EXACT_TOLERANCE};
+    use monomial_nfn::zoo::{NetworkFile, StepFilter, Zoo, ZooFilter};
+    let activation = activation
+        .map(|a| {
+            monomial_nfn::zoo::dataset::parse_activation(a)
+                .ok_or_else(|| format!("--activation must be relu, tanh or sin, got {a}"))
+        })
+        .transpose()?;
+    let (spec, ws) = if path.is_dir() {
+        let filter = ZooFilter {
+            activation,
+            step: StepFilter::All,
+        };
+        let zoo = Zoo::open(path, &filter)?;
+        let ws = zoo.weight_space(&[index])?;
+        println!("network: row {} of zoo {}", zoo.rows[index], path.display());
+        (zoo.layout.spec().clone(), ws)
+    } else {
+        let file = NetworkFile::read(path, activation)?;
+        println!("network: {index} of {}", path.display());
+        (file.spec.clone(), file.network(index)?)
+    };
+    println!(
+        "architecture: {} layers {:?}, activation {:?}",
+        spec.num_layers(),
+        spec.layers
+            .iter()
+            .map(|l| (l.n_out, l.n_in, l.kh, l.kw))
+            .collect::<Vec<_>>(),
+        spec.activation
+    );
+    let reports = diagnose(&spec, &ws, 16, elements, 64, seed)?;
+    println!(
+        "{:<16} {:>22}  exact (<= {EXACT_TOLERANCE:e})",
+        "group element", "max relative change"
+    );
+    for r in reports {
+        println!(
+            "{:<16} {:>22.3e}  {}",
+            format!("{:?}", r.symmetry),
+            r.max_relative_change,
+            if r.exact() { "yes" } else { "no" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(n: usize) -> Res<indicatif::ProgressBar> {
+    Ok(indicatif::ProgressBar::new(n as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} networks ({per_sec}, eta {eta})",
+        )?
+        .progress_chars("=> "),
+    ))
+}
+
+fn inr_generate(n: usize, seed: u64, steps: usize, out: &Path) -> Res<ExitCode> {
+    use monomial_nfn::zoo::inr::{generate, InrConfig};
+    let cfg = InrConfig {
+        steps,
+        ..InrConfig::new(n, seed)
+    };
+    let bar = progress_bar(n)?;
+    let t0 = Instant::now();
+    let (file, mse) = generate(&cfg, &|| bar.inc(1))?;
+    bar.finish();
+    file.write(out)?;
+    let worst = mse.iter().fold(0f32, |m, &v| m.max(v));
+    println!(
+        "{n} SIRENs in {:.1} s; mean squared error mean {}, worst {worst:.4}",
+        t0.elapsed().as_secs_f64(),
+        file.metadata["mean_mse"]
+    );
+    println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,61 @@
+//! SIREN INR sets: fits reproduce their images, the set round-trips through its file with labels,
+//! and every SIREN keeps the sign symmetry of sin.
+
+use monomial_nfn::zoo::inr::{generate, siren_spec, InrConfig};
+use monomial_nfn::zoo::symmetry::diagnose;
+use monomial_nfn::zoo::task::{ImageSet, CLASSES};
+use monomial_nfn::zoo::NetworkFile;
+use rand::SeedableRng;
+
+#[test]
+fn sirens_fit_their_images_and_round_trip_with_labels() {
+    let cfg = InrConfig {
+        steps: 150,
+        ..InrConfig::new(4, 3)
+    };
+    let (file, mse) = generate(&cfg, &|| {}).unwrap();
+    assert_eq!(file.spec, siren_spec());
+    assert_eq!(file.networks.batch(), 4);
+    // The images the fits saw, to compare the error with their variance.
+    let images = ImageSet::generate(4, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+    for (i, &e) in mse.iter().enumerate() {
+        let px = images.image(i);
+        let mean = px.iter().sum::<f32>() / px.len() as f32;
+        let var = px.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / px.len() as f32;
+        assert!(e < 0.05 * var, "fit {i}: mse {e}, image variance {var}");
+    }
+    let labels = file.labels.clone().unwrap();
+    assert_eq!(
+        labels,
+        images
+            .labels
+            .iter()
+            .map(|&l| l as usize)
+            .collect::<Vec<_>>()
+    );
+    assert!(labels.iter().all(|&l| l < CLASSES));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inr.safetensors");
+    file.write(&path).unwrap();
+    let back = NetworkFile::read(&path, None).unwrap();
+    assert_eq!(back.networks, file.networks);
+    assert_eq!(back.labels, file.labels);
+    assert_eq!(back.spec, siren_spec());
+    let (again, _) = generate(&cfg, &|| {}).unwrap();
+    assert_eq!(again.networks, file.networks, "deterministic per seed");
+}
+
+#[test]
+fn fitted_sirens_are_sign_symmetric_but_not_scale_symmetric() {
+    let (file, _) = generate(
+        &InrConfig {
+            steps: 20,
+            ..InrConfig::new(1, 0)
+        },
+        &|| {},
+    )
+    .unwrap();
+    let r = diagnose(&file.spec, &file.network(0).unwrap(), 16, 3, 32, 1).unwrap();
+    let exact: Vec<bool> = r.iter().map(|k| k.exact()).collect();
+    assert_eq!(exact, [true, false, true, false], "{r:?}");
+}
