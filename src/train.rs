@@ -302,6 +302,24 @@ pub fn predict(
 }
 
 /// Trains `model` in place on `train`, selecting the epoch with the best metric on `val`.
+///
+/// ```
+/// use monomial_nfn::train::{fit, Dataset, FitConfig};
+/// use monomial_nfn::{Activation, Cpu, Init, Model, NetActivation, NetworkSpec, PoolMode, Tensor, Variant, WeightSpace};
+/// use rand::SeedableRng;
+///
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// let spec = NetworkSpec::mlp(&[2, 4, 1], NetActivation::Relu)?;
+/// let mut model = Model::monomial_invariant(&spec, 1, &[3], Activation::Relu, Activation::Relu,
+///     Variant::Scale, Init::XavierNormal, PoolMode::ParamMulL2, &[8], &mut rng)?;
+/// let nets = WeightSpace::random(&spec, 24, 1, &mut rng);
+/// let acc = Tensor::new(vec![24, 1], (0..24).map(|i| 0.1 + 0.03 * i as f64).collect())?;
+/// let data = Dataset::new(nets, acc)?;
+/// let config = FitConfig { epochs: 3, batch: 8, ..FitConfig::default() };
+/// let report = fit(&mut model, &Cpu::<f32>::new(), &data, Some(&data), &config)?;
+/// assert_eq!(report.curve.len(), 3);
+/// # Ok::<(), monomial_nfn::Error>(())
+/// ```
 pub fn fit(
     model: &mut Model,
     backend: &dyn Backend,
