@@ -17,7 +17,8 @@ struct PoolParams {
     // bits 0-1: norm (0 none, 1 L1, 2 L2); bit 2: square; bit 3: affine (γ, β); `row` follows.
     flags: u32,
     row: u32,
-    pad0: u32,
+    // ε of the norm clamp, as f32 bits.
+    eps_bits: u32,
     pad1: u32,
     pad2: u32,
 }
@@ -28,11 +29,8 @@ struct PoolParams {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> p: PoolParams;
 
-// PyTorch's F.normalize clamp: x / max(‖x‖, ε).
-const EPS: f32 = 1e-12;
-
-// ‖v‖ of the entry vector starting at `base`; L2 is computed as m·‖v/m‖ with m = max|v| so the
-// sum of squares neither overflows nor underflows (SPEC §9.4).
+// ‖v‖ of the entry vector starting at `base`, unclamped; L2 is computed as m·‖v/m‖ with
+// m = max|v| so the sum of squares neither overflows nor underflows (SPEC §9.4).
 fn entry_norm(base: u32, kind: u32) -> f32 {
     if (kind == 0u) {
         return 1.0;
@@ -45,17 +43,17 @@ fn entry_norm(base: u32, kind: u32) -> f32 {
         s1 = s1 + v;
     }
     if (kind == 1u) {
-        return max(s1, EPS);
+        return s1;
     }
     if (m == 0.0) {
-        return EPS;
+        return 0.0;
     }
     var s2 = 0.0;
     for (var i = 0u; i < p.e; i++) {
         let v = x[base + i] / m;
         s2 = fma(v, v, s2);
     }
-    return max(m * sqrt(s2), EPS);
+    return m * sqrt(s2);
 }
 
 @compute @workgroup_size(256)
@@ -71,7 +69,9 @@ fn pool(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc = 0.0;
     for (var r = 0u; r < p.r; r++) {
         let base = ((b * p.r + r) * p.s + s) * p.e;
-        var u = x[base + e] / entry_norm(base, kind);
+        // F.normalize: x / max(‖x‖, ε); with ε = 0 a zero vector stays zero.
+        let denom = max(entry_norm(base, kind), bitcast<f32>(p.eps_bits));
+        var u = select(0.0, x[base + e] / denom, denom > 0.0);
         if ((p.flags & 4u) != 0u) {
             u = u * u;
         }

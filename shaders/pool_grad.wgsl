@@ -2,7 +2,8 @@
 // src/backend/cpu/pool.rs. For the entry vector x = x[b, r, s, :] (length E = C·f) with
 // n = ‖x‖, u = x / max(n, ε) and ĝ = out_grad[b, c, offset + s·f + t] / R (e = c·f + t):
 //   h = γ ⊙ ĝ (affine), 2u ⊙ ĝ (square) or ĝ;
-//   dx (+)= (h − s·(uᵀh)) / n with s = u (L2) or sign(x) (L1); h / ε when n ≤ ε; h if no norm;
+//   dx (+)= (h − s·(uᵀh)) / n with s = u (L2) or sign(x) (L1); h / ε when n ≤ ε (0 at x = 0
+//   when ε = 0); h if no norm;
 //   affine pieces also write rows ĝ ⊙ u and ĝ, reduced to ∂γ, ∂β by later strided sums.
 // Threads: one per entry vector (b, r, s), index = gid.x + gid.y * row.
 // Bindings: 0 x, 1 gamma, 2 dout (read), 3 dx, 4 gamma rows, 5 beta rows (read_write),
@@ -19,7 +20,8 @@ struct PoolGradParams {
     // bits 0-1: norm (0 none, 1 L1, 2 L2); bit 2: square; bit 3: affine; bit 4: accumulate.
     flags: u32,
     row: u32,
-    pad0: u32,
+    // ε of the norm clamp, as f32 bits.
+    eps_bits: u32,
     pad1: u32,
     pad2: u32,
 }
@@ -31,8 +33,6 @@ struct PoolGradParams {
 @group(0) @binding(4) var<storage, read_write> grows: array<f32>;
 @group(0) @binding(5) var<storage, read_write> brows: array<f32>;
 @group(0) @binding(6) var<uniform> p: PoolGradParams;
-
-const EPS: f32 = 1e-12;
 
 // ĝ for entry element i of batch b, position s.
 fn upstream(b: u32, s: u32, i: u32) -> f32 {
@@ -54,20 +54,34 @@ fn pool_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     let norm_kind = p.flags & 3u;
     let square = (p.flags & 4u) != 0u;
     let affine = (p.flags & 8u) != 0u;
+    let eps = bitcast<f32>(p.eps_bits);
+    // ‖x‖ as m·‖x/m‖ (m = max|x|) for L2, so tiny entries do not underflow (SPEC §9.4).
     var n = 1.0;
     if (norm_kind != 0u) {
-        var acc = 0.0;
+        var m = 0.0;
+        var s1 = 0.0;
         for (var i = 0u; i < p.e; i++) {
-            let v = x[at + i];
-            acc += select(v * v, abs(v), norm_kind == 1u);
+            let v = abs(x[at + i]);
+            m = max(m, v);
+            s1 += v;
         }
-        n = select(sqrt(acc), acc, norm_kind == 1u);
+        n = s1;
+        if (norm_kind == 2u) {
+            var s2 = 0.0;
+            if (m > 0.0) {
+                for (var i = 0u; i < p.e; i++) {
+                    let v = x[at + i] / m;
+                    s2 = fma(v, v, s2);
+                }
+            }
+            n = m * sqrt(s2);
+        }
     }
-    let denom = select(max(n, EPS), 1.0, norm_kind == 0u);
+    let denom = select(max(n, eps), 1.0, norm_kind == 0u);
     // First pass: uᵀh (and the affine rows).
     var dot = 0.0;
     for (var i = 0u; i < p.e; i++) {
-        let u = x[at + i] / denom;
+        let u = select(0.0, x[at + i] / denom, denom > 0.0);
         let g = upstream(b, s, i);
         var h = g;
         if (affine) {
@@ -81,7 +95,7 @@ fn pool_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     for (var i = 0u; i < p.e; i++) {
         let xi = x[at + i];
-        let u = xi / denom;
+        let u = select(0.0, xi / denom, denom > 0.0);
         let g = upstream(b, s, i);
         var h = g;
         if (affine) {
@@ -91,8 +105,11 @@ fn pool_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         var d = h;
         if (norm_kind != 0u) {
-            if (n <= EPS) {
-                d = h / EPS;
+            if (n == 0.0 && eps == 0.0) {
+                // Exact normalisation has no gradient at the zero vector.
+                d = 0.0;
+            } else if (n <= eps) {
+                d = h / eps;
             } else if (norm_kind == 2u) {
                 d = (h - u * dot) / n;
             } else {

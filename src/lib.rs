@@ -26,6 +26,7 @@
 pub mod autodiff;
 pub mod backend;
 pub mod error;
+pub mod experiment;
 pub mod golden;
 pub mod group;
 pub mod io;

@@ -53,7 +53,10 @@ impl Activation {
     }
 }
 
-/// The norm an entry vector is divided by in the pool (SPEC §4.1); the clamp ε = 1e-12 applies.
+/// PyTorch's `F.normalize` clamp x / max(‖x‖, ε): the reference's ε, the pools' default.
+pub const NORM_EPS: f64 = 1e-12;
+
+/// The norm an entry vector is divided by in the pool (SPEC §4.1), clamped at the op's ε.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Norm {
     /// No normalisation (HNP/NP pools, the raw last bias).
@@ -128,6 +131,9 @@ pub struct PoolOp {
     pub f: usize,
     /// Norm of the entry vector.
     pub norm: Norm,
+    /// The norm is clamped from below at eps (PyTorch's 1e-12); 0 means exact normalisation,
+    /// with zero vectors mapped to zero.
+    pub eps: f64,
     /// Square the normalised vector (`L2_square`).
     pub square: bool,
     /// Per-channel width F of the output.

@@ -1179,3 +1179,62 @@ fn sign_flips_and_permutation_preserve_tanh_and_sin_network_function() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The norm clamp (SPEC §9.1–9.2): PyTorch's x / max(‖x‖, 1e-12) is scale-dependent for entries
+// with tiny nonzero norms, which trained zoos have (dead units decay to ~1e-20 under Adam);
+// ε = 0 normalises exactly.
+
+#[test]
+fn exact_normalisation_keeps_models_invariant_for_near_zero_units() {
+    let mut r = rng(90);
+    let spec = NetworkSpec::cnn_zoo(NetActivation::Relu);
+    let mut u = WeightSpace::random(&spec, 3, 1, &mut r);
+    // Hidden neuron 2 of layer 1 is dead: its incoming and outgoing weights are ~1e-14.
+    let (n0, f) = (spec.layers[1].n_in, spec.layers[1].f());
+    for b in 0..3 {
+        for j in 0..spec.layers[1].n_out {
+            for t in 0..f {
+                u.weights[1].data[((b * spec.layers[1].n_out + j) * n0 + 2) * f + t] *= 1e-14;
+            }
+        }
+        for k in 0..n0 {
+            for t in 0..f {
+                u.weights[1].data[((b * spec.layers[1].n_out + 2) * n0 + k) * f + t] *= 1e-14;
+            }
+        }
+    }
+    let g = sample(
+        &spec,
+        Symmetry::PositiveScale,
+        ScaleRange::Uniform { lo: 1.0, hi: 1e4 },
+        &mut r,
+    );
+    let gu = g.act(&spec, &u).unwrap();
+    let mut m = Model::monomial_cnn_zoo(NetActivation::Relu, &mut r).unwrap();
+    let change = |m: &Model, b: &dyn Backend| {
+        let y = m.forward(b, &u).unwrap().features().unwrap();
+        let yg = m.forward(b, &gu).unwrap().features().unwrap();
+        max_abs_diff(&y.data, &yg.data)
+    };
+    let cpu = Cpu::<f64>::new();
+    let clamped = change(&m, &cpu);
+    assert!(
+        clamped > 1e-9,
+        "the 1e-12 clamp left the model invariant ({clamped:.2e})"
+    );
+    m.set_norm_eps(0.0);
+    for b in [&cpu as &dyn Backend, &Cpu::<f32>::new()] {
+        let exact = change(&m, b);
+        let tol = if b.describe().contains("f64") {
+            1e-12
+        } else {
+            1e-5
+        };
+        assert!(
+            exact <= tol,
+            "{}: exact normalisation changed the output by {exact:.2e}",
+            b.describe()
+        );
+    }
+}

@@ -56,10 +56,69 @@ enum BenchWhat {
     Both,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Device {
+    /// A hardware GPU when one exists (software rasterisers such as lavapipe do not count), else
+    /// the CPU.
+    Auto,
+    /// CPU, f32.
+    Cpu,
+    /// The GPU (any adapter, software ones included).
+    Gpu,
+}
+
+#[derive(clap::Args, Clone)]
+struct PredictGenArgs {
+    /// A zoo directory in the Small CNN Zoo format; without it one is generated and cached.
+    #[arg(long)]
+    zoo: Option<PathBuf>,
+    /// Networks of the generated zoo (when no --zoo is given).
+    #[arg(long, default_value_t = 1000)]
+    generate: usize,
+    /// Activation subset of the zoo (relu or tanh); picks the Monomial-NFN variant.
+    #[arg(long, default_value = "relu")]
+    activation: String,
+    /// Models to compare: monomial, hnp, np.
+    #[arg(long, value_delimiter = ',', default_value = "monomial,hnp")]
+    models: Vec<String>,
+    /// Training epochs.
+    #[arg(long, default_value_t = 50)]
+    epochs: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed of the models, the split and the group elements.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    backend: Device,
+    /// Add a copy of each training network transformed by a group element with scales from
+    /// U[1, 10^K] (signs for tanh zoos).
+    #[arg(long, value_name = "K")]
+    augment_train: Option<u32>,
+    /// Largest factor of the rescaled test set (tanh zoos get sign flips instead).
+    #[arg(long, default_value_t = 1e4)]
+    augment_scale: f64,
+    /// Cache directory for generated zoos.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Output directory for learning curves.
+    #[arg(long, default_value = "predict-gen-out")]
+    out: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Default job: build the paper's CNN-Zoo Monomial-NFN, run it on random networks and on
-    /// copies rescaled by up to 1e4 on every available backend, and report invariance and speed.
+    /// Default job: predict CNN generalisation (SPEC §6.1). Generates (or reuses) a zoo of
+    /// trained CNNs, trains NFNs to predict each CNN's test accuracy from its weights, and
+    /// reports Kendall's tau on held-out networks, plain and with hidden neurons rescaled.
+    PredictGen(PredictGenArgs),
+    /// Build the paper's CNN-Zoo Monomial-NFN, run it on random networks and on copies rescaled
+    /// by up to 1e4 on every available backend, and report invariance and speed.
     Demo {
         /// Networks in the batch.
         #[arg(long, default_value_t = 32)]
@@ -181,7 +240,15 @@ enum ZooCommand {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Demo { batch: 32, seed: 0 }) {
+    let command = cli.command.unwrap_or_else(|| {
+        // No subcommand: the default job with its default settings.
+        match Cli::parse_from(["mnfn", "predict-gen"]).command {
+            Some(c) => c,
+            None => unreachable!("predict-gen parses"),
+        }
+    });
+    let result = match command {
+        Command::PredictGen(args) => predict_gen(&args),
         Command::Demo { batch, seed } => demo(batch, seed),
         Command::Info => info(),
         Command::CheckGolden {
@@ -428,6 +495,82 @@ fn throughput(
     }
     let t = start.elapsed().as_secs_f64() / iters as f64;
     Ok((batch as f64 / t, flops / t / 1e9))
+}
+
+fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
+    use monomial_nfn::experiment::{predict_gen, ModelKind, PredictGenConfig, ZooSource};
+    let defaults = PredictGenConfig::default();
+    let config = PredictGenConfig {
+        zoo: match &a.zoo {
+            Some(d) => ZooSource::Dir(d.clone()),
+            None => ZooSource::Generate {
+                n: a.generate,
+                seed: a.seed,
+            },
+        },
+        activation: parse_activation(&a.activation)?,
+        models: a
+            .models
+            .iter()
+            .map(|m| ModelKind::parse(m))
+            .collect::<Result<_, _>>()?,
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+        augment_train: a.augment_train,
+        test_scale: a.augment_scale,
+        cache_dir: a.cache.clone().unwrap_or(defaults.cache_dir),
+        out_dir: a.out.clone(),
+        progress: true,
+    };
+    let backend: Box<dyn Backend> = match a.backend {
+        Device::Cpu => Box::new(Cpu::<f32>::new()),
+        Device::Gpu => Box::new(Gpu::new(&AdapterChoice::default())?),
+        Device::Auto => match Gpu::new(&AdapterChoice::default()) {
+            Ok(g) if g.context().info.device_type != wgpu::DeviceType::Cpu => Box::new(g),
+            Ok(g) => {
+                eprintln!(
+                    "note: only a software adapter ({}); using the CPU",
+                    g.describe()
+                );
+                Box::new(Cpu::<f32>::new())
+            }
+            Err(e) => {
+                eprintln!("note: no GPU ({e}); using the CPU");
+                Box::new(Cpu::<f32>::new())
+            }
+        },
+    };
+    println!(
+        "predict-gen: {} zoo, models {}, {} epochs, batch {}, lr {}, on {}",
+        a.activation,
+        a.models.join(","),
+        a.epochs,
+        a.batch,
+        a.lr,
+        backend.describe()
+    );
+    let report = predict_gen(&config, backend.as_ref())?;
+    let (tr, va, te) = report.sizes;
+    println!(
+        "zoo {} ({}); {tr} train, {va} validation, {te} test networks",
+        report.zoo_dir.display(),
+        if report.generate_seconds > 0.0 {
+            format!("generated in {:.1} s", report.generate_seconds)
+        } else {
+            "loaded".to_string()
+        }
+    );
+    let scale = if a.activation == "tanh" {
+        "sign-flipped".to_string()
+    } else {
+        format!("rescaled by U[1, {:e}]", a.augment_scale)
+    };
+    println!("rescaled tau: test networks with hidden neurons permuted and {scale}");
+    print!("{}", report.table());
+    println!("learning curves: {}/curve-<model>.csv", a.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs training steps for at least `seconds` (reading the loss back at the end, so queued GPU

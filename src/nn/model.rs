@@ -253,6 +253,17 @@ impl Model {
         Ok(Model::new(spec.clone(), in_channels, layers))
     }
 
+    /// Sets the norm clamp ε of every pool (see [`InvariantPool::eps`]): the reference's 1e-12
+    /// by default; 0 makes normalising pools exactly scale-invariant even for networks with
+    /// near-zero (dead) units.
+    pub fn set_norm_eps(&mut self, eps: f64) {
+        for layer in self.layers_mut() {
+            if let Layer::Pool(p) = layer {
+                p.eps = eps;
+            }
+        }
+    }
+
     /// The input networks' spec.
     pub fn spec(&self) -> &NetworkSpec {
         &self.spec

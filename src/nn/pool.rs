@@ -60,6 +60,10 @@ pub struct InvariantPool {
     /// Reproduce the reference's L1 quirk: L1 only for conv weights, L2 for dense weights and
     /// biases (SPEC §4.1). Off by default: L1 means L1 everywhere.
     pub reference_l1: bool,
+    /// Norm clamp ε: x / max(‖x‖, ε). The reference's 1e-12 (the default) makes entries with
+    /// tiny nonzero norms (dead units whose weights decayed to ~1e-20) scale-dependent; 0 gives
+    /// the exact normalisation, invariant for every nonzero entry.
+    pub eps: f64,
     /// γ/β per tensor for `ParamMulL2`: `gamma_w{i}`, `beta_w{i}` (C·f_i), `gamma_b{i}`, `beta_b{i}` (C).
     pub params: ParamSet,
 }
@@ -97,6 +101,7 @@ impl InvariantPool {
             mode,
             axes,
             reference_l1: false,
+            eps: crate::plan::NORM_EPS,
             params,
         };
         for i in 0..spec.num_layers() {
@@ -217,6 +222,7 @@ impl InvariantPool {
                 channels: self.channels,
                 f: piece.f,
                 norm,
+                eps: self.eps,
                 square: self.mode == PoolMode::L2Square && !raw,
                 width,
                 offset,

@@ -284,14 +284,20 @@ impl Splits {
                 DatasetProblem::Empty("the split file lists no network".into()),
             ));
         }
+        Ok(Self::paper(&order, seed))
+    }
+
+    /// The original protocol on networks listed in `order`: the first half, shuffled with
+    /// `seed`, is cut 80/20 into train and validation; the second half is test (SPEC §6.1).
+    pub fn paper(order: &[usize], seed: u64) -> Self {
         let half = order.len() / 2;
         let mut trainval = order[..half].to_vec();
         trainval.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         let cut = trainval.len() * 8 / 10;
-        Ok(Splits {
+        Splits {
             val: trainval.split_off(cut),
             train: trainval,
             test: order[half..].to_vec(),
-        })
+        }
     }
 }

@@ -3,8 +3,15 @@
 use crate::plan::{Norm, PoolGradOp, PoolOp};
 use crate::scalar::Scalar;
 
-/// PyTorch's `F.normalize` clamp: x / max(‖x‖, ε).
-pub const NORM_EPS: f64 = 1e-12;
+/// ‖v‖₂ computed as m·‖v/m‖₂ with m = max|v|, so tiny (or huge) entries neither underflow nor
+/// overflow (SPEC §9.4).
+fn l2_norm(v: &[f64]) -> f64 {
+    let m = v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+    if m == 0.0 {
+        return 0.0;
+    }
+    m * v.iter().map(|a| (a / m).powi(2)).sum::<f64>().sqrt()
+}
 
 /// Executes one pool piece, writing out[b, c, offset + s·f + t]. Norms and sums are taken in
 /// f64 whatever `T` is.
@@ -32,10 +39,11 @@ pub fn pool<T: Scalar>(
                 u.iter_mut().zip(v).for_each(|(d, s)| *d = s.to_f64());
                 let denom = match op.norm {
                     Norm::None => 1.0,
-                    Norm::L1 => u.iter().map(|a| a.abs()).sum::<f64>().max(NORM_EPS),
-                    Norm::L2 => u.iter().map(|a| a * a).sum::<f64>().sqrt().max(NORM_EPS),
+                    Norm::L1 => u.iter().map(|a| a.abs()).sum::<f64>().max(op.eps),
+                    Norm::L2 => l2_norm(&u).max(op.eps),
                 };
-                let inv = 1.0 / denom;
+                // Only a zero vector has a zero denominator (ε = 0): it maps to zero.
+                let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
                 match (&affine, op.square) {
                     (Some((g, bt)), _) => {
                         for i in 0..e {
@@ -62,7 +70,8 @@ pub fn pool<T: Scalar>(
 
 /// Backward of one pool piece (SPEC §8.3), the CPU twin of `shaders/pool_grad.wgsl`: for each
 /// entry vector x with r = max(‖x‖, ε), u = x/r and ĝ = (its output gradient)/R, writes
-/// dx (+)= (h − s·(uᵀh))/r (s = u for L2, sign(x) for L1; h/ε when clamped; h for no norm),
+/// dx (+)= (h − s·(uᵀh))/r (s = u for L2, sign(x) for L1; h/ε when clamped, 0 at x = 0 when
+/// ε = 0; h for no norm),
 /// with h = γ ⊙ ĝ (affine), 2u ⊙ ĝ (square) or ĝ; affine pieces also write ĝ ⊙ u and ĝ rows.
 pub fn pool_grad<T: Scalar>(
     op: &PoolGradOp,
@@ -91,16 +100,20 @@ pub fn pool_grad<T: Scalar>(
                 let norm = match p.norm {
                     Norm::None => 1.0,
                     Norm::L1 => v.iter().map(|a| a.to_f64().abs()).sum::<f64>(),
-                    Norm::L2 => v.iter().map(|a| a.to_f64().powi(2)).sum::<f64>().sqrt(),
+                    Norm::L2 => l2_norm(&v.iter().map(|a| a.to_f64()).collect::<Vec<_>>()),
                 };
-                let clamped = p.norm != Norm::None && norm <= NORM_EPS;
+                let clamped = p.norm != Norm::None && norm <= p.eps;
                 let denom = if p.norm == Norm::None {
                     1.0
                 } else {
-                    norm.max(NORM_EPS)
+                    norm.max(p.eps)
                 };
                 for i in 0..e {
-                    u[i] = v[i].to_f64() / denom;
+                    u[i] = if denom > 0.0 {
+                        v[i].to_f64() / denom
+                    } else {
+                        0.0
+                    };
                     h[i] = match (&gam, p.square) {
                         (Some(gm), _) => gm[i] * g[i],
                         (None, true) => 2.0 * u[i] * g[i],
@@ -117,7 +130,9 @@ pub fn pool_grad<T: Scalar>(
                 for i in 0..e {
                     let d = match p.norm {
                         Norm::None => h[i],
-                        _ if clamped => h[i] / NORM_EPS,
+                        // Exact normalisation has no gradient at the zero vector.
+                        _ if norm == 0.0 && p.eps == 0.0 => 0.0,
+                        _ if clamped => h[i] / p.eps,
                         Norm::L2 => (h[i] - u[i] * dot) / norm,
                         Norm::L1 => {
                             let xi = v[i].to_f64();

@@ -56,7 +56,8 @@ struct PoolParams {
     offset: u32,
     flags: u32,
     row: u32,
-    pad: [u32; 3],
+    eps_bits: u32,
+    pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -175,7 +176,8 @@ fn pool_params(q: &PoolOp) -> Result<PoolParams> {
         offset: u32_of(q.offset, "offset")?,
         flags: pool_flags(q),
         row: 0,
-        pad: [0; 3],
+        eps_bits: (q.eps as f32).to_bits(),
+        pad: [0; 2],
     })
 }
 

@@ -1,0 +1,452 @@
+//! Predicting CNN generalisation (SPEC §6.1), the paper's headline experiment: train NFNs to
+//! predict a CNN's test accuracy from its weights, and report Kendall's τ on held-out networks,
+//! plain and transformed by random group elements (hidden neurons rescaled by U[1, 1e4] for ReLU
+//! zoos, sign-flipped for tanh zoos).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rand::SeedableRng;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::metrics::Metric;
+use crate::nn::model::Model;
+use crate::plan::LossKind;
+use crate::space::WeightSpace;
+use crate::spec::NetActivation;
+use crate::tensor::Tensor;
+use crate::train::{fit, predict, AdamConfig, Dataset, Epoch, FitConfig};
+use crate::zoo::{generate, Arch, Augment, GenerateConfig, Splits, StepFilter, Zoo, ZooFilter};
+
+/// The models of the paper's comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Monomial-NFN (ReLU or Tanh per the zoo's activation), 254,619 parameters.
+    Monomial,
+    /// HNP baseline, 2,811,743 parameters.
+    Hnp,
+    /// NP baseline with io embedding and input standardisation, 2,031,390 parameters.
+    Np,
+}
+
+impl ModelKind {
+    /// Parses `monomial`, `hnp` or `np`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "monomial" => Ok(ModelKind::Monomial),
+            "hnp" => Ok(ModelKind::Hnp),
+            "np" => Ok(ModelKind::Np),
+            other => Err(Error::Input(format!(
+                "unknown model {other}: expected monomial, hnp or np"
+            ))),
+        }
+    }
+
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Monomial => "Monomial-NFN",
+            ModelKind::Hnp => "HNP",
+            ModelKind::Np => "NP",
+        }
+    }
+
+    /// The paper's configuration of this model for a zoo of `activation`. The Monomial-NFN's
+    /// pool normalises exactly (ε = 0, not the reference's 1e-12 clamp), so that networks whose
+    /// dead units decayed to ~1e-20 are ranked the same however their neurons are rescaled.
+    pub fn build(self, activation: NetActivation, seed: u64) -> Result<Model> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        match self {
+            ModelKind::Monomial => {
+                let mut m = Model::monomial_cnn_zoo(activation, &mut rng)?;
+                m.set_norm_eps(0.0);
+                Ok(m)
+            }
+            ModelKind::Hnp => Model::hnp_cnn_zoo(&mut rng),
+            ModelKind::Np => Model::np_cnn_zoo(&mut rng),
+        }
+    }
+}
+
+/// Where the zoo comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ZooSource {
+    /// A directory in the Small CNN Zoo format.
+    Dir(PathBuf),
+    /// Generate `n` cnn-zoo networks with `seed` (cached under the cache directory).
+    Generate {
+        /// Networks.
+        n: usize,
+        /// Seed.
+        seed: u64,
+    },
+}
+
+/// Settings of a predict-gen run (defaults: SPEC §6.1).
+#[derive(Clone, Debug)]
+pub struct PredictGenConfig {
+    /// The zoo.
+    pub zoo: ZooSource,
+    /// Which networks of the zoo (and so which Monomial-NFN variant).
+    pub activation: NetActivation,
+    /// Models to train and compare.
+    pub models: Vec<ModelKind>,
+    /// Training epochs.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed of the models, the split shuffle and the group elements.
+    pub seed: u64,
+    /// Add one copy of every training network transformed by a random group element with
+    /// scales from U[1, 10^k] (ReLU) or signs (tanh), as the paper's augmentation does.
+    pub augment_train: Option<u32>,
+    /// Largest factor of the rescaled test set (ReLU zoos; tanh zoos get sign flips).
+    pub test_scale: f64,
+    /// Where generated zoos are cached.
+    pub cache_dir: PathBuf,
+    /// Where learning curves are written.
+    pub out_dir: PathBuf,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+impl Default for PredictGenConfig {
+    fn default() -> Self {
+        PredictGenConfig {
+            zoo: ZooSource::Generate { n: 1000, seed: 0 },
+            activation: NetActivation::Relu,
+            models: vec![ModelKind::Monomial, ModelKind::Hnp],
+            epochs: 50,
+            batch: 8,
+            lr: 1e-3,
+            seed: 0,
+            augment_train: None,
+            test_scale: 1e4,
+            cache_dir: default_cache_dir(),
+            out_dir: PathBuf::from("predict-gen-out"),
+            progress: false,
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/monomial-nfn`, `~/.cache/monomial-nfn`, or `.mnfn-cache`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("monomial-nfn"))
+        .unwrap_or_else(|| PathBuf::from(".mnfn-cache"))
+}
+
+/// One model's results.
+#[derive(Clone, Debug)]
+pub struct ModelReport {
+    /// Model name.
+    pub model: String,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Kendall's τ on the test set.
+    pub tau: f64,
+    /// Kendall's τ on the group-transformed test set.
+    pub tau_transformed: f64,
+    /// Validation τ of the selected epoch.
+    pub val_tau: f64,
+    /// The selected epoch.
+    pub best_epoch: usize,
+    /// Training time (steps and validation), seconds.
+    pub train_seconds: f64,
+    /// Inference throughput on the test set.
+    pub inference_per_second: f64,
+    /// Backend description.
+    pub backend: String,
+    /// The learning curve.
+    pub curve: Vec<Epoch>,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct PredictGenReport {
+    /// Networks in the train, validation and test splits.
+    pub sizes: (usize, usize, usize),
+    /// The zoo directory used.
+    pub zoo_dir: PathBuf,
+    /// Seconds spent generating the zoo (0 when loaded or cached).
+    pub generate_seconds: f64,
+    /// Per model.
+    pub models: Vec<ModelReport>,
+}
+
+/// The zoo directory for `source`, generating (and caching) it when asked.
+pub fn zoo_dir(config: &PredictGenConfig) -> Result<(PathBuf, f64)> {
+    match &config.zoo {
+        ZooSource::Dir(d) => Ok((d.clone(), 0.0)),
+        ZooSource::Generate { n, seed } => {
+            let act = crate::zoo::dataset::activation_name(config.activation);
+            let dir = config
+                .cache_dir
+                .join(format!("cnn-zoo-{act}-n{n}-seed{seed}"));
+            if dir.join(crate::zoo::dataset::METRICS).exists() {
+                return Ok((dir, 0.0));
+            }
+            let cfg = GenerateConfig::new(Arch::CnnZoo, config.activation, *n, *seed);
+            let bar = bar(config.progress, *n as u64, "generating the zoo")?;
+            let t0 = Instant::now();
+            let zoo = generate(&cfg, &|| bar.inc(1))?;
+            bar.finish_and_clear();
+            // Write to a temporary name first, so an interrupted run leaves no half-written cache.
+            let tmp = dir.with_extension("partial");
+            Zoo::write(&tmp, &zoo.layout, &zoo.weights, &zoo.metrics)?;
+            std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+            Ok((dir, t0.elapsed().as_secs_f64()))
+        }
+    }
+}
+
+fn bar(show: bool, len: u64, what: &str) -> Result<indicatif::ProgressBar> {
+    if !show {
+        return Ok(indicatif::ProgressBar::hidden());
+    }
+    let b = indicatif::ProgressBar::new(len);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what}: [{{bar:30}}] {{pos}}/{{len}} ({{elapsed}}, eta {{eta}})"
+        ))
+        .map_err(|e| Error::Input(format!("progress template: {e}")))?,
+    );
+    Ok(b)
+}
+
+/// Per-coordinate standardisation with train-set statistics (np_inv, SPEC §5.4); std < 1e-5
+/// counts as 1.
+struct Standardize {
+    mean: Vec<Vec<f64>>,
+    std: Vec<Vec<f64>>,
+}
+
+impl Standardize {
+    fn fit(ws: &WeightSpace) -> Self {
+        let n = ws.batch() as f64;
+        let (mut mean, mut std) = (Vec::new(), Vec::new());
+        for t in ws.weights.iter().chain(&ws.biases) {
+            let row = t.len() / ws.batch();
+            let mut m = vec![0.0; row];
+            let mut s = vec![0.0; row];
+            for chunk in t.data.chunks(row) {
+                m.iter_mut().zip(chunk).for_each(|(a, v)| *a += v / n);
+            }
+            for chunk in t.data.chunks(row) {
+                s.iter_mut()
+                    .zip(chunk.iter().zip(&m))
+                    .for_each(|(a, (v, mu))| *a += (v - mu).powi(2) / (n - 1.0).max(1.0));
+            }
+            let s = s
+                .into_iter()
+                .map(|v| if v.sqrt() < 1e-5 { 1.0 } else { v.sqrt() })
+                .collect();
+            mean.push(m);
+            std.push(s);
+        }
+        Standardize { mean, std }
+    }
+
+    fn apply(&self, ws: &WeightSpace) -> WeightSpace {
+        let mut out = ws.clone();
+        for ((t, m), s) in out
+            .weights
+            .iter_mut()
+            .chain(out.biases.iter_mut())
+            .zip(&self.mean)
+            .zip(&self.std)
+        {
+            for chunk in t.data.chunks_mut(m.len()) {
+                for ((v, mu), sd) in chunk.iter_mut().zip(m).zip(s) {
+                    *v = (*v - mu) / sd;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Concatenates two datasets of the same spec.
+fn concat(a: &Dataset, b: &Dataset) -> Result<Dataset> {
+    let cat = |x: &Tensor, y: &Tensor| {
+        let mut shape = x.shape.clone();
+        shape[0] += y.shape[0];
+        Tensor::new(shape, [x.data.as_slice(), &y.data].concat())
+    };
+    let inputs = WeightSpace {
+        weights: a
+            .inputs
+            .weights
+            .iter()
+            .zip(&b.inputs.weights)
+            .map(|(x, y)| cat(x, y))
+            .collect::<Result<_>>()?,
+        biases: a
+            .inputs
+            .biases
+            .iter()
+            .zip(&b.inputs.biases)
+            .map(|(x, y)| cat(x, y))
+            .collect::<Result<_>>()?,
+    };
+    Dataset::new(inputs, cat(&a.targets, &b.targets)?)
+}
+
+/// Runs the comparison: loads (or generates) the zoo, splits it as the paper does (the first
+/// half, shuffled 80/20, is train/validation; the second half is test), trains each model with
+/// BCE and Adam selecting the epoch with the best validation τ, and evaluates on the test set
+/// plain and transformed. Learning curves go to `out_dir/curve-<model>.csv`.
+pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<PredictGenReport> {
+    let (dir, generate_seconds) = zoo_dir(config)?;
+    let filter = ZooFilter {
+        activation: Some(config.activation),
+        step: StepFilter::Final,
+    };
+    let zoo = Zoo::open(&dir, &filter)?;
+    if zoo.len() < 10 {
+        return Err(Error::Input(format!(
+            "{} holds {} {:?} networks; at least 10 are needed",
+            dir.display(),
+            zoo.len(),
+            config.activation
+        )));
+    }
+    let spec = zoo.layout.spec().clone();
+    let acc = zoo.metric("test_accuracy")?;
+    let order: Vec<usize> = (0..zoo.len()).collect();
+    let splits = Splits::paper(&order, config.seed);
+    let load = |idx: &[usize]| -> Result<Dataset> {
+        let targets = Tensor::new(vec![idx.len(), 1], idx.iter().map(|&i| acc[i]).collect())?;
+        Dataset::new(zoo.weight_space(idx)?, targets)
+    };
+    let mut train = load(&splits.train)?;
+    let val = load(&splits.val)?;
+    let test = load(&splits.test)?;
+    let policy = |k: f64, seed: u64| {
+        let mut a = Augment::for_activation(config.activation, 0, seed);
+        a.range = crate::group::ScaleRange::Uniform { lo: 1.0, hi: k };
+        a
+    };
+    if let Some(k) = config.augment_train {
+        let aug = policy(10f64.powi(k as i32), config.seed ^ 0xa0);
+        let moved = aug.apply(&spec, &train.inputs, 0, &splits.train)?;
+        train = concat(&train, &Dataset::new(moved, train.targets.clone())?)?;
+    }
+    let test_g = Dataset::new(
+        policy(config.test_scale, config.seed ^ 0xb0).apply(
+            &spec,
+            &test.inputs,
+            1,
+            &splits.test,
+        )?,
+        test.targets.clone(),
+    )?;
+    std::fs::create_dir_all(&config.out_dir).map_err(|e| Error::io(&config.out_dir, e))?;
+    let mut models = Vec::new();
+    for &kind in &config.models {
+        let mut model = kind.build(config.activation, config.seed)?;
+        if model.spec().layers != spec.layers {
+            return Err(Error::Spec(format!(
+                "{} is built for the CNN-Zoo architecture; the zoo in {} has another",
+                kind.name(),
+                dir.display()
+            )));
+        }
+        // NP standardises every input coordinate with train statistics (SPEC §5.4).
+        let prep = |d: &Dataset, s: &Option<Standardize>| -> Result<Dataset> {
+            match s {
+                Some(s) => Dataset::new(s.apply(&d.inputs), d.targets.clone()),
+                None => Ok(d.clone()),
+            }
+        };
+        let stats = (kind == ModelKind::Np).then(|| Standardize::fit(&train.inputs));
+        let (tr, va, te, te_g) = (
+            prep(&train, &stats)?,
+            prep(&val, &stats)?,
+            prep(&test, &stats)?,
+            prep(&test_g, &stats)?,
+        );
+        let fit_config = FitConfig {
+            epochs: config.epochs,
+            batch: config.batch,
+            loss: LossKind::Bce,
+            metric: Metric::KendallTau,
+            optimizer: AdamConfig {
+                lr: config.lr,
+                ..AdamConfig::default()
+            },
+            seed: config.seed,
+            csv: Some(config.out_dir.join(format!("curve-{}.csv", kind.name()))),
+            progress: config.progress,
+        };
+        let t0 = Instant::now();
+        let report = fit(&mut model, backend, &tr, Some(&va), &fit_config)?;
+        let train_seconds = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let p = predict(&model, backend, &te, 256)?;
+        let inference_per_second = te.len() as f64 / t1.elapsed().as_secs_f64().max(1e-9);
+        let p_g = predict(&model, backend, &te_g, 256)?;
+        let tau = Metric::KendallTau.eval(&p, &te.targets.data, 1)?;
+        let tau_transformed = Metric::KendallTau.eval(&p_g, &te_g.targets.data, 1)?;
+        let val_tau = report
+            .curve
+            .get(report.best_epoch.saturating_sub(1))
+            .map_or(f64::NAN, |e| e.val_metric);
+        models.push(ModelReport {
+            model: kind.name().into(),
+            params: model.num_params(),
+            tau,
+            tau_transformed,
+            val_tau,
+            best_epoch: report.best_epoch,
+            train_seconds,
+            inference_per_second,
+            backend: backend.describe(),
+            curve: report.curve,
+        });
+    }
+    Ok(PredictGenReport {
+        sizes: (train.len(), val.len(), test.len()),
+        zoo_dir: dir,
+        generate_seconds,
+        models,
+    })
+}
+
+impl PredictGenReport {
+    /// The report as a text table.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{:<14} {:>10} {:>10} {:>14} {:>9} {:>6} {:>10} {:>12}  {}\n",
+            "model",
+            "params",
+            "test tau",
+            "rescaled tau",
+            "val tau",
+            "epoch",
+            "train s",
+            "infer/s",
+            "backend"
+        );
+        for m in &self.models {
+            s += &format!(
+                "{:<14} {:>10} {:>10.4} {:>14.4} {:>9.4} {:>6} {:>10.1} {:>12.0}  {}\n",
+                m.model,
+                m.params,
+                m.tau,
+                m.tau_transformed,
+                m.val_tau,
+                m.best_epoch,
+                m.train_seconds,
+                m.inference_per_second,
+                m.backend
+            );
+        }
+        s
+    }
+}
