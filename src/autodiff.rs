@@ -133,6 +133,11 @@ pub fn append_backward(
                 let accumulate = grads.accumulate(dx);
                 pb.reduce(transpose(r, dy, dx, accumulate)?);
             }
+            Op::Stat(_) => {
+                return Err(Error::Spec(
+                    "STATNN statistics are not differentiable with respect to the input".into(),
+                ))
+            }
             Op::Activation(_) | Op::Reduce(_) => {}
             Op::ActivationGrad(_)
             | Op::PoolGrad(_)

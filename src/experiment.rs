@@ -28,17 +28,20 @@ pub enum ModelKind {
     Hnp,
     /// NP baseline with io embedding and input standardisation, 2,031,390 parameters.
     Np,
+    /// STATNN: weight statistics and an MLP (SPEC §5.4), 1,059,001 parameters.
+    Stat,
 }
 
 impl ModelKind {
-    /// Parses `monomial`, `hnp` or `np`.
+    /// Parses `monomial`, `hnp`, `np` or `stat`.
     pub fn parse(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "monomial" => Ok(ModelKind::Monomial),
             "hnp" => Ok(ModelKind::Hnp),
             "np" => Ok(ModelKind::Np),
+            "stat" => Ok(ModelKind::Stat),
             other => Err(Error::Input(format!(
-                "unknown model {other}: expected monomial, hnp or np"
+                "unknown model {other}: expected monomial, hnp, np or stat"
             ))),
         }
     }
@@ -49,6 +52,7 @@ impl ModelKind {
             ModelKind::Monomial => "Monomial-NFN",
             ModelKind::Hnp => "HNP",
             ModelKind::Np => "NP",
+            ModelKind::Stat => "STATNN",
         }
     }
 
@@ -65,6 +69,7 @@ impl ModelKind {
             }
             ModelKind::Hnp => Model::hnp_cnn_zoo(&mut rng),
             ModelKind::Np => Model::np_cnn_zoo(&mut rng),
+            ModelKind::Stat => Model::stat_cnn_zoo(&mut rng),
         }
     }
 }

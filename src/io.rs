@@ -150,7 +150,7 @@ fn reference_names(layer: &Layer, prefix: &str) -> Vec<(String, String)> {
             push("weight".into(), "weight".into());
             push("bias".into(), "bias".into());
         }
-        Layer::Activation(_) => {}
+        Layer::Activation(_) | Layer::Stat(_) => {}
     }
     out
 }
@@ -174,7 +174,7 @@ pub fn reference_param_names(model: &Model) -> Vec<(String, usize, String)> {
                 dense += 1;
                 format!("head.head.{}.", 2 * dense)
             }
-            Layer::Activation(_) => continue,
+            Layer::Activation(_) | Layer::Stat(_) => continue,
         };
         for (r, o) in reference_names(layer, &prefix) {
             out.push((r, i, o));

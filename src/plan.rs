@@ -283,6 +283,29 @@ pub struct SumSquaresOp {
     pub accumulate: bool,
 }
 
+/// The seven STATNN statistics (SPEC §5.4) of one tensor: x is (B, M, C·f) and this op writes
+/// out[b, c, offset + k], k < 7: mean, unbiased variance, quantiles 0, .25, .5, .75, 1 over the
+/// M·f values of channel c. Not differentiable (STATNN's features feed no gradient).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatOp {
+    /// Input feature.
+    pub x: BufId,
+    /// Output (B, C, width).
+    pub out: BufId,
+    /// Batch.
+    pub batch: usize,
+    /// Entries M.
+    pub m: usize,
+    /// Channels C.
+    pub channels: usize,
+    /// Kernel positions f.
+    pub f: usize,
+    /// Per-channel output width.
+    pub width: usize,
+    /// Offset of this tensor's statistics.
+    pub offset: usize,
+}
+
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -304,6 +327,8 @@ pub enum Op {
     Adam(AdamOp),
     /// A squared norm.
     SumSquares(SumSquaresOp),
+    /// STATNN statistics.
+    Stat(StatOp),
 }
 
 /// What a buffer holds.
@@ -538,6 +563,7 @@ impl Op {
             }
             Op::SumSquares(q) if q.accumulate => vec![q.x, q.out],
             Op::SumSquares(q) => vec![q.x],
+            Op::Stat(q) => vec![q.x],
         }
     }
 
@@ -553,6 +579,7 @@ impl Op {
             Op::Loss(l) => l.dpred,
             Op::Adam(a) => a.param,
             Op::SumSquares(q) => q.out,
+            Op::Stat(q) => q.out,
         }
     }
 
@@ -570,6 +597,7 @@ impl Op {
             Op::Loss(_) => "loss",
             Op::Adam(_) => "adam",
             Op::SumSquares(_) => "sum squares",
+            Op::Stat(_) => "stat",
         }
     }
 
@@ -606,6 +634,7 @@ impl Plan {
                 Op::Loss(l) => 4.0 * l.len as f64,
                 Op::Adam(a) => 12.0 * a.len as f64,
                 Op::SumSquares(q) => 2.0 * q.len as f64,
+                Op::Stat(q) => 16.0 * (q.batch * q.m * q.channels * q.f) as f64,
             })
             .sum()
     }

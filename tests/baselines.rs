@@ -351,3 +351,95 @@ fn gpu_matches_cpu_f64_on_baseline_layers_and_models() {
         eprintln!("{name}: gpu {}", gpu.describe());
     }
 }
+
+#[test]
+fn statnn_features_are_the_seven_statistics_of_every_tensor() {
+    // One MLP network [2, 3, 1]: W₀ (3×2), b₀ (3), W₁ (1×3), b₁ (1).
+    let spec = mlp(&[2, 3, 1]);
+    let w0: Vec<f64> = vec![4.0, -1.0, 0.5, 2.0, 3.0, 0.0];
+    let u = WeightSpace::new(
+        &spec,
+        vec![
+            Tensor::new(vec![1, 1, 3, 2], w0.clone()).unwrap(),
+            Tensor::new(vec![1, 1, 1, 3], vec![1.0, 2.0, 6.0]).unwrap(),
+        ],
+        vec![
+            Tensor::new(vec![1, 1, 3], vec![0.0, 0.0, 3.0]).unwrap(),
+            Tensor::new(vec![1, 1, 1], vec![7.0]).unwrap(),
+        ],
+    )
+    .unwrap();
+    let stat = monomial_nfn::nn::stat::StatFeatures::new(&spec, 1).unwrap();
+    let m = Model::new(spec.clone(), 1, vec![Layer::Stat(stat)]);
+    let y = m
+        .forward(&Cpu::<f64>::new(), &u)
+        .unwrap()
+        .features()
+        .unwrap();
+    // W₀ sorted: -1, 0, .5, 2, 3, 4; mean 1.4167; unbiased var; quantiles at positions 0,
+    // 1.25, 2.5, 3.75, 5 of the sorted values (linear interpolation).
+    let mean = w0.iter().sum::<f64>() / 6.0;
+    let var = w0.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 5.0;
+    let want_w0 = [mean, var, -1.0, 0.125, 1.25, 2.75, 4.0];
+    for (k, w) in want_w0.iter().enumerate() {
+        assert!(
+            (y.data[k] - w).abs() < 1e-12,
+            "W0 stat {k}: {} vs {w}",
+            y.data[k]
+        );
+    }
+    // b₁ has a single value: variance 0 (n − 1 clamped to 1), every quantile 7.
+    assert_eq!(&y.data[21..28], &[7.0, 0.0, 7.0, 7.0, 7.0, 7.0, 7.0]);
+    if let Some(gpu) = common::gpu_or_skip() {
+        let mut r = rng(11);
+        let spec = all_conv_cnn();
+        let stat = monomial_nfn::nn::stat::StatFeatures::new(&spec, 3).unwrap();
+        let m = Model::new(spec.clone(), 3, vec![Layer::Stat(stat)]);
+        let u = WeightSpace::random(&spec, 5, 3, &mut r);
+        let a = m.forward(&gpu, &u).unwrap().features().unwrap();
+        let b = m
+            .forward(&Cpu::<f64>::new(), &u)
+            .unwrap()
+            .features()
+            .unwrap();
+        for (p, q) in a.data.iter().zip(&b.data) {
+            assert!(
+                (p - q).abs() <= 1e-5 * q.abs().max(1.0),
+                "gpu {p} vs cpu {q}"
+            );
+        }
+    }
+}
+
+#[test]
+fn statnn_is_permutation_invariant_but_not_scale_invariant_and_has_1059001_parameters() {
+    let mut r = rng(12);
+    let m = Model::stat_cnn_zoo(&mut r).unwrap();
+    assert_eq!(m.num_params(), 1_059_001);
+    let spec = m.spec().clone();
+    let cpu = Cpu::<f64>::new();
+    let u = WeightSpace::random(&spec, 3, 1, &mut r);
+    let y = m.forward(&cpu, &u).unwrap().features().unwrap();
+    for (sym, invariant) in [
+        (Symmetry::Permutation, true),
+        (Symmetry::PositiveScale, false),
+    ] {
+        let g = GroupElement::sample(&spec, sym, ScaleRange::default(), &mut r);
+        let yg = m
+            .forward(&cpu, &g.act(&spec, &u).unwrap())
+            .unwrap()
+            .features()
+            .unwrap();
+        let d = y
+            .data
+            .iter()
+            .zip(&yg.data)
+            .fold(0.0f64, |e, (a, b)| e.max((a - b).abs()));
+        assert_eq!(d <= 1e-12, invariant, "{sym:?}: change {d:.3e}");
+    }
+    // Its statistics have no input gradient: a typed error, not a panic.
+    let t = Tensor::new(vec![3, 1], vec![0.5; 3]).unwrap();
+    assert!(m
+        .gradients(&cpu, &u, Some(&t), monomial_nfn::plan::LossKind::Bce)
+        .is_err());
+}

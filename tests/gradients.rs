@@ -70,12 +70,8 @@ fn equivariant_layers(spec: &NetworkSpec, c: usize, o: usize, r: &mut ChaCha8Rng
 
 /// Draws every coefficient of a layer U(±1) (so that no term is accidentally zero).
 fn randomize(layer: &mut Layer, r: &mut ChaCha8Rng) {
-    let params = match layer {
-        Layer::Monomial(m) => &mut m.params,
-        Layer::Perm(m) => &mut m.params,
-        Layer::Pool(p) => &mut p.params,
-        Layer::Dense(d) => &mut d.params,
-        Layer::Activation(_) => return,
+    let Some(params) = monomial_nfn::nn::model::layer_params_mut(layer) else {
+        return;
     };
     let names: Vec<(String, Vec<usize>)> = params
         .iter()
@@ -156,13 +152,8 @@ fn check_fd(name: &str, m: &mut Model, u: &WeightSpace, target: Option<&Tensor>,
                 let at = |d: f64| {
                     let mut mm = m.clone();
                     let layer = &mut mm.layers_mut()[li];
-                    let params = match layer {
-                        Layer::Monomial(x) => &mut x.params,
-                        Layer::Perm(x) => &mut x.params,
-                        Layer::Pool(x) => &mut x.params,
-                        Layer::Dense(x) => &mut x.params,
-                        Layer::Activation(_) => unreachable!("activations have no parameters"),
-                    };
+                    let params = monomial_nfn::nn::model::layer_params_mut(layer)
+                        .expect("a layer with gradients has parameters");
                     let mut t = params.get(pname).unwrap().clone();
                     t.data[i] += d;
                     params.set(pname, t).unwrap();

@@ -22,13 +22,18 @@ fn monomial_nfn_ranks_rescaled_networks_exactly_as_plain_ones_and_baselines_do_n
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
-        vec![ModelKind::Monomial, ModelKind::Hnp, ModelKind::Np],
+        vec![
+            ModelKind::Monomial,
+            ModelKind::Hnp,
+            ModelKind::Np,
+            ModelKind::Stat,
+        ],
     );
     let report = predict_gen(&cfg, &Cpu::<f64>::new()).unwrap();
     assert_eq!(report.sizes, (19, 5, 24));
     assert!(report.generate_seconds > 0.0);
     let params: Vec<usize> = report.models.iter().map(|m| m.params).collect();
-    assert_eq!(params, vec![254_619, 2_811_743, 2_031_390]);
+    assert_eq!(params, vec![254_619, 2_811_743, 2_031_390, 1_059_001]);
     let mono = &report.models[0];
     assert!(mono.tau.is_finite() && mono.tau.abs() <= 1.0);
     assert!(

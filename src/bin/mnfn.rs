@@ -78,7 +78,7 @@ struct PredictGenArgs {
     /// Activation subset of the zoo (relu or tanh); picks the Monomial-NFN variant.
     #[arg(long, default_value = "relu")]
     activation: String,
-    /// Models to compare: monomial, hnp, np.
+    /// Models to compare: monomial, hnp, np, stat.
     #[arg(long, value_delimiter = ',', default_value = "monomial,hnp")]
     models: Vec<String>,
     /// Training epochs.

@@ -7,6 +7,7 @@ pub mod model;
 pub mod monomial;
 pub mod params;
 pub mod pool;
+pub mod stat;
 
 use crate::plan::BufId;
 

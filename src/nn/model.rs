@@ -15,6 +15,7 @@ use crate::nn::monomial::{MonomialLinear, Variant};
 use crate::nn::params::Init;
 use crate::nn::params::ParamSet;
 use crate::nn::pool::{InvariantPool, PoolAxes, PoolMode};
+use crate::nn::stat::StatFeatures;
 use crate::nn::SpaceBufs;
 use crate::plan::{Activation, LossKind, LossOp, Op, Plan, PlanBuilder};
 use crate::space::{InternalLayout, WeightSpace};
@@ -34,6 +35,8 @@ pub enum Layer {
     Pool(InvariantPool),
     /// Dense layer on pooled features.
     Dense(Dense),
+    /// STATNN statistics: weight-space features -> (B, C, 14·L).
+    Stat(StatFeatures),
 }
 
 /// What a model returns: weight-space features (equivariant models) or a (B, width) matrix.
@@ -194,6 +197,23 @@ impl Model {
         )
     }
 
+    /// The STATNN baseline (SPEC §5.4): seven statistics per tensor (56 features for the CNN
+    /// Zoo) and a ReLU MLP 1000 -> 1000 -> 1 with a sigmoid output; 1,059,001 parameters.
+    pub fn stat_cnn_zoo(rng: &mut impl Rng) -> Result<Self> {
+        let spec = NetworkSpec::cnn_zoo(crate::spec::NetActivation::Relu);
+        let stat = StatFeatures::new(&spec, 1)?;
+        let mut n = stat.out_features();
+        let mut layers = vec![Layer::Stat(stat)];
+        for h in [1000, 1000] {
+            layers.push(Layer::Dense(Dense::new(n, h, rng)?));
+            layers.push(Layer::Activation(Activation::Relu));
+            n = h;
+        }
+        layers.push(Layer::Dense(Dense::new(n, 1, rng)?));
+        layers.push(Layer::Activation(Activation::Sigmoid));
+        Ok(Model::new(spec, 1, layers))
+    }
+
     /// An invariant permutation-only NFN: NP/HNP layers of the given widths, each followed by
     /// ReLU, the HNP pool (plain means) and a ReLU MLP head ending in one sigmoid output.
     pub fn perm_invariant(
@@ -301,7 +321,7 @@ impl Model {
                 Layer::Perm(m) => m.num_params(),
                 Layer::Pool(p) => p.num_params(),
                 Layer::Dense(d) => d.num_params(),
-                Layer::Activation(_) => 0,
+                Layer::Activation(_) | Layer::Stat(_) => 0,
             })
             .sum()
     }
@@ -346,6 +366,7 @@ impl Model {
                 Layer::Monomial(m) => Some(&m.spec),
                 Layer::Perm(m) => Some(&m.spec),
                 Layer::Pool(p) => Some(&p.spec),
+                Layer::Stat(p) => Some(&p.spec),
                 _ => None,
             };
             pb.set_layer(i);
@@ -370,6 +391,10 @@ impl Model {
                     buf: p.emit(pb, &s, batch)?,
                     shape: vec![batch, p.channels, p.width()],
                 },
+                (Layer::Stat(st), Value::Space(s)) => Value::Flat {
+                    buf: st.emit(pb, &s, batch)?,
+                    shape: vec![batch, st.channels, st.width()],
+                },
                 (Layer::Dense(d), Value::Flat { buf, .. }) => Value::Flat {
                     buf: d.emit(pb, buf, batch)?,
                     shape: vec![batch, d.n_out],
@@ -380,7 +405,7 @@ impl Model {
                         match layer {
                             Layer::Monomial(_) | Layer::Perm(_) => "equivariant layer after a pool",
                             Layer::Dense(_) => "dense layer before a pool",
-                            Layer::Pool(_) => "second pool",
+                            Layer::Pool(_) | Layer::Stat(_) => "second pool",
                             Layer::Activation(_) => "activation",
                         }
                     )))
@@ -687,6 +712,7 @@ impl Model {
         for l in &self.layers {
             match l {
                 Layer::Pool(p) => shape = Some(vec![batch, p.channels, p.width()]),
+                Layer::Stat(p) => shape = Some(vec![batch, p.channels, p.width()]),
                 Layer::Dense(d) => shape = Some(vec![batch, d.n_out]),
                 _ => {}
             }
@@ -702,18 +728,18 @@ pub fn layer_params(layer: &Layer) -> Option<&ParamSet> {
         Layer::Perm(m) => Some(&m.params),
         Layer::Pool(p) => Some(&p.params),
         Layer::Dense(d) => Some(&d.params),
-        Layer::Activation(_) => None,
+        Layer::Activation(_) | Layer::Stat(_) => None,
     }
 }
 
 /// The parameters of a layer, mutably.
-pub(crate) fn layer_params_mut(layer: &mut Layer) -> Option<&mut ParamSet> {
+pub fn layer_params_mut(layer: &mut Layer) -> Option<&mut ParamSet> {
     match layer {
         Layer::Monomial(m) => Some(&mut m.params),
         Layer::Perm(m) => Some(&mut m.params),
         Layer::Pool(p) => Some(&mut p.params),
         Layer::Dense(d) => Some(&mut d.params),
-        Layer::Activation(_) => None,
+        Layer::Activation(_) | Layer::Stat(_) => None,
     }
 }
 

@@ -8,6 +8,7 @@ mod gemm;
 mod loss;
 mod pool;
 mod reduce;
+mod stat;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +24,7 @@ pub use gemm::gemm;
 pub use loss::loss;
 pub use pool::{pool, pool_grad};
 pub use reduce::reduce;
+pub use stat::stat;
 
 /// Prepared plans kept; older ones are dropped past this many.
 const PLAN_CACHE: usize = 16;
@@ -142,6 +144,7 @@ fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
             bufs[a.v] = v;
         }
         Op::SumSquares(q) => sum_squares(q, &bufs[q.x], &mut out),
+        Op::Stat(q) => stat(q, &bufs[q.x], &mut out),
         Op::Loss(l) => {
             let mut value = std::mem::take(&mut bufs[l.loss]);
             loss(

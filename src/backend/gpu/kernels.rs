@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 
 /// WGSL sources, validated by naga in `tests/shaders.rs`; a pipeline's index is its position.
-pub const SOURCES: [(&str, &str); 9] = [
+pub const SOURCES: [(&str, &str); 10] = [
     ("gemm", include_str!("../../../shaders/gemm.wgsl")),
     (
         "activation",
@@ -22,6 +22,7 @@ pub const SOURCES: [(&str, &str); 9] = [
         "sum_squares",
         include_str!("../../../shaders/sum_squares.wgsl"),
     ),
+    ("stat", include_str!("../../../shaders/stat.wgsl")),
 ];
 
 /// Pipeline indices into [`SOURCES`].
@@ -42,6 +43,8 @@ pub const LOSS: usize = 6;
 pub const ADAM: usize = 7;
 /// `sum_squares.wgsl`.
 pub const SUM_SQUARES: usize = 8;
+/// `stat.wgsl`.
+pub const STAT: usize = 9;
 
 /// Cached pipelines, one per entry of [`SOURCES`].
 #[derive(Debug)]

@@ -18,7 +18,8 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::plan::{BufId, BufKind, LossKind, Norm, Op, Plan, PoolOp};
 use kernels::{
-    Kernels, ACTIVATION, ACTIVATION_GRAD, ADAM, GEMM, LOSS, POOL, POOL_GRAD, REDUCE, SUM_SQUARES,
+    Kernels, ACTIVATION, ACTIVATION_GRAD, ADAM, GEMM, LOSS, POOL, POOL_GRAD, REDUCE, STAT,
+    SUM_SQUARES,
 };
 
 const WG: u32 = 256;
@@ -107,6 +108,19 @@ struct SumParams {
     len: u32,
     flags: u32,
     pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct StatParams {
+    batch: u32,
+    m: u32,
+    channels: u32,
+    f: u32,
+    width: u32,
+    offset: u32,
+    row: u32,
+    pad: u32,
 }
 
 struct Dispatch {
@@ -406,6 +420,34 @@ impl Gpu {
                             vec![q.x, q.out],
                             uniform(bytemuck::bytes_of(&p)),
                             (1, 1),
+                        )
+                    }
+                    Op::Stat(q) => {
+                        // One workgroup per (b, c), split over y past the x limit.
+                        let groups = q.batch * q.channels;
+                        let gx = groups.clamp(1, MAX_GROUPS as usize);
+                        let gy = groups.div_ceil(gx).max(1);
+                        if gy > MAX_GROUPS as usize {
+                            return Err(Error::Device(format!(
+                                "{groups} workgroups exceed the dispatch limits"
+                            )));
+                        }
+                        let p = StatParams {
+                            batch: u32_of(q.batch, "batch")?,
+                            m: u32_of(q.m, "m")?,
+                            channels: u32_of(q.channels, "channels")?,
+                            f: u32_of(q.f, "f")?,
+                            width: u32_of(q.width, "width")?,
+                            offset: u32_of(q.offset, "offset")?,
+                            row: u32_of(gx, "row")?,
+                            pad: 0,
+                        };
+                        let groups = (gx as u32, gy as u32);
+                        (
+                            STAT,
+                            vec![q.x, q.out],
+                            uniform(bytemuck::bytes_of(&p)),
+                            groups,
                         )
                     }
                 };
