@@ -174,6 +174,8 @@ pub struct ModelReport {
 /// What a run produced.
 #[derive(Clone, Debug)]
 pub struct PredictGenReport {
+    /// The learning-curve plot (PNG) comparing the models.
+    pub plot: PathBuf,
     /// Networks in the train, validation and test splits.
     pub sizes: (usize, usize, usize),
     /// The zoo directory used.
@@ -305,7 +307,8 @@ fn concat(a: &Dataset, b: &Dataset) -> Result<Dataset> {
 /// Runs the comparison: loads (or generates) the zoo, splits it as the paper does (the first
 /// half, shuffled 80/20, is train/validation; the second half is test), trains each model with
 /// BCE and Adam selecting the epoch with the best validation τ, and evaluates on the test set
-/// plain and transformed. Learning curves go to `out_dir/curve-<model>.csv`.
+/// plain and transformed. Learning curves go to `out_dir/curve-<model>.csv` and are plotted in
+/// `out_dir/curves.png`.
 pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<PredictGenReport> {
     let (dir, generate_seconds) = zoo_dir(config)?;
     let filter = ZooFilter {
@@ -415,7 +418,14 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
             curve: report.curve,
         });
     }
+    let curves: Vec<(&str, &[Epoch])> = models
+        .iter()
+        .map(|m| (m.model.as_str(), m.curve.as_slice()))
+        .collect();
+    let plot = config.out_dir.join("curves.png");
+    crate::plot::learning_curves(&plot, "validation Kendall tau", &curves)?;
     Ok(PredictGenReport {
+        plot,
         sizes: (train.len(), val.len(), test.len()),
         zoo_dir: dir,
         generate_seconds,

@@ -33,6 +33,7 @@ pub mod io;
 pub mod metrics;
 pub mod nn;
 pub mod plan;
+pub mod plot;
 pub mod scalar;
 pub mod space;
 pub mod spec;

@@ -59,6 +59,12 @@ fn monomial_nfn_ranks_rescaled_networks_exactly_as_plain_ones_and_baselines_do_n
         assert_eq!(std::fs::read_to_string(csv).unwrap().lines().count(), 3);
     }
     assert!(report.table().contains("Monomial-NFN"));
+    let png = std::fs::read(&report.plot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
     // The generated zoo is cached and reused.
     let again = predict_gen(
         &config(dir.path(), vec![ModelKind::Monomial]),

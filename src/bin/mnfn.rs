@@ -569,7 +569,11 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
     };
     println!("rescaled tau: test networks with hidden neurons permuted and {scale}");
     print!("{}", report.table());
-    println!("learning curves: {}/curve-<model>.csv", a.out.display());
+    println!(
+        "learning curves: {}/curve-<model>.csv, plotted in {}",
+        a.out.display(),
+        report.plot.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,78 @@
+//! Learning-curve plots (PNG) comparing the models of a run: validation metric and training loss
+//! per epoch.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::train::Epoch;
+
+/// Draws validation metric (left) and training loss (right) per epoch, one line per model.
+pub fn learning_curves(path: &Path, metric: &str, models: &[(&str, &[Epoch])]) -> Result<()> {
+    draw(path, metric, models)
+        .map_err(|e| Error::io(path, std::io::Error::other(format!("plotting failed: {e}"))))
+}
+
+fn draw(
+    path: &Path,
+    metric: &str,
+    models: &[(&str, &[Epoch])],
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((1, 2));
+    let epochs = models
+        .iter()
+        .map(|(_, c)| c.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    type Pick = fn(&Epoch) -> f64;
+    let series: [(&str, Pick); 2] = [
+        (metric, |e: &Epoch| e.val_metric),
+        ("training loss", |e: &Epoch| e.train_loss),
+    ];
+    for (panel, (title, pick)) in panels.iter().zip(series) {
+        let values: Vec<f64> = models
+            .iter()
+            .flat_map(|(_, c)| c.iter().map(pick))
+            .filter(|v| v.is_finite())
+            .collect();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if lo < hi {
+            (lo, hi)
+        } else {
+            (lo - 0.5, lo + 0.5)
+        };
+        let pad = 0.05 * (hi - lo);
+        let mut chart = ChartBuilder::on(panel)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(1.0..epochs as f64, (lo - pad)..(hi + pad))?;
+        chart.configure_mesh().x_desc("epoch").draw()?;
+        for (i, (name, curve)) in models.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let points = curve
+                .iter()
+                .map(|e| (e.epoch as f64, pick(e)))
+                .filter(|(_, v)| v.is_finite());
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
