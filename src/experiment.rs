@@ -184,6 +184,8 @@ pub struct PredictGenReport {
     pub generate_seconds: f64,
     /// Per model.
     pub models: Vec<ModelReport>,
+    /// Parameter counts of every paper configuration (built, then counted).
+    pub paper_params: Vec<(String, usize)>,
 }
 
 /// The zoo directory for `source`, generating (and caching) it when asked.
@@ -424,7 +426,23 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
         .collect();
     let plot = config.out_dir.join("curves.png");
     crate::plot::learning_curves(&plot, "validation Kendall tau", &curves)?;
+    let kinds = [
+        ModelKind::Monomial,
+        ModelKind::Hnp,
+        ModelKind::Np,
+        ModelKind::Stat,
+    ];
+    let paper_params = kinds
+        .iter()
+        .map(|k| {
+            Ok((
+                k.name().to_string(),
+                k.build(config.activation, 0)?.num_params(),
+            ))
+        })
+        .collect::<Result<_>>()?;
     Ok(PredictGenReport {
+        paper_params,
         plot,
         sizes: (train.len(), val.len(), test.len()),
         zoo_dir: dir,

@@ -34,6 +34,8 @@ fn monomial_nfn_ranks_rescaled_networks_exactly_as_plain_ones_and_baselines_do_n
     assert!(report.generate_seconds > 0.0);
     let params: Vec<usize> = report.models.iter().map(|m| m.params).collect();
     assert_eq!(params, vec![254_619, 2_811_743, 2_031_390, 1_059_001]);
+    let paper: Vec<usize> = report.paper_params.iter().map(|(_, n)| *n).collect();
+    assert_eq!(paper, params);
     let mono = &report.models[0];
     assert!(mono.tau.is_finite() && mono.tau.abs() <= 1.0);
     assert!(

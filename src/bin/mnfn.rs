@@ -569,6 +569,15 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
     };
     println!("rescaled tau: test networks with hidden neurons permuted and {scale}");
     print!("{}", report.table());
+    let counts: Vec<String> = report
+        .paper_params
+        .iter()
+        .map(|(m, n)| format!("{m} {n}"))
+        .collect();
+    println!(
+        "parameters of the paper configurations: {}",
+        counts.join(", ")
+    );
     println!(
         "learning curves: {}/curve-<model>.csv, plotted in {}",
         a.out.display(),
