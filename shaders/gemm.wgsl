@@ -11,6 +11,13 @@ struct GemmParams {
     k: u32,
     n: u32,
     flags: u32,
+    // This dispatch sums k in [k_begin, k_end) and writes C at c_base + (row·n + col): the
+    // backend splits long inner dimensions into chunks summed afterwards, keeping every
+    // invocation's loop short (lavapipe stops loops after 65,535 iterations).
+    k_begin: u32,
+    k_end: u32,
+    c_base: u32,
+    pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -35,13 +42,13 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var i = 0u; i < 16u; i++) {
         acc[i] = 0.0;
     }
-    for (var k0 = 0u; k0 < p.k; k0 += KT) {
+    for (var k0 = p.k_begin; k0 < p.k_end; k0 += KT) {
         for (var i = 0u; i < 4u; i++) {
             let idx = tid + i * 256u;
             let r = idx / KT;
             let kk = idx % KT;
             var av = 0.0;
-            if (row0 + r < p.m && k0 + kk < p.k) {
+            if (row0 + r < p.m && k0 + kk < p.k_end) {
                 if ((p.flags & 4u) != 0u) {
                     av = a[(k0 + kk) * p.m + row0 + r];
                 } else {
@@ -52,7 +59,7 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let kb = idx / TILE;
             let cb = idx % TILE;
             var bv = 0.0;
-            if (k0 + kb < p.k && col0 + cb < p.n) {
+            if (k0 + kb < p.k_end && col0 + cb < p.n) {
                 if ((p.flags & 8u) != 0u) {
                     bv = b[(col0 + cb) * p.k + k0 + kb];
                 } else {
@@ -82,7 +89,7 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + lid.x + 16u * j;
             if (row < p.m && col < p.n) {
-                let at = row * p.n + col;
+                let at = p.c_base + row * p.n + col;
                 var v = acc[i * 4u + j];
                 if ((p.flags & 1u) != 0u) {
                     v = v + c[at];

@@ -19,6 +19,12 @@ struct ReduceParams {
     // bit 0: accumulate.
     flags: u32,
     row: u32,
+    // Offsets of x and y (the backend splits long sums into chunks, keeping every
+    // invocation's loop short: lavapipe stops loops after 65,535 iterations).
+    x_base: u32,
+    y_base: u32,
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -34,12 +40,12 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
     let k = i % p.inner;
     let s = (i / p.inner) % p.mid;
     let a = i / (p.inner * p.mid);
-    let base = a * p.xa + s * p.xs + k;
+    let base = p.x_base + a * p.xa + s * p.xs + k;
     var acc = 0.0;
     for (var r = 0u; r < p.r; r++) {
         acc += x[base + r * p.xr];
     }
-    let dst = a * p.ya + s * p.ys + k;
+    let dst = p.y_base + a * p.ya + s * p.ys + k;
     if ((p.flags & 1u) != 0u) {
         y[dst] = y[dst] + p.alpha * acc;
     } else {

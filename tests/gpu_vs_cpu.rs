@@ -261,3 +261,65 @@ fn gpu_reduce_matches_cpu_on_random_strided_sums_and_broadcasts() {
         }
     }
 }
+
+#[test]
+fn gpu_long_gemms_and_sums_match_cpu() {
+    // Inner dimensions far past one invocation's loop budget (the backend chunks them).
+    use monomial_nfn::plan::{GemmOp, Op, PlanBuilder, ReduceOp};
+    use monomial_nfn::Backend;
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let cpu = Cpu::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let (m, k, n) = (5, 70_001, 3);
+    for (trans_a, accumulate, bias) in [(false, false, true), (true, true, false)] {
+        let mut pb = PlanBuilder::new();
+        let a = pb.input(m * k);
+        let b = pb.input(k * n);
+        let bi = pb.input(n);
+        let c = pb.input(m * n);
+        pb.push(Op::Gemm(GemmOp {
+            a,
+            b,
+            bias: bias.then_some(bi),
+            c,
+            m,
+            k,
+            n,
+            accumulate,
+            trans_a,
+            trans_b: false,
+        }));
+        let r = 9_000;
+        let x = pb.input(r * 2 * 3);
+        let y = pb.input(2 * 3);
+        pb.reduce(ReduceOp {
+            x,
+            y,
+            outer: 2,
+            mid: 1,
+            inner: 3,
+            r,
+            x_strides: [3, 0, 6],
+            y_strides: [3, 0],
+            alpha: 0.5,
+            accumulate,
+        });
+        let plan = pb.finish(vec![c, y]);
+        let inputs: Vec<Vec<f64>> = [m * k, k * n, n, m * n, r * 6, 6]
+            .iter()
+            .map(|&len| (0..len).map(|_| rng.random_range(-1.0..1.0)).collect())
+            .collect();
+        let g = gpu.run(&plan, &inputs).unwrap();
+        let h = cpu.run(&plan, &inputs).unwrap();
+        for (out, tol) in [(0, 0.05), (1, 5e-3)] {
+            for (p, q) in g[out].iter().zip(&h[out]) {
+                assert!(
+                    (p - q).abs() <= tol,
+                    "output {out} trans_a {trans_a}: {p} vs {q}"
+                );
+            }
+        }
+    }
+}

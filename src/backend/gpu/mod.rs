@@ -16,7 +16,7 @@ pub use kernels::SOURCES;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::plan::{BufId, BufKind, LossKind, Norm, Op, Plan, PoolOp};
+use crate::plan::{BufId, BufKind, GemmOp, LossKind, Norm, Op, Plan, PoolOp, ReduceOp};
 use kernels::{
     Kernels, ACTIVATION, ACTIVATION_GRAD, ADAM, GEMM, LOSS, POOL, POOL_GRAD, REDUCE, STAT,
     SUM_SQUARES,
@@ -34,6 +34,10 @@ struct GemmParams {
     k: u32,
     n: u32,
     flags: u32,
+    k_begin: u32,
+    k_end: u32,
+    c_base: u32,
+    pad: u32,
 }
 
 #[repr(C)]
@@ -76,6 +80,9 @@ struct ReduceParams {
     alpha: f32,
     flags: u32,
     row: u32,
+    x_base: u32,
+    y_base: u32,
+    pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -168,6 +175,192 @@ fn u32_of(v: usize, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Device(format!("{what} = {v} does not fit in u32")))
 }
 
+/// Inner dimension a GEMM invocation sums at most (about 50k loop iterations in `gemm.wgsl`).
+const K_CHUNK: usize = 2048;
+/// Terms a strided-sum invocation adds at most.
+const R_CHUNK: usize = 4096;
+
+/// A dispatch-level step: a plan op, or a chunk of a long GEMM or strided sum. Software Vulkan
+/// (lavapipe) stops any shader loop after 65,535 iterations, and on hardware GPUs chunking a long
+/// inner dimension (the parameter gradients Aᵀ·dC) also spreads it over more workgroups.
+enum Step {
+    /// The plan's op at this index.
+    Op(usize),
+    /// op(A)·op(B) over k in [k_begin, k_end), written at `c_base` of `out`.
+    GemmChunk {
+        g: GemmOp,
+        k_begin: usize,
+        k_end: usize,
+        out: BufId,
+        c_base: usize,
+    },
+    /// A strided sum with x and y offsets.
+    Reduce {
+        r: ReduceOp,
+        x_base: usize,
+        y_base: usize,
+    },
+}
+
+/// The steps of `plan` and the lengths of the partial-sum buffers they add (numbered from
+/// `first_extra`). Chunks are summed in a fixed order, so results stay deterministic.
+fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
+    let mut steps = Vec::with_capacity(plan.ops.len());
+    let mut extra = Vec::new();
+    for (i, op) in plan.ops.iter().enumerate() {
+        match op {
+            Op::Gemm(g) if g.k > K_CHUNK => {
+                let chunks = g.k.div_ceil(K_CHUNK);
+                let size = g.m * g.n;
+                let part = first_extra + extra.len();
+                extra.push(chunks * size);
+                for c in 0..chunks {
+                    steps.push(Step::GemmChunk {
+                        g: g.clone(),
+                        k_begin: c * K_CHUNK,
+                        k_end: g.k.min((c + 1) * K_CHUNK),
+                        out: part,
+                        c_base: c * size,
+                    });
+                }
+                let sum = ReduceOp {
+                    x: part,
+                    y: g.c,
+                    outer: 1,
+                    mid: 1,
+                    inner: size,
+                    r: chunks,
+                    x_strides: [0, 0, size],
+                    y_strides: [0, 0],
+                    alpha: 1.0,
+                    accumulate: g.accumulate,
+                };
+                steps.push(Step::Reduce {
+                    r: sum,
+                    x_base: 0,
+                    y_base: 0,
+                });
+                if let Some(bias) = g.bias {
+                    let add = ReduceOp {
+                        x: bias,
+                        y: g.c,
+                        outer: g.m,
+                        mid: 1,
+                        inner: g.n,
+                        r: 1,
+                        x_strides: [0, 0, 0],
+                        y_strides: [g.n, 0],
+                        alpha: 1.0,
+                        accumulate: true,
+                    };
+                    steps.push(Step::Reduce {
+                        r: add,
+                        x_base: 0,
+                        y_base: 0,
+                    });
+                }
+            }
+            Op::Reduce(r) if r.r > R_CHUNK => {
+                let chunks = r.r.div_ceil(R_CHUNK);
+                let size = r.outer * r.mid * r.inner;
+                let part = first_extra + extra.len();
+                extra.push(chunks * size);
+                for c in 0..chunks {
+                    let chunk = ReduceOp {
+                        y: part,
+                        r: R_CHUNK.min(r.r - c * R_CHUNK),
+                        y_strides: [r.mid * r.inner, r.inner],
+                        alpha: 1.0,
+                        accumulate: false,
+                        ..r.clone()
+                    };
+                    steps.push(Step::Reduce {
+                        r: chunk,
+                        x_base: c * R_CHUNK * r.x_strides[2],
+                        y_base: c * size,
+                    });
+                }
+                let total = ReduceOp {
+                    x: part,
+                    r: chunks,
+                    x_strides: [r.mid * r.inner, r.inner, size],
+                    ..r.clone()
+                };
+                steps.push(Step::Reduce {
+                    r: total,
+                    x_base: 0,
+                    y_base: 0,
+                });
+            }
+            _ => steps.push(Step::Op(i)),
+        }
+    }
+    (steps, extra)
+}
+
+/// The uniform and grid of a GEMM dispatch over k in [k_begin, k_end), writing at `c_base`.
+fn gemm_uniform(
+    g: &GemmOp,
+    accumulate: bool,
+    bias: bool,
+    k_begin: usize,
+    k_end: usize,
+    c_base: usize,
+) -> Result<(GemmParams, (u32, u32))> {
+    let flags = u32::from(accumulate)
+        | (u32::from(bias) << 1)
+        | (u32::from(g.trans_a) << 2)
+        | (u32::from(g.trans_b) << 3);
+    let gx = g.n.div_ceil(64);
+    let gy = g.m.div_ceil(64);
+    if gx > MAX_GROUPS as usize || gy > MAX_GROUPS as usize {
+        return Err(Error::Device(format!(
+            "GEMM {}x{} exceeds the dispatch limits",
+            g.m, g.n
+        )));
+    }
+    let p = GemmParams {
+        m: u32_of(g.m, "m")?,
+        k: u32_of(g.k, "k")?,
+        n: u32_of(g.n, "n")?,
+        flags,
+        k_begin: u32_of(k_begin, "k")?,
+        k_end: u32_of(k_end, "k")?,
+        c_base: u32_of(c_base, "offset")?,
+        pad: 0,
+    };
+    Ok((p, (gx.max(1) as u32, gy.max(1) as u32)))
+}
+
+/// The uniform and grid of a strided-sum dispatch with x and y offsets.
+fn reduce_uniform(
+    r: &ReduceOp,
+    x_base: usize,
+    y_base: usize,
+) -> Result<(ReduceParams, (u32, u32))> {
+    let (groups, row) = grid(r.outer * r.mid * r.inner)?;
+    let [xa, xs, xr] = r.x_strides;
+    let [ya, ys] = r.y_strides;
+    let p = ReduceParams {
+        outer: u32_of(r.outer, "outer")?,
+        mid: u32_of(r.mid, "mid")?,
+        inner: u32_of(r.inner, "inner")?,
+        r: u32_of(r.r, "r")?,
+        xa: u32_of(xa, "xa")?,
+        xs: u32_of(xs, "xs")?,
+        xr: u32_of(xr, "xr")?,
+        ya: u32_of(ya, "ya")?,
+        ys: u32_of(ys, "ys")?,
+        alpha: r.alpha as f32,
+        flags: u32::from(r.accumulate),
+        row,
+        x_base: u32_of(x_base, "offset")?,
+        y_base: u32_of(y_base, "offset")?,
+        pad: [0; 2],
+    };
+    Ok((p, groups))
+}
+
 /// Flags shared by `pool.wgsl` and `pool_grad.wgsl`: norm (bits 0-1), square, affine.
 fn pool_flags(q: &PoolOp) -> u32 {
     let norm = match q.norm {
@@ -216,6 +409,42 @@ impl Gpu {
         &self.kernels.pipelines[i]
     }
 
+    /// A dispatch of `pipeline` with `ids` bound in order and the uniform last.
+    fn dispatch(
+        &self,
+        bufs: &[wgpu::Buffer],
+        pipeline: usize,
+        ids: &[usize],
+        params: &wgpu::Buffer,
+        groups: (u32, u32),
+    ) -> Dispatch {
+        let mut entries: Vec<wgpu::BindGroupEntry> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: bufs[id].as_entire_binding(),
+            })
+            .collect();
+        entries.push(wgpu::BindGroupEntry {
+            binding: ids.len() as u32,
+            resource: params.as_entire_binding(),
+        });
+        let bind_group = self
+            .ctx
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &self.pipeline(pipeline).get_bind_group_layout(0),
+                entries: &entries,
+            });
+        Dispatch {
+            pipeline,
+            bind_group,
+            groups,
+        }
+    }
+
     fn prepare(&self, plan: &Plan) -> Result<Prepared> {
         let dev = &self.ctx.device;
         let max = dev.limits().max_storage_buffer_binding_size;
@@ -262,34 +491,61 @@ impl Gpu {
                 usage: wgpu::BufferUsages::UNIFORM,
             })
         };
-        let mut dispatches = Vec::with_capacity(plan.ops.len());
-        for op in &plan.ops {
+        // Long GEMMs and sums run in chunks over extra partial-sum buffers (see `split`).
+        let (steps, extra) = split(plan, bufs.len());
+        for len in extra {
+            bufs.push(dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("partial sums"),
+                size: (len.max(1) * 4) as u64,
+                usage,
+                mapped_at_creation: false,
+            }));
+        }
+        let mut dispatches = Vec::with_capacity(steps.len());
+        for step in &steps {
+            let op = match step {
+                Step::Op(i) => &plan.ops[*i],
+                Step::GemmChunk {
+                    g,
+                    k_begin,
+                    k_end,
+                    out,
+                    c_base,
+                } => {
+                    let (p, groups) = gemm_uniform(g, false, false, *k_begin, *k_end, *c_base)?;
+                    let ids = vec![g.a, g.b, g.b, *out];
+                    dispatches.push(self.dispatch(
+                        &bufs,
+                        GEMM,
+                        &ids,
+                        &uniform(bytemuck::bytes_of(&p)),
+                        groups,
+                    ));
+                    continue;
+                }
+                Step::Reduce { r, x_base, y_base } => {
+                    let (p, groups) = reduce_uniform(r, *x_base, *y_base)?;
+                    let ids = vec![r.x, r.y];
+                    dispatches.push(self.dispatch(
+                        &bufs,
+                        REDUCE,
+                        &ids,
+                        &uniform(bytemuck::bytes_of(&p)),
+                        groups,
+                    ));
+                    continue;
+                }
+            };
             let (pipeline, ids, params, groups): (usize, Vec<usize>, wgpu::Buffer, (u32, u32)) =
                 match op {
                     Op::Gemm(g) => {
-                        let flags = u32::from(g.accumulate)
-                            | (u32::from(g.bias.is_some()) << 1)
-                            | (u32::from(g.trans_a) << 2)
-                            | (u32::from(g.trans_b) << 3);
-                        let p = GemmParams {
-                            m: u32_of(g.m, "m")?,
-                            k: u32_of(g.k, "k")?,
-                            n: u32_of(g.n, "n")?,
-                            flags,
-                        };
-                        let gx = g.n.div_ceil(64);
-                        let gy = g.m.div_ceil(64);
-                        if gx > MAX_GROUPS as usize || gy > MAX_GROUPS as usize {
-                            return Err(Error::Device(format!(
-                                "GEMM {}x{} exceeds the dispatch limits",
-                                g.m, g.n
-                            )));
-                        }
+                        let (p, groups) =
+                            gemm_uniform(g, g.accumulate, g.bias.is_some(), 0, g.k, 0)?;
                         (
                             GEMM,
                             vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c],
                             uniform(bytemuck::bytes_of(&p)),
-                            (gx.max(1) as u32, gy.max(1) as u32),
+                            groups,
                         )
                     }
                     Op::Activation(a) => {
@@ -317,23 +573,7 @@ impl Gpu {
                         (POOL, ids, uniform(bytemuck::bytes_of(&p)), groups)
                     }
                     Op::Reduce(r) => {
-                        let (groups, row) = grid(r.outer * r.mid * r.inner)?;
-                        let [xa, xs, xr] = r.x_strides;
-                        let [ya, ys] = r.y_strides;
-                        let p = ReduceParams {
-                            outer: u32_of(r.outer, "outer")?,
-                            mid: u32_of(r.mid, "mid")?,
-                            inner: u32_of(r.inner, "inner")?,
-                            r: u32_of(r.r, "r")?,
-                            xa: u32_of(xa, "xa")?,
-                            xs: u32_of(xs, "xs")?,
-                            xr: u32_of(xr, "xr")?,
-                            ya: u32_of(ya, "ya")?,
-                            ys: u32_of(ys, "ys")?,
-                            alpha: r.alpha as f32,
-                            flags: u32::from(r.accumulate),
-                            row,
-                        };
+                        let (p, groups) = reduce_uniform(r, 0, 0)?;
                         (
                             REDUCE,
                             vec![r.x, r.y],
@@ -451,28 +691,7 @@ impl Gpu {
                         )
                     }
                 };
-            let mut entries: Vec<wgpu::BindGroupEntry> = ids
-                .iter()
-                .enumerate()
-                .map(|(i, &id)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: bufs[id].as_entire_binding(),
-                })
-                .collect();
-            entries.push(wgpu::BindGroupEntry {
-                binding: ids.len() as u32,
-                resource: params.as_entire_binding(),
-            });
-            let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &self.pipeline(pipeline).get_bind_group_layout(0),
-                entries: &entries,
-            });
-            dispatches.push(Dispatch {
-                pipeline,
-                bind_group,
-                groups,
-            });
+            dispatches.push(self.dispatch(&bufs, pipeline, &ids, &params, groups));
         }
         let staging = plan
             .outputs
