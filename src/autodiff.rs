@@ -124,7 +124,7 @@ pub fn append_backward(
                     for (param, rows_buf) in [(gamma, gr), (beta, br)] {
                         let dp = grads.get(pb, param);
                         let accumulate = grads.accumulate(dp);
-                        pb.reduce(sum_rows(rows_buf, dp, rows, e, accumulate));
+                        pb.reduce(ReduceOp::sum_rows(rows_buf, dp, rows, e, accumulate));
                     }
                 }
             }
@@ -163,22 +163,6 @@ pub fn append_backward(
         vec![None; pb.inputs.len()]
     };
     Ok(Backward { params, inputs })
-}
-
-/// Sums `rows` rows of width `n` of `x` into `y`.
-fn sum_rows(x: BufId, y: BufId, rows: usize, n: usize, accumulate: bool) -> ReduceOp {
-    ReduceOp {
-        x,
-        y,
-        outer: 1,
-        mid: 1,
-        inner: n,
-        r: rows,
-        x_strides: [0, 0, n],
-        y_strides: [0, 0],
-        alpha: 1.0,
-        accumulate,
-    }
 }
 
 /// C = A·B + bias: dA = dC·Bᵀ, dB = Aᵀ·dC, dbias = Σ_rows dC (SPEC §8.1).
@@ -231,7 +215,7 @@ fn gemm_backward(
     if let Some(bias) = g.bias.filter(|&b| needs[b]) {
         let db = grads.get(pb, bias);
         let accumulate = grads.accumulate(db);
-        pb.reduce(sum_rows(dc, db, g.m, g.n, accumulate));
+        pb.reduce(ReduceOp::sum_rows(dc, db, g.m, g.n, accumulate));
     }
     Ok(())
 }

@@ -306,6 +306,24 @@ pub struct StatOp {
     pub offset: usize,
 }
 
+impl ReduceOp {
+    /// y (+)= Σ over `rows` rows of the rows × n matrix x.
+    pub fn sum_rows(x: BufId, y: BufId, rows: usize, n: usize, accumulate: bool) -> Self {
+        ReduceOp {
+            x,
+            y,
+            outer: 1,
+            mid: 1,
+            inner: n,
+            r: rows,
+            x_strides: [0, 0, n],
+            y_strides: [0, 0],
+            alpha: 1.0,
+            accumulate,
+        }
+    }
+}
+
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {

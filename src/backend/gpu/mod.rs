@@ -223,18 +223,7 @@ fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
                         c_base: c * size,
                     });
                 }
-                let sum = ReduceOp {
-                    x: part,
-                    y: g.c,
-                    outer: 1,
-                    mid: 1,
-                    inner: size,
-                    r: chunks,
-                    x_strides: [0, 0, size],
-                    y_strides: [0, 0],
-                    alpha: 1.0,
-                    accumulate: g.accumulate,
-                };
+                let sum = ReduceOp::sum_rows(part, g.c, chunks, size, g.accumulate);
                 steps.push(Step::Reduce {
                     r: sum,
                     x_base: 0,
