@@ -7,6 +7,7 @@ use monomial_nfn::zoo::dataset::{METRICS, WEIGHTS};
 use monomial_nfn::zoo::npy::{self, NpyFile};
 use monomial_nfn::zoo::{Layout, LayoutEntry, Splits, StepFilter, Table, Zoo, ZooFilter};
 use monomial_nfn::{DatasetProblem, Error, LayerShape, NetActivation, NetworkSpec};
+use npyz::WriterBuilder;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 
@@ -139,16 +140,68 @@ fn tensorflow_kernels_transpose_to_out_in_kh_kw() {
     assert_eq!(layout.to_rows::<f32>(&ws).unwrap(), row);
 }
 
+/// A header for a C-order array of dtype `descr` (e.g. "<f4"), written by npyz.
+fn header_bytes(descr: &str, shape: &[u64]) -> Vec<u8> {
+    npyz::WriteOptions::new_header_only()
+        .dtype(npyz::DType::new_scalar(descr.parse().unwrap()))
+        .shape(shape)
+        .writer(Vec::new())
+        .write_header_only()
+        .unwrap()
+}
+
+/// A version-1.0 header for the dict `dict`, padded to 128 bytes as numpy pads a small shape's.
+fn numpy_header(dict: &str) -> Vec<u8> {
+    let mut h = b"\x93NUMPY\x01\x00v\x00".to_vec();
+    h.extend(dict.as_bytes());
+    h.resize(127, b' ');
+    h.push(b'\n');
+    h
+}
+
+/// The header text of a version-1.0 npy file, checking the preamble and numpy's 64-byte alignment.
+fn v1_header_text(bytes: &[u8]) -> &str {
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!((10 + len) % 64, 0);
+    let text = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
+    assert!(text.ends_with('\n'), "{text:?}");
+    text
+}
+
 #[test]
-fn npy_header_matches_numpy_byte_for_byte() {
-    let h = npy::header_bytes(npy::Dtype::F32, &[200, 4970]);
-    let mut want = b"\x93NUMPY\x01\x00v\x00".to_vec();
-    let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (200, 4970), }";
-    want.extend(dict.as_bytes());
-    want.extend(std::iter::repeat_n(b' ', 128 - 10 - dict.len() - 1));
-    want.push(b'\n');
-    assert_eq!(h, want);
-    assert_eq!(npy::header_bytes(npy::Dtype::I64, &[7]).len() % 64, 0);
+fn written_npy_files_have_numpy_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.npy");
+    npy::write_f32_matrix(&path, 200, 4970, &vec![0.5; 200 * 4970]).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let text = v1_header_text(&bytes);
+    assert!(
+        text.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (200, 4970"),
+        "{text}"
+    );
+    assert_eq!(bytes.len(), 10 + text.len() + 200 * 4970 * 4);
+    npy::write_indices(&path, &[3; 7]).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let text = v1_header_text(&bytes);
+    assert!(
+        text.starts_with("{'descr': '<i8', 'fortran_order': False, 'shape': (7,"),
+        "{text}"
+    );
+    assert_eq!(bytes.len(), 10 + text.len() + 7 * 8);
+}
+
+#[test]
+fn npy_written_by_numpy_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.npy");
+    let mut bytes = numpy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 5), }");
+    bytes.extend((0..15).flat_map(|i| (i as f32).to_le_bytes()));
+    std::fs::write(&path, &bytes).unwrap();
+    let mut f = NpyFile::open(&path).unwrap();
+    assert_eq!(f.f32_matrix_dims().unwrap(), (3, 5));
+    let want: Vec<f32> = (10..15).map(|i| i as f32).collect();
+    assert_eq!(f.read_f32_rows(&[2]).unwrap(), want);
 }
 
 #[test]
@@ -253,12 +306,11 @@ fn corrupt_npy_magic_is_a_typed_error() {
     let mut bytes = std::fs::read(&w).unwrap();
     bytes[1] = b'X';
     std::fs::write(&w, &bytes).unwrap();
-    assert_eq!(
-        open_err(dir.path()),
-        (
-            WEIGHTS.into(),
-            DatasetProblem::Malformed("not an npy file (bad magic bytes)".into())
-        )
+    let (file, p) = open_err(dir.path());
+    assert_eq!(file, WEIGHTS);
+    assert!(
+        matches!(p, DatasetProblem::Malformed(ref m) if m.contains("magic")),
+        "{p:?}"
     );
 }
 
@@ -267,7 +319,7 @@ fn wrong_dtype_and_shape_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     write_zoo(dir.path(), 4);
     let w = dir.path().join(WEIGHTS);
-    let mut f64_file = npy::header_bytes(npy::Dtype::F64, &[4, 4970]);
+    let mut f64_file = header_bytes("<f8", &[4, 4970]);
     f64_file.extend(vec![0u8; 4 * 4970 * 8]);
     std::fs::write(&w, f64_file).unwrap();
     let (file, p) = open_err(dir.path());
@@ -276,12 +328,86 @@ fn wrong_dtype_and_shape_are_typed_errors() {
         matches!(p, DatasetProblem::Dtype { ref got, .. } if got == "<f8"),
         "{p:?}"
     );
-    let mut flat = npy::header_bytes(npy::Dtype::F32, &[4 * 4970]);
+    let mut big_endian = header_bytes(">f4", &[4, 4970]);
+    big_endian.extend(vec![0u8; 4 * 4970 * 4]);
+    std::fs::write(&w, big_endian).unwrap();
+    let p = open_err(dir.path()).1;
+    assert!(
+        matches!(p, DatasetProblem::Dtype { ref got, .. } if got == ">f4"),
+        "{p:?}"
+    );
+    let mut flat = header_bytes("<f4", &[4 * 4970]);
     flat.extend(vec![0u8; 4 * 4970 * 4]);
     std::fs::write(&w, flat).unwrap();
     assert!(matches!(
         open_err(dir.path()).1,
         DatasetProblem::Mismatch(_)
+    ));
+}
+
+#[test]
+fn fortran_order_and_overflowing_shapes_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write_zoo(dir.path(), 4);
+    let w = dir.path().join(WEIGHTS);
+    let mut fortran = npyz::WriteOptions::new_header_only()
+        .dtype(npyz::DType::new_scalar("<f4".parse().unwrap()))
+        .shape(&[4, 4970])
+        .order(npyz::Order::Fortran)
+        .writer(Vec::new())
+        .write_header_only()
+        .unwrap();
+    fortran.extend(vec![0u8; 4 * 4970 * 4]);
+    std::fs::write(&w, fortran).unwrap();
+    let (file, p) = open_err(dir.path());
+    assert_eq!(file, WEIGHTS);
+    assert!(
+        matches!(p, DatasetProblem::Malformed(ref m) if m.contains("Fortran")),
+        "{p:?}"
+    );
+    let huge = 1u64 << 40;
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({huge}, {huge}), }}");
+    std::fs::write(&w, numpy_header(&dict)).unwrap();
+    let p = open_err(dir.path()).1;
+    assert!(
+        matches!(p, DatasetProblem::Malformed(ref m) if m.contains("overflows")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn index_files_of_any_integer_dtype_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("split.npy");
+    let read = |descr: &str, data: Vec<u8>| {
+        let mut bytes = header_bytes(descr, &[3]);
+        bytes.extend(data);
+        std::fs::write(&path, bytes).unwrap();
+        NpyFile::open(&path).and_then(NpyFile::read_indices)
+    };
+    let be: Vec<u8> = [2i32, 0, 1].iter().flat_map(|v| v.to_be_bytes()).collect();
+    assert_eq!(read(">i4", be).unwrap(), [2, 0, 1]);
+    assert_eq!(read("|u1", vec![7, 8, 9]).unwrap(), [7, 8, 9]);
+    let le: Vec<u8> = [5i16, 0, 4].iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(read("<i2", le).unwrap(), [5, 0, 4]);
+    let negative: Vec<u8> = [1i64, -1, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert!(matches!(
+        read("<i8", negative),
+        Err(Error::Dataset {
+            problem: DatasetProblem::Mismatch(_),
+            ..
+        })
+    ));
+    let float: Vec<u8> = [0.0f32, 1.0, 2.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    assert!(matches!(
+        read("<f4", float),
+        Err(Error::Dataset {
+            problem: DatasetProblem::Dtype { ref got, .. },
+            ..
+        }) if got == "<f4"
     ));
 }
 
@@ -373,9 +499,37 @@ fn metrics_rows_must_match_weight_rows() {
 }
 
 fn valid_npy() -> Vec<u8> {
-    let mut v = npy::header_bytes(npy::Dtype::F32, &[3, 5]);
+    let mut v = header_bytes("<f4", &[3, 5]);
     v.extend((0..15).flat_map(|i| (i as f32).to_le_bytes()));
     v
+}
+
+/// Writes `bytes` as an npy file and loads it: a float32 matrix gives all its rows, an integer
+/// vector its indices; anything else must be a typed dataset error.
+fn load_or_typed_error(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.npy");
+    std::fs::write(&path, bytes).unwrap();
+    let typed = |e: Error| {
+        prop_assert!(matches!(e, Error::Dataset { .. }), "{e:?}");
+        Ok(())
+    };
+    match NpyFile::open(&path) {
+        Ok(mut f) => match f.f32_matrix_dims() {
+            Ok((r, c)) => {
+                let rows: Vec<usize> = (0..r).collect();
+                prop_assert_eq!(f.read_f32_rows(&rows).unwrap().len(), r * c);
+            }
+            Err(e) => {
+                typed(e)?;
+                if let Err(e) = f.read_indices() {
+                    typed(e)?;
+                }
+            }
+        },
+        Err(e) => typed(e)?,
+    }
+    Ok(())
 }
 
 proptest! {
@@ -386,40 +540,68 @@ proptest! {
     })]
 
     #[test]
-    fn npy_header_parser_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let _ = npy::parse_header(&bytes);
+    fn npy_reader_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        load_or_typed_error(&bytes)?;
         let mut prefixed = b"\x93NUMPY\x01\x00".to_vec();
         prefixed.extend(&bytes);
-        let _ = npy::parse_header(&prefixed);
+        load_or_typed_error(&prefixed)?;
     }
 
     #[test]
-    fn npy_header_round_trips_any_shape(shape in proptest::collection::vec(0usize..10_000, 0..4)) {
-        let h = npy::parse_header(&npy::header_bytes(npy::Dtype::F32, &shape)).unwrap();
-        prop_assert_eq!(h.shape, shape);
-        prop_assert_eq!(h.dtype, npy::Dtype::F32);
+    fn npy_header_round_trips_any_shape(shape in proptest::collection::vec(0u64..10_000, 0..4)) {
+        // Header only: an empty array opens with its shape, any other is truncated at its shape.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.npy");
+        std::fs::write(&path, header_bytes("<f4", &shape)).unwrap();
+        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        match NpyFile::open(&path) {
+            Ok(f) => {
+                prop_assert!(dims.contains(&0));
+                match dims[..] {
+                    [r, c] => prop_assert_eq!(f.f32_matrix_dims().unwrap(), (r, c)),
+                    _ => prop_assert!(f.f32_matrix_dims().is_err()),
+                }
+            }
+            Err(Error::Dataset { problem: DatasetProblem::Truncated(m), .. }) => {
+                prop_assert!(!dims.contains(&0));
+                prop_assert!(m.contains(&format!("shape {dims:?}")), "{}", m);
+            }
+            Err(e) => prop_assert!(false, "{e:?}"),
+        }
+    }
+
+    #[test]
+    fn npy_matrices_round_trip_and_read_any_rows(
+        rows in 0usize..12,
+        cols in 0usize..40,
+        keep in proptest::collection::vec(any::<bool>(), 12),
+        seed in any::<u64>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.npy");
+        let data = random_rows(rows, cols, seed);
+        npy::write_f32_matrix(&path, rows, cols, &data).unwrap();
+        let mut f = NpyFile::open(&path).unwrap();
+        prop_assert_eq!(f.f32_matrix_dims().unwrap(), (rows, cols));
+        let pick: Vec<usize> = (0..rows).filter(|&r| keep[r]).collect();
+        let want: Vec<u32> = pick
+            .iter()
+            .flat_map(|&r| &data[r * cols..(r + 1) * cols])
+            .map(|v| v.to_bits())
+            .collect();
+        let got: Vec<u32> = f.read_f32_rows(&pick).unwrap().iter().map(|v| v.to_bits()).collect();
+        prop_assert_eq!(got, want);
     }
 
     #[test]
     fn mutated_npy_files_give_data_or_a_typed_error(cut in 0usize..200, flips in proptest::collection::vec((0usize..200, any::<u8>()), 0..4)) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.npy");
         let mut bytes = valid_npy();
         for (at, v) in flips {
             let n = bytes.len();
             bytes[at % n] = v;
         }
         bytes.truncate(cut.min(bytes.len()));
-        std::fs::write(&path, &bytes).unwrap();
-        match NpyFile::open(&path) {
-            Ok(mut f) => {
-                if let Ok((r, c)) = f.f32_matrix_dims() {
-                    let rows: Vec<usize> = (0..r).collect();
-                    prop_assert_eq!(f.read_f32_rows(&rows).unwrap().len(), r * c);
-                }
-            }
-            Err(e) => prop_assert!(matches!(e, Error::Dataset { .. }), "{e:?}"),
-        }
+        load_or_typed_error(&bytes)?;
     }
 
     #[test]
