@@ -70,13 +70,13 @@ fn pool(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var r = 0u; r < p.r; r++) {
         let base = ((b * p.r + r) * p.s + s) * p.e;
         // F.normalize: x / max(‖x‖, ε); with ε = 0 a zero vector stays zero.
-        let denom = max(entry_norm(base, kind), bitcast<f32>(p.eps_bits));
+        let denom = select(max(entry_norm(base, kind), bitcast<f32>(p.eps_bits)), 1.0, kind == 0u);
         var u = select(0.0, x[base + e] / denom, denom > 0.0);
-        if ((p.flags & 4u) != 0u) {
-            u = u * u;
-        }
+        // As the CPU twin: the affine map takes precedence over squaring.
         if ((p.flags & 8u) != 0u) {
             u = fma(gamma[e], u, beta[e]);
+        } else if ((p.flags & 4u) != 0u) {
+            u = u * u;
         }
         acc = acc + u;
     }

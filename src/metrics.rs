@@ -6,9 +6,11 @@ use crate::error::{Error, Result};
 /// Which metric, and whether higher is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
-    /// Kendall's τ-b between predictions and targets (ties handled as scipy does).
+    /// Kendall's τ-b between predictions and targets (ties handled as scipy does), over all
+    /// values of the flattened matrices.
     KendallTau,
-    /// Fraction of rows whose arg-max prediction is the arg-max target.
+    /// Fraction of rows whose arg-max prediction is the arg-max target (with one column: both
+    /// on the same side of 0.5).
     Accuracy,
     /// Mean squared error.
     Mse,

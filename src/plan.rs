@@ -1,9 +1,10 @@
 //! The execution plan: a model's forward pass lowered to a flat list of ops on numbered buffers.
 //!
-//! Every layer of the engine reduces to four op families (DESIGN §3): contiguous GEMMs (all
+//! Forward passes reduce to a few op families (DESIGN §3): contiguous GEMMs (all
 //! equivariant-layer terms and dense layers, thanks to the internal layout of `space.rs`),
-//! elementwise activations, the normalise-and-average pool, and strided sums (the means and
-//! broadcasts of the permutation-only baselines, SPEC §5). Each family has one WGSL file and one
+//! elementwise activations, the normalise-and-average pool, strided sums (the means and
+//! broadcasts of the permutation-only baselines, SPEC §5) and STATNN's statistics; training adds
+//! their backward ops (`autodiff.rs`), losses and the optimizer. Each op has one WGSL file and one
 //! CPU twin; both backends execute the same plan.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -41,10 +41,10 @@ fn draw(
             .collect();
         let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let (lo, hi) = if lo < hi {
-            (lo, hi)
-        } else {
-            (lo - 0.5, lo + 0.5)
+        let (lo, hi) = match (values.is_empty(), lo < hi) {
+            (true, _) => (0.0, 1.0),
+            (false, true) => (lo, hi),
+            (false, false) => (lo - 0.5, lo + 0.5),
         };
         let pad = 0.05 * (hi - lo);
         let mut chart = ChartBuilder::on(panel)

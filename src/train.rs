@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metric;
 use crate::nn::model::{Layer, Model, TrainPlan};
 use crate::plan::LossKind;
-use crate::space::{InternalLayout, WeightSpace};
+use crate::space::WeightSpace;
 use crate::tensor::Tensor;
 
 /// Adam / AdamW settings (defaults: the paper's Adam, lr 1e-3, no decay, warm-up or clipping).
@@ -166,16 +166,14 @@ impl<'a> Trainer<'a> {
         if data.len() != self.batch {
             return Err(Error::shape("training batch", &[self.batch], &[data.len()]));
         }
-        let spec = self.model.spec().clone();
         data.inputs
-            .validate(&spec, Some(self.model.in_channels()))?;
+            .validate(self.model.spec(), Some(self.model.in_channels()))?;
         if let Some(pos) = data.targets.data.iter().position(|v| !v.is_finite()) {
             return Err(Error::Input(format!(
                 "target holds a non-finite value at {pos}"
             )));
         }
-        self.step += 1;
-        let t = self.step as f64;
+        let t = (self.step + 1) as f64;
         let c = &self.config;
         let warm = if c.warmup_steps > 0 {
             (t / c.warmup_steps as f64).min(1.0)
@@ -183,20 +181,13 @@ impl<'a> Trainer<'a> {
             1.0
         };
         let hyper = vec![c.lr * warm, 1.0 - c.beta1.powf(t), 1.0 - c.beta2.powf(t)];
-        let l = spec.num_layers();
-        let layout = |i: usize| InternalLayout::of(&spec, i, self.batch, self.model.in_channels());
-        let mut inputs = Vec::with_capacity(2 * l + 2);
-        for i in 0..l {
-            inputs.push(layout(i).pack_weight::<f64>(&data.inputs.weights[i].data));
-        }
-        for i in 0..l {
-            inputs.push(layout(i).pack_bias::<f64>(&data.inputs.biases[i].data));
-        }
+        let mut inputs = self.model.pack_input(&data.inputs, self.batch);
         if self.train.has_target {
             inputs.push(data.targets.data.clone());
         }
         inputs.push(hyper);
         self.backend.run(&self.train.plan, &inputs)?;
+        self.step += 1;
         Ok(())
     }
 
@@ -240,7 +231,7 @@ pub struct FitConfig {
     pub optimizer: AdamConfig,
     /// Shuffling seed.
     pub seed: u64,
-    /// Learning-curve CSV (epoch, train_loss, val_metric, seconds).
+    /// Learning-curve CSV (epoch, train_loss, val_metric).
     pub csv: Option<PathBuf>,
     /// Show a progress bar.
     pub progress: bool,
@@ -327,6 +318,13 @@ pub fn fit(
     val: Option<&Dataset>,
     config: &FitConfig,
 ) -> Result<FitReport> {
+    if config.batch == 0 || train.is_empty() {
+        return Err(Error::Input(format!(
+            "training needs a positive batch size and networks (batch {}, {} networks)",
+            config.batch,
+            train.len()
+        )));
+    }
     let batch = config.batch.min(train.len());
     let steps_per_epoch = train.len() / batch;
     let mut trainer = Trainer::new(model, backend, batch, config.loss, config.optimizer.clone())?;
@@ -368,6 +366,7 @@ pub fn fit(
         let val_metric = match val {
             Some(v) => {
                 let p = predict(&current, backend, v, 256)?;
+                current.release(backend);
                 config.metric.eval(&p, &v.targets.data, v.outputs())?
             }
             None => f64::NAN,
@@ -377,9 +376,12 @@ pub fn fit(
             writeln!(f, "{epoch},{train_loss},{val_metric}")
                 .map_err(|e| Error::io(p.clone(), e))?;
         }
+        // Without validation the last epoch wins; a NaN metric never beats a number.
         let better = match &best {
             None => true,
             Some(_) if val.is_none() => true,
+            Some(_) if val_metric.is_nan() => false,
+            Some((b, _, _)) if b.is_nan() => true,
             Some((b, _, _)) if config.metric.higher_is_better() => val_metric > *b,
             Some((b, _, _)) => val_metric < *b,
         };

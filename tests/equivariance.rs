@@ -1223,7 +1223,7 @@ fn exact_normalisation_keeps_models_invariant_for_near_zero_units() {
         clamped > 1e-9,
         "the 1e-12 clamp left the model invariant ({clamped:.2e})"
     );
-    m.set_norm_eps(0.0);
+    m.set_norm_eps(0.0).unwrap();
     for b in [&cpu as &dyn Backend, &Cpu::<f32>::new()] {
         let exact = change(&m, b);
         let tol = if b.describe().contains("f64") {

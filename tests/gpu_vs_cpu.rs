@@ -166,7 +166,7 @@ fn gpu_matches_cpu_f64_on_the_paper_models() {
     for act in [NetActivation::Relu, NetActivation::Tanh] {
         for eps in [1e-12, 0.0] {
             let mut model = Model::monomial_cnn_zoo(act, &mut rng).unwrap();
-            model.set_norm_eps(eps);
+            model.set_norm_eps(eps).unwrap();
             let mut x = WeightSpace::random(model.spec(), 9, 1, &mut rng);
             // Dead units: zero and near-zero entries, which the clamp and ε = 0 treat apart.
             x.weights[1].data[..300].iter_mut().for_each(|v| *v = 0.0);

@@ -315,4 +315,15 @@ fn bad_training_input_gives_typed_errors() {
     let spec = model.spec().clone();
     let equivariant = Model::new(spec.clone(), 1, vec![model.layers()[0].clone()]);
     assert!(Trainer::new(&equivariant, &cpu, 4, LossKind::Mse, AdamConfig::default()).is_err());
+    // A zero batch or a class count that does not divide the outputs.
+    let mut m = model.clone();
+    let zero = FitConfig {
+        batch: 0,
+        epochs: 1,
+        ..FitConfig::default()
+    };
+    assert!(fit(&mut m, &cpu, &data, None, &zero).is_err());
+    let ce = LossKind::SoftmaxCe { classes: 2 };
+    assert!(Trainer::new(&model, &cpu, 4, ce, AdamConfig::default()).is_err());
+    assert!(m.set_norm_eps(-1.0).is_err() && m.set_norm_eps(f64::NAN).is_err());
 }

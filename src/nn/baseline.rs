@@ -435,18 +435,7 @@ impl PermLinear {
             let t = pb.coef(&self.params, name, pack(q, e, |qi, ei| ei * q + qi));
             let len = pb.len_of(buf);
             let copy = pb.scratch(len);
-            pb.reduce(ReduceOp {
-                x: buf,
-                y: copy,
-                outer: 1,
-                mid: 1,
-                inner: len,
-                r: 1,
-                x_strides: [0, 0, 0],
-                y_strides: [0, 0],
-                alpha: 1.0,
-                accumulate: false,
-            });
+            pb.reduce(ReduceOp::sum_rows(buf, copy, 1, len, false));
             broadcast_add(pb, t, copy, dims, Bcast::OverBP);
             copy
         });

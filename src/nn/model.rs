@@ -276,11 +276,38 @@ impl Model {
     /// Sets the norm clamp ε of every pool (see [`InvariantPool::eps`]): the reference's 1e-12
     /// by default; 0 makes normalising pools exactly scale-invariant even for networks with
     /// near-zero (dead) units.
-    pub fn set_norm_eps(&mut self, eps: f64) {
+    pub fn set_norm_eps(&mut self, eps: f64) -> Result<()> {
+        if !(eps.is_finite() && eps >= 0.0) {
+            return Err(Error::Input(format!(
+                "the norm clamp must be finite and non-negative, got {eps}"
+            )));
+        }
         for layer in self.layers_mut() {
             if let Layer::Pool(p) = layer {
                 p.eps = eps;
             }
+        }
+        Ok(())
+    }
+
+    /// Frees what `backend` keeps for this model's cached plans (e.g. a temporary copy made for
+    /// validation).
+    pub fn release(&self, backend: &dyn Backend) {
+        for plan in self
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            backend.release(plan);
+        }
+        for gp in self
+            .grad_plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            backend.release(&gp.plan);
         }
     }
 
@@ -419,6 +446,7 @@ impl Model {
     }
 
     fn grad_plan(&self, batch: usize, kind: LossKind) -> Result<Arc<GradPlan>> {
+        self.check_loss(batch, kind)?;
         let mut cache = self.grad_plans.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = cache.get(&(batch, kind)) {
             return Ok(p.clone());
@@ -464,7 +492,8 @@ impl Model {
     }
 
     /// The loss of the model's output on `input` and its gradients with respect to every
-    /// parameter and the input. `target` (shaped like the output) is required by every loss
+    /// parameter and the input (an error for STATNN, whose statistics have no input gradient;
+    /// it trains through [`Model::train_plan`], which needs none). `target` (shaped like the output) is required by every loss
     /// but `HalfSumSquares`.
     pub fn gradients(
         &self,
@@ -540,7 +569,7 @@ impl Model {
         })
     }
 
-    /// A training-step plan (issue 3): forward, `kind` loss against a target input, backward,
+    /// A training-step plan: forward, `kind` loss against a target input, backward,
     /// optional squared gradient norm, and `optimizer` on every reached parameter, all in one
     /// stateful plan. Inputs: the weight space (as [`Model::forward`]), the target, then
     /// `hyper` = [lr, 1−β₁ᵗ, 1−β₂ᵗ]. Nothing is output per run: the loss accumulates in
@@ -556,6 +585,7 @@ impl Model {
                 "training needs a model with a feature output (a pool and head)".into(),
             ));
         }
+        self.check_loss(batch, kind)?;
         let mut pb = PlanBuilder::new();
         let outputs = self.emit_forward(&mut pb, batch)?;
         let forward_ops = pb.ops.len();
@@ -573,18 +603,7 @@ impl Model {
         }));
         let backward = append_backward(&mut pb, forward_ops, &[(pred, dpred)], false)?;
         let loss_sum = pb.scratch(1);
-        pb.reduce(crate::plan::ReduceOp {
-            x: loss,
-            y: loss_sum,
-            outer: 1,
-            mid: 1,
-            inner: 1,
-            r: 1,
-            x_strides: [0, 0, 0],
-            y_strides: [0, 0],
-            alpha: 1.0,
-            accumulate: true,
-        });
+        pb.reduce(crate::plan::ReduceOp::sum_rows(loss, loss_sum, 1, 1, true));
         let hyper = pb.input(3);
         let norm_sq = optimizer.clip_norm.map(|_| pb.scratch(1));
         if let Some(n) = norm_sq {
@@ -645,8 +664,24 @@ impl Model {
         Ok(())
     }
 
+    /// Softmax cross-entropy needs whole rows of `classes` logits.
+    fn check_loss(&self, batch: usize, kind: LossKind) -> Result<()> {
+        if let LossKind::SoftmaxCe { classes } = kind {
+            // Values per network (rows must not straddle two networks).
+            let width = self
+                .output_shape(batch)
+                .map_or(0, |s| s[1..].iter().product::<usize>());
+            if classes == 0 || width % classes != 0 {
+                return Err(Error::Spec(format!(
+                    "softmax cross-entropy over {classes} classes does not divide the {width} outputs per network"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The weight-space input in the plan's input order and layout.
-    fn pack_input(&self, input: &WeightSpace, batch: usize) -> Vec<Vec<f64>> {
+    pub(crate) fn pack_input(&self, input: &WeightSpace, batch: usize) -> Vec<Vec<f64>> {
         let l = self.spec.num_layers();
         let layout = |i: usize| InternalLayout::of(&self.spec, i, batch, self.in_channels);
         let mut inputs = Vec::with_capacity(2 * l + 1);

@@ -248,10 +248,6 @@ fn run_blocks<T: Scalar>(
                         (&mut *pong, &mut *ping)
                     };
                     let result = match (idx, op) {
-                        (0, _) if n == 1 => {
-                            step(op, bufs, a_blk, out_chunk, nrows);
-                            None
-                        }
                         (0, _) => {
                             step(op, bufs, a_blk, &mut src[..cur], nrows);
                             Some(&src[..cur])

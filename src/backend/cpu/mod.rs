@@ -53,7 +53,9 @@ impl<T: Scalar> Cpu<T> {
         }
     }
 
-    /// The prepared plan: cached (taken out while running) or freshly built.
+    /// The prepared plan: cached (taken out while running) or freshly built. A plan is meant to
+    /// run on one thread at a time: concurrent runs of one stateful plan would each start from a
+    /// fresh copy of its state.
     fn take(&self, plan: &Plan) -> Prepared<T> {
         let cached = self
             .cache
