@@ -323,3 +323,61 @@ fn gpu_long_gemms_and_sums_match_cpu() {
         }
     }
 }
+
+#[test]
+fn gpu_losses_and_squared_norms_match_cpu() {
+    use monomial_nfn::plan::{LossKind, LossOp, Op, PlanBuilder, SumSquaresOp};
+    use monomial_nfn::Backend;
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let cpu = Cpu::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(19);
+    let len = 600;
+    let kinds = [
+        LossKind::HalfSumSquares,
+        LossKind::Mse,
+        LossKind::Bce,
+        LossKind::SoftmaxCe { classes: 3 },
+    ];
+    for kind in kinds {
+        let mut pb = PlanBuilder::new();
+        let pred = pb.input(len);
+        let target = pb.input(len);
+        let (loss, dpred, norm) = (pb.scratch(1), pb.scratch(len), pb.scratch(1));
+        pb.push(Op::Loss(LossOp {
+            pred,
+            target: Some(target),
+            loss,
+            dpred,
+            kind,
+            len,
+        }));
+        pb.push(Op::SumSquares(SumSquaresOp {
+            x: dpred,
+            out: norm,
+            len,
+            accumulate: false,
+        }));
+        let plan = pb.finish(vec![loss, dpred, norm]);
+        // Probabilities for BCE; one-hot rows for softmax CE.
+        let p: Vec<f64> = (0..len).map(|_| rng.random_range(0.05..0.95)).collect();
+        let t: Vec<f64> = match kind {
+            LossKind::SoftmaxCe { classes } => (0..len)
+                .map(|i| f64::from(u8::from(i % classes == (i / classes) % classes)))
+                .collect(),
+            _ => (0..len).map(|_| rng.random_range(0.0..1.0)).collect(),
+        };
+        let a = gpu.run(&plan, &[p.clone(), t.clone()]).unwrap();
+        let b = cpu.run(&plan, &[p, t]).unwrap();
+        for (out, (x, y)) in a.iter().zip(&b).enumerate() {
+            let m = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+            for (u, v) in x.iter().zip(y) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * m,
+                    "{kind:?} output {out}: {u} vs {v}"
+                );
+            }
+        }
+    }
+}
