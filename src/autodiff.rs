@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::plan::{
-    ActivationGradOp, BufId, BufKind, GemmOp, Op, PlanBuilder, PoolGradOp, ReduceOp,
+    ActivationGradOp, BufId, BufKind, GemmOp, MaskOp, Op, PlanBuilder, PoolGradOp, ReduceOp,
+    SirenGradOp, SirenOp,
 };
 
 /// Where the gradients appended by [`append_backward`] live.
@@ -138,8 +139,37 @@ pub fn append_backward(
                     "STATNN statistics are not differentiable with respect to the input".into(),
                 ))
             }
-            Op::Activation(_) | Op::Reduce(_) => {}
+            Op::Siren(sr) if needs[sr.params] => {
+                if needs[sr.coords] {
+                    return Err(Error::Spec(
+                        "SIREN outputs are differentiable with respect to the parameters only, not the points".into(),
+                    ));
+                }
+                let dparams = grads.get(pb, sr.params);
+                let accumulate = grads.accumulate(dparams);
+                let dz = pb.scratch(sr.batch * sr.points * SirenOp::dz_per_point(&sr.widths));
+                pb.push(Op::SirenGrad(SirenGradOp {
+                    fwd: sr.clone(),
+                    dout: dy,
+                    dz,
+                    dparams,
+                    accumulate,
+                }));
+            }
+            // The mask is a sampled constant: it takes no gradient.
+            Op::Mask(m) if needs[m.x] => {
+                let dx = grads.get(pb, m.x);
+                let accumulate = grads.accumulate(dx);
+                pb.push(Op::Mask(MaskOp {
+                    x: dy,
+                    y: dx,
+                    accumulate,
+                    ..m.clone()
+                }));
+            }
+            Op::Activation(_) | Op::Reduce(_) | Op::Siren(_) | Op::Mask(_) => {}
             Op::ActivationGrad(_)
+            | Op::SirenGrad(_)
             | Op::PoolGrad(_)
             | Op::Loss(_)
             | Op::Adam(_)

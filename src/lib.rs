@@ -35,6 +35,7 @@ pub mod nn;
 pub mod plan;
 pub mod plot;
 pub mod scalar;
+pub mod siren;
 pub mod space;
 pub mod spec;
 pub mod tensor;

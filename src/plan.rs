@@ -307,6 +307,85 @@ pub struct StatOp {
     pub offset: usize,
 }
 
+/// A batch of SIRENs with per-sample weights, evaluated at shared points (SPEC §1.4, §6.3):
+/// a₀ = coords[p], zᵢ = Wᵢ aᵢ₋₁ + bᵢ, aᵢ = sin(ω zᵢ) for hidden layers, out[b, p, :] = z_L.
+/// Each sample's parameters are one row of `params`: per layer Wᵢ (nᵢ × nᵢ₋₁, row-major) then
+/// bᵢ. The trace keeps, per (b, p) and hidden layer, aᵢ then ω cos(ω zᵢ) for the backward pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SirenOp {
+    /// Per-sample parameters (B, D).
+    pub params: BufId,
+    /// Evaluation points (P, n₀).
+    pub coords: BufId,
+    /// Outputs (B, P, n_L).
+    pub out: BufId,
+    /// Hidden activations and derivatives (B, P, 2·Σ hidden widths).
+    pub trace: BufId,
+    /// Samples B.
+    pub batch: usize,
+    /// Points P.
+    pub points: usize,
+    /// Widths n₀, n₁, …, n_L.
+    pub widths: Vec<usize>,
+    /// Frequency ω of the hidden sin (30 for SIRENs).
+    pub omega: f64,
+}
+
+impl SirenOp {
+    /// Parameters per sample D = Σᵢ nᵢ(nᵢ₋₁ + 1).
+    pub fn params_per_sample(widths: &[usize]) -> usize {
+        widths.windows(2).map(|w| w[1] * (w[0] + 1)).sum()
+    }
+
+    /// Trace values per (sample, point): 2·Σ hidden widths.
+    pub fn trace_per_point(widths: &[usize]) -> usize {
+        2 * widths[1..widths.len() - 1].iter().sum::<usize>()
+    }
+
+    /// Pre-activation gradients per (sample, point) in the backward pass: Σ_{i≥1} nᵢ.
+    pub fn dz_per_point(widths: &[usize]) -> usize {
+        widths[1..].iter().sum()
+    }
+}
+
+/// Backward of [`SirenOp`] to the per-sample parameters (SPEC §8.4): a per-point pass
+/// back-propagates `dout` into ∂zᵢ (kept in `dz`), then a per-parameter pass sums
+/// ∂Wᵢ[j,k] = Σ_p ∂zᵢ[p,j]·aᵢ₋₁[p,k] and ∂bᵢ[j] = Σ_p ∂zᵢ[p,j] in a fixed order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SirenGradOp {
+    /// The forward op.
+    pub fwd: SirenOp,
+    /// Gradient of the outputs (B, P, n_L).
+    pub dout: BufId,
+    /// Scratch for ∂zᵢ (B, P, Σ_{i≥1} nᵢ).
+    pub dz: BufId,
+    /// Gradient of the parameters (B, D).
+    pub dparams: BufId,
+    /// Add to dparams instead of overwriting it.
+    pub accumulate: bool,
+}
+
+/// y[a, s, k] (+)= x[a, s, k] · mask[a, k] over x of shape (A, S, K): dropout with a mask of
+/// 0 or 1/(1 − p) drawn per step, per channel of a whole matrix (channel dropout, S = entries)
+/// or per element (S = 1). Its own backward: dx (+)= dy · mask.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaskOp {
+    /// Input.
+    pub x: BufId,
+    /// Mask (A, K).
+    pub mask: BufId,
+    /// Output (may not alias the input).
+    pub y: BufId,
+    /// Outer extent A.
+    pub outer: usize,
+    /// Middle extent S, sharing one mask value.
+    pub mid: usize,
+    /// Inner extent K.
+    pub inner: usize,
+    /// Add to y instead of overwriting it.
+    pub accumulate: bool,
+}
+
 impl ReduceOp {
     /// y (+)= Σ over `rows` rows of the rows × n matrix x.
     pub fn sum_rows(x: BufId, y: BufId, rows: usize, n: usize, accumulate: bool) -> Self {
@@ -348,6 +427,12 @@ pub enum Op {
     SumSquares(SumSquaresOp),
     /// STATNN statistics.
     Stat(StatOp),
+    /// A batch of SIRENs evaluated at shared points.
+    Siren(SirenOp),
+    /// Backward of a SIREN batch to its parameters.
+    SirenGrad(SirenGradOp),
+    /// Multiplication by a broadcast mask (dropout).
+    Mask(MaskOp),
 }
 
 /// What a buffer holds.
@@ -445,6 +530,24 @@ impl PlanBuilder {
         id
     }
 
+    /// A parameter buffer holding `data` that gradients reach and optimizers update, recorded
+    /// as tensor `name` of the current layer (identity packing).
+    pub fn trainable(&mut self, data: Vec<f64>, name: &str) -> BufId {
+        let len = data.len();
+        let id = self.param(data);
+        self.bufs[id].source = Some(ParamSource {
+            layer: self.layer,
+            name: name.to_string(),
+            indices: (0..len).collect(),
+        });
+        id
+    }
+
+    /// Ops appended so far (the forward part, before `append_backward`).
+    pub fn num_ops(&self) -> usize {
+        self.ops.len()
+    }
+
     /// A new input buffer.
     pub fn input(&mut self, len: usize) -> BufId {
         let id = self.add(len, BufKind::Input);
@@ -508,6 +611,64 @@ impl PlanBuilder {
         let y = self.scratch(len);
         self.push(Op::Activation(ActivationOp { x, y, act, len }));
         y
+    }
+
+    /// Renders `batch` SIRENs of `widths` (per-sample parameters (B, D) in `params`) at the
+    /// `points` rows of `coords`; returns the output buffer (B, P, n_L). See [`SirenOp`].
+    pub fn siren(
+        &mut self,
+        params: BufId,
+        coords: BufId,
+        batch: usize,
+        widths: &[usize],
+        omega: f64,
+    ) -> crate::error::Result<BufId> {
+        if widths.len() < 3 || widths.contains(&0) {
+            return Err(crate::error::Error::Spec(format!(
+                "a SIREN needs at least one hidden layer and nonzero widths, got {widths:?}"
+            )));
+        }
+        let d = SirenOp::params_per_sample(widths);
+        let n0 = widths[0];
+        if self.len_of(params) != batch * d || self.len_of(coords) % n0 != 0 {
+            return Err(crate::error::Error::shape(
+                "SIREN parameters (B, D)",
+                &[batch, d],
+                &[self.len_of(params)],
+            ));
+        }
+        let points = self.len_of(coords) / n0;
+        let out = self.scratch(batch * points * widths[widths.len() - 1]);
+        let trace = self.scratch(batch * points * SirenOp::trace_per_point(widths));
+        self.push(Op::Siren(SirenOp {
+            params,
+            coords,
+            out,
+            trace,
+            batch,
+            points,
+            widths: widths.to_vec(),
+            omega,
+        }));
+        Ok(out)
+    }
+
+    /// y = x ⊙ mask broadcast over the middle axis of x (A, S, K), into a new buffer; the mask
+    /// (A, K) is a new input filled per run (dropout). Returns (y, mask).
+    pub fn mask(&mut self, x: BufId, outer: usize, mid: usize, inner: usize) -> (BufId, BufId) {
+        debug_assert_eq!(self.len_of(x), outer * mid * inner);
+        let mask = self.input(outer * inner);
+        let y = self.scratch(outer * mid * inner);
+        self.push(Op::Mask(MaskOp {
+            x,
+            mask,
+            y,
+            outer,
+            mid,
+            inner,
+            accumulate: false,
+        }));
+        (y, mask)
     }
 
     /// Appends a strided sum (see [`ReduceOp`]).
@@ -583,6 +744,17 @@ impl Op {
             Op::SumSquares(q) if q.accumulate => vec![q.x, q.out],
             Op::SumSquares(q) => vec![q.x],
             Op::Stat(q) => vec![q.x],
+            Op::Siren(s) => vec![s.params, s.coords],
+            Op::SirenGrad(g) => {
+                let f = &g.fwd;
+                let mut v = vec![g.dout, f.params, f.coords, f.trace];
+                if g.accumulate {
+                    v.push(g.dparams);
+                }
+                v
+            }
+            Op::Mask(m) if m.accumulate => vec![m.x, m.mask, m.y],
+            Op::Mask(m) => vec![m.x, m.mask],
         }
     }
 
@@ -599,6 +771,9 @@ impl Op {
             Op::Adam(a) => a.param,
             Op::SumSquares(q) => q.out,
             Op::Stat(q) => q.out,
+            Op::Siren(s) => s.out,
+            Op::SirenGrad(g) => g.dparams,
+            Op::Mask(m) => m.y,
         }
     }
 
@@ -617,6 +792,9 @@ impl Op {
             Op::Adam(_) => "adam",
             Op::SumSquares(_) => "sum squares",
             Op::Stat(_) => "stat",
+            Op::Siren(_) => "siren",
+            Op::SirenGrad(_) => "siren grad",
+            Op::Mask(_) => "mask",
         }
     }
 
@@ -630,6 +808,8 @@ impl Op {
             }
             Op::Loss(l) => vec![l.dpred, l.loss],
             Op::Adam(a) => vec![a.param, a.m, a.v],
+            Op::Siren(s) => vec![s.out, s.trace],
+            Op::SirenGrad(g) => vec![g.dparams, g.dz],
             op => vec![op.writes()],
         }
     }
@@ -654,7 +834,16 @@ impl Plan {
                 Op::Adam(a) => 12.0 * a.len as f64,
                 Op::SumSquares(q) => 2.0 * q.len as f64,
                 Op::Stat(q) => 16.0 * (q.batch * q.m * q.channels * q.f) as f64,
+                Op::Siren(s) => siren_flops(s),
+                Op::SirenGrad(g) => 2.0 * siren_flops(&g.fwd),
+                Op::Mask(m) => (m.outer * m.mid * m.inner) as f64,
             })
             .sum()
     }
+}
+
+/// 2 FLOPs per weight and ~4 per hidden unit (sin/cos counted once) for every (sample, point).
+fn siren_flops(s: &SirenOp) -> f64 {
+    let per_point = 2 * SirenOp::params_per_sample(&s.widths) + SirenOp::trace_per_point(&s.widths);
+    (s.batch * s.points * per_point) as f64
 }

@@ -5,6 +5,7 @@ use monomial_nfn::zoo::inr::{generate, siren_spec, InrConfig};
 use monomial_nfn::zoo::symmetry::diagnose;
 use monomial_nfn::zoo::task::{ImageSet, CLASSES};
 use monomial_nfn::zoo::NetworkFile;
+use monomial_nfn::Cpu;
 use rand::SeedableRng;
 
 #[test]
@@ -13,15 +14,16 @@ fn sirens_fit_their_images_and_round_trip_with_labels() {
         steps: 150,
         ..InrConfig::new(4, 3)
     };
-    let (file, mse) = generate(&cfg, &|| {}).unwrap();
+    let cpu = Cpu::<f32>::new();
+    let (file, mse) = generate(&cfg, &cpu, &|_| {}).unwrap();
     assert_eq!(file.spec, siren_spec());
     assert_eq!(file.networks.batch(), 4);
     // The images the fits saw, to compare the error with their variance.
     let images = ImageSet::generate(4, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
     for (i, &e) in mse.iter().enumerate() {
         let px = images.image(i);
-        let mean = px.iter().sum::<f32>() / px.len() as f32;
-        let var = px.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / px.len() as f32;
+        let mean = px.iter().sum::<f32>() as f64 / px.len() as f64;
+        let var = px.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / px.len() as f64;
         assert!(e < 0.05 * var, "fit {i}: mse {e}, image variance {var}");
     }
     let labels = file.labels.clone().unwrap();
@@ -41,7 +43,13 @@ fn sirens_fit_their_images_and_round_trip_with_labels() {
     assert_eq!(back.networks, file.networks);
     assert_eq!(back.labels, file.labels);
     assert_eq!(back.spec, siren_spec());
-    let (again, _) = generate(&cfg, &|| {}).unwrap();
+    let stored = file.images.clone().unwrap();
+    assert_eq!(stored.shape, vec![4, 16, 16]);
+    assert_eq!(back.images, file.images, "images round-trip");
+    for (a, b) in stored.data.iter().zip(&images.pixels) {
+        assert_eq!(*a, *b as f64);
+    }
+    let (again, _) = generate(&cfg, &cpu, &|_| {}).unwrap();
     assert_eq!(again.networks, file.networks, "deterministic per seed");
 }
 
@@ -52,7 +60,8 @@ fn fitted_sirens_are_sign_symmetric_but_not_scale_symmetric() {
             steps: 20,
             ..InrConfig::new(1, 0)
         },
-        &|| {},
+        &Cpu::<f32>::new(),
+        &|_| {},
     )
     .unwrap();
     let r = diagnose(&file.spec, &file.network(0).unwrap(), 16, 3, 32, 1).unwrap();

@@ -168,6 +168,7 @@ fn augmented_batches_keep_every_networks_function() {
 fn network_files_round_trip_and_diagnose() {
     let spec = NetworkSpec::mlp(&[2, 8, 8, 1], NetActivation::Sin).unwrap();
     let file = NetworkFile {
+        images: None,
         spec: spec.clone(),
         networks: WeightSpace::random(&spec, 3, 1, &mut rng(2)),
         labels: Some(vec![4, 0, 9]),

@@ -197,7 +197,8 @@ enum Command {
 #[derive(Subcommand)]
 enum InrCommand {
     /// Fit N SIRENs (2 -> 32 -> 32 -> 1, hidden sin(30 z)) to procedural 16×16 glyph images of
-    /// 10 classes (CPU, all cores) and store weights and labels as one safetensors file.
+    /// 10 classes, many at once as one batched computation, and store weights, labels and
+    /// images as one safetensors file.
     Generate {
         /// Number of INRs.
         #[arg(long, default_value_t = 100)]
@@ -208,6 +209,9 @@ enum InrCommand {
         /// Adam steps per fit.
         #[arg(long, default_value_t = 500)]
         steps: usize,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = Device::Auto)]
+        backend: Device,
         /// Output safetensors file.
         #[arg(long)]
         out: PathBuf,
@@ -280,9 +284,10 @@ fn main() -> ExitCode {
                     n,
                     seed,
                     steps,
+                    backend,
                     out,
                 },
-        } => inr_generate(n, seed, steps, &out),
+        } => inr_generate(n, seed, steps, backend, &out),
         Command::Symmetry {
             path,
             index,
@@ -497,6 +502,28 @@ fn throughput(
     Ok((batch as f64 / t, flops / t / 1e9))
 }
 
+/// The backend a `--backend` choice names: `auto` takes a hardware GPU and otherwise the CPU.
+fn make_backend(device: Device) -> Res<Box<dyn Backend>> {
+    Ok(match device {
+        Device::Cpu => Box::new(Cpu::<f32>::new()),
+        Device::Gpu => Box::new(Gpu::new(&AdapterChoice::default())?),
+        Device::Auto => match Gpu::new(&AdapterChoice::default()) {
+            Ok(g) if g.context().info.device_type != wgpu::DeviceType::Cpu => Box::new(g),
+            Ok(g) => {
+                eprintln!(
+                    "note: only a software adapter ({}); using the CPU",
+                    g.describe()
+                );
+                Box::new(Cpu::<f32>::new())
+            }
+            Err(e) => {
+                eprintln!("note: no GPU ({e}); using the CPU");
+                Box::new(Cpu::<f32>::new())
+            }
+        },
+    })
+}
+
 fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
     use monomial_nfn::experiment::{predict_gen, ModelKind, PredictGenConfig, ZooSource};
     let defaults = PredictGenConfig::default();
@@ -524,24 +551,7 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
         out_dir: a.out.clone(),
         progress: true,
     };
-    let backend: Box<dyn Backend> = match a.backend {
-        Device::Cpu => Box::new(Cpu::<f32>::new()),
-        Device::Gpu => Box::new(Gpu::new(&AdapterChoice::default())?),
-        Device::Auto => match Gpu::new(&AdapterChoice::default()) {
-            Ok(g) if g.context().info.device_type != wgpu::DeviceType::Cpu => Box::new(g),
-            Ok(g) => {
-                eprintln!(
-                    "note: only a software adapter ({}); using the CPU",
-                    g.describe()
-                );
-                Box::new(Cpu::<f32>::new())
-            }
-            Err(e) => {
-                eprintln!("note: no GPU ({e}); using the CPU");
-                Box::new(Cpu::<f32>::new())
-            }
-        },
-    };
+    let backend = make_backend(a.backend)?;
     println!(
         "predict-gen: {} zoo, models {}, {} epochs, batch {}, lr {}, on {}",
         a.activation,
@@ -766,22 +776,26 @@ fn progress_bar(n: usize) -> Res<indicatif::ProgressBar> {
     ))
 }
 
-fn inr_generate(n: usize, seed: u64, steps: usize, out: &Path) -> Res<ExitCode> {
+fn inr_generate(n: usize, seed: u64, steps: usize, backend: Device, out: &Path) -> Res<ExitCode> {
     use monomial_nfn::zoo::inr::{generate, InrConfig};
     let cfg = InrConfig {
         steps,
         ..InrConfig::new(n, seed)
     };
+    let backend = make_backend(backend)?;
     let bar = progress_bar(n)?;
     let t0 = Instant::now();
-    let (file, mse) = generate(&cfg, &|| bar.inc(1))?;
+    let (file, mse) = generate(&cfg, backend.as_ref(), &|k| bar.inc(k as u64))?;
     bar.finish();
     file.write(out)?;
-    let worst = mse.iter().fold(0f32, |m, &v| m.max(v));
+    let worst = mse.iter().fold(0f64, |m, &v| m.max(v));
     println!(
-        "{n} SIRENs in {:.1} s; mean squared error mean {}, worst {worst:.4}",
+        "{n} SIRENs in {:.1} s on {}; mean squared error mean {:.5}, worst {worst:.5}; PSNR mean {:.1} dB, min {:.1} dB",
         t0.elapsed().as_secs_f64(),
-        file.metadata["mean_mse"]
+        backend.describe(),
+        file.metadata["mean_mse"].parse::<f64>().unwrap_or(f64::NAN),
+        file.metadata["mean_psnr_db"].parse::<f64>().unwrap_or(f64::NAN),
+        file.metadata["min_psnr_db"].parse::<f64>().unwrap_or(f64::NAN),
     );
     println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)

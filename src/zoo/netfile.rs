@@ -1,6 +1,7 @@
 //! Network files: N networks of one architecture as safetensors, in the engine's layout:
 //! `weights.{i}` (N, n_out, n_in[, kh, kw]), `biases.{i}` (N, n_out), optional `labels` (N),
-//! and the hidden activation in the metadata (`activation` = relu, tanh or sin).
+//! optional `images` (N, H, W) that INRs were fitted to, and the hidden activation in the
+//! metadata (`activation` = relu, tanh or sin).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,6 +22,8 @@ pub struct NetworkFile {
     pub networks: WeightSpace,
     /// One class label per network, when the file has them (INR sets).
     pub labels: Option<Vec<usize>>,
+    /// The images (N, H, W) the networks were fitted to, when the file has them (INR sets).
+    pub images: Option<Tensor>,
     /// The remaining metadata.
     pub metadata: HashMap<String, String>,
 }
@@ -87,12 +90,24 @@ impl NetworkFile {
             Some(t) => return Err(bad(format!("labels has shape {:?}", t.shape))),
             None => None,
         };
+        let images = match file.tensors.get("images") {
+            Some(t) if t.shape.len() == 3 && t.shape[0] == networks.batch() => Some(t.clone()),
+            Some(t) => {
+                return Err(bad(format!(
+                    "images has shape {:?}, expected ({}, H, W)",
+                    t.shape,
+                    networks.batch()
+                )))
+            }
+            None => None,
+        };
         let mut metadata = file.metadata;
         metadata.remove("activation");
         Ok(NetworkFile {
             spec,
             networks,
             labels,
+            images,
             metadata,
         })
     }
@@ -133,6 +148,12 @@ impl NetworkFile {
                     labels.iter().map(|&l| l as f64).collect(),
                 )?,
             );
+        }
+        if let Some(images) = &self.images {
+            if images.shape.len() != 3 || images.shape[0] != n {
+                return Err(Error::shape("images (N, H, W)", &[n], &images.shape));
+            }
+            file.tensors.insert("images".into(), images.clone());
         }
         file.write(path)
     }

@@ -6,8 +6,11 @@ mod adam;
 mod fuse;
 mod gemm;
 mod loss;
+mod mask;
 mod pool;
 mod reduce;
+mod siren;
+mod siren_grad;
 mod stat;
 
 use std::collections::HashMap;
@@ -22,8 +25,11 @@ pub use activation::{activation, activation_grad};
 pub use adam::{adam, sum_squares};
 pub use gemm::gemm;
 pub use loss::loss;
+pub use mask::mask;
 pub use pool::{pool, pool_grad};
 pub use reduce::reduce;
+pub use siren::siren;
+pub use siren_grad::siren_grad;
 pub use stat::stat;
 
 /// Prepared plans kept; older ones are dropped past this many.
@@ -147,6 +153,19 @@ fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
         }
         Op::SumSquares(q) => sum_squares(q, &bufs[q.x], &mut out),
         Op::Stat(q) => stat(q, &bufs[q.x], &mut out),
+        Op::Siren(sr) => {
+            let mut trace = std::mem::take(&mut bufs[sr.trace]);
+            siren(sr, &bufs[sr.params], &bufs[sr.coords], &mut out, &mut trace);
+            bufs[sr.trace] = trace;
+        }
+        Op::SirenGrad(g) => {
+            let f = &g.fwd;
+            let mut dz = std::mem::take(&mut bufs[g.dz]);
+            let (params, coords, trace) = (&bufs[f.params], &bufs[f.coords], &bufs[f.trace]);
+            siren_grad(g, params, coords, trace, &bufs[g.dout], &mut dz, &mut out);
+            bufs[g.dz] = dz;
+        }
+        Op::Mask(m) => mask(m, &bufs[m.x], &bufs[m.mask], &mut out),
         Op::Loss(l) => {
             let mut value = std::mem::take(&mut bufs[l.loss]);
             loss(

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 
 /// WGSL sources, validated by naga in `tests/shaders.rs`; a pipeline's index is its position.
-pub const SOURCES: [(&str, &str); 10] = [
+pub const SOURCES: [(&str, &str); 13] = [
     ("gemm", include_str!("../../../shaders/gemm.wgsl")),
     (
         "activation",
@@ -23,6 +23,12 @@ pub const SOURCES: [(&str, &str); 10] = [
         include_str!("../../../shaders/sum_squares.wgsl"),
     ),
     ("stat", include_str!("../../../shaders/stat.wgsl")),
+    ("siren", include_str!("../../../shaders/siren.wgsl")),
+    (
+        "siren_grad",
+        include_str!("../../../shaders/siren_grad.wgsl"),
+    ),
+    ("mask", include_str!("../../../shaders/mask.wgsl")),
 ];
 
 /// Pipeline indices into [`SOURCES`].
@@ -45,6 +51,12 @@ pub const ADAM: usize = 7;
 pub const SUM_SQUARES: usize = 8;
 /// `stat.wgsl`.
 pub const STAT: usize = 9;
+/// `siren.wgsl`.
+pub const SIREN: usize = 10;
+/// `siren_grad.wgsl`.
+pub const SIREN_GRAD: usize = 11;
+/// `mask.wgsl`.
+pub const MASK: usize = 12;
 
 /// Cached pipelines, one per entry of [`SOURCES`].
 #[derive(Debug)]

@@ -16,10 +16,12 @@ pub use kernels::SOURCES;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::plan::{BufId, BufKind, GemmOp, LossKind, Norm, Op, Plan, PoolOp, ReduceOp};
+use crate::plan::{
+    BufId, BufKind, GemmOp, LossKind, Norm, Op, Plan, PoolOp, ReduceOp, SirenGradOp, SirenOp,
+};
 use kernels::{
-    Kernels, ACTIVATION, ACTIVATION_GRAD, ADAM, GEMM, LOSS, POOL, POOL_GRAD, REDUCE, STAT,
-    SUM_SQUARES,
+    Kernels, ACTIVATION, ACTIVATION_GRAD, ADAM, GEMM, LOSS, MASK, POOL, POOL_GRAD, REDUCE, SIREN,
+    SIREN_GRAD, STAT, SUM_SQUARES,
 };
 
 const WG: u32 = 256;
@@ -130,6 +132,68 @@ struct StatParams {
     pad: u32,
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SirenParams {
+    batch: u32,
+    points: u32,
+    layers: u32,
+    d: u32,
+    h2: u32,
+    row: u32,
+    omega: f32,
+    flags: u32,
+    widths: [u32; 8],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MaskParams {
+    len: u32,
+    block: u32,
+    inner: u32,
+    flags: u32,
+    row: u32,
+    pad: [u32; 3],
+}
+
+/// Widest SIREN layer and most layers the per-thread arrays of `siren*.wgsl` hold.
+const SIREN_MAX_WIDTH: usize = 64;
+const SIREN_MAX_LAYERS: usize = 7;
+/// Points a SIREN parameter-gradient invocation sums over (lavapipe's loop limit).
+const SIREN_MAX_POINTS: usize = 65_535;
+
+/// The uniform of a SIREN forward or backward phase over `threads` invocations.
+fn siren_uniform(s: &SirenOp, flags: u32, threads: usize) -> Result<(SirenParams, (u32, u32))> {
+    let layers = s.widths.len() - 1;
+    if layers > SIREN_MAX_LAYERS
+        || s.widths.iter().any(|&w| w > SIREN_MAX_WIDTH)
+        || s.points > SIREN_MAX_POINTS
+    {
+        return Err(Error::Spec(format!(
+            "the GPU SIREN kernel takes at most {SIREN_MAX_LAYERS} layers of width at most {SIREN_MAX_WIDTH} and {SIREN_MAX_POINTS} points; got widths {:?} and {} points",
+            s.widths, s.points
+        )));
+    }
+    let (groups, row) = grid(threads)?;
+    let mut widths = [0u32; 8];
+    for (w, &n) in widths.iter_mut().zip(&s.widths) {
+        *w = u32_of(n, "width")?;
+    }
+    let p = SirenParams {
+        batch: u32_of(s.batch, "batch")?,
+        points: u32_of(s.points, "points")?,
+        layers: u32_of(layers, "layers")?,
+        d: u32_of(SirenOp::params_per_sample(&s.widths), "parameters")?,
+        h2: u32_of(SirenOp::trace_per_point(&s.widths), "trace")?,
+        row,
+        omega: s.omega as f32,
+        flags,
+        widths,
+    };
+    Ok((p, groups))
+}
+
 struct Dispatch {
     pipeline: usize,
     bind_group: wgpu::BindGroup,
@@ -200,6 +264,8 @@ enum Step {
         x_base: usize,
         y_base: usize,
     },
+    /// Phase 0 (per point) or 1 (per parameter) of a SIREN backward.
+    SirenGrad { g: SirenGradOp, phase: u32 },
 }
 
 /// The steps of `plan` and the lengths of the partial-sum buffers they add (numbered from
@@ -280,6 +346,14 @@ fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
                     x_base: 0,
                     y_base: 0,
                 });
+            }
+            Op::SirenGrad(g) => {
+                for phase in 0..2 {
+                    steps.push(Step::SirenGrad {
+                        g: g.clone(),
+                        phase,
+                    });
+                }
             }
             _ => steps.push(Step::Op(i)),
         }
@@ -512,6 +586,26 @@ impl Gpu {
                     ));
                     continue;
                 }
+                Step::SirenGrad { g, phase } => {
+                    let f = &g.fwd;
+                    let threads = f.batch
+                        * if *phase == 0 {
+                            f.points
+                        } else {
+                            SirenOp::params_per_sample(&f.widths)
+                        };
+                    let flags = u32::from(g.accumulate) | (phase << 1);
+                    let (p, groups) = siren_uniform(f, flags, threads)?;
+                    let ids = vec![f.params, f.coords, f.trace, g.dout, g.dz, g.dparams];
+                    dispatches.push(self.dispatch(
+                        &bufs,
+                        SIREN_GRAD,
+                        &ids,
+                        &uniform(bytemuck::bytes_of(&p)),
+                        groups,
+                    ));
+                    continue;
+                }
                 Step::Reduce { r, x_base, y_base } => {
                     let (p, groups) = reduce_uniform(r, *x_base, *y_base)?;
                     let ids = vec![r.x, r.y];
@@ -649,6 +743,34 @@ impl Gpu {
                             vec![q.x, q.out],
                             uniform(bytemuck::bytes_of(&p)),
                             (1, 1),
+                        )
+                    }
+                    Op::Siren(sr) => {
+                        let (p, groups) = siren_uniform(sr, 0, sr.batch * sr.points)?;
+                        let ids = vec![sr.params, sr.coords, sr.out, sr.trace];
+                        (SIREN, ids, uniform(bytemuck::bytes_of(&p)), groups)
+                    }
+                    Op::SirenGrad(_) => {
+                        return Err(Error::Spec(
+                            "a SIREN gradient reached dispatch without its phases".into(),
+                        ))
+                    }
+                    Op::Mask(m) => {
+                        let len = m.outer * m.mid * m.inner;
+                        let (groups, row) = grid(len)?;
+                        let p = MaskParams {
+                            len: u32_of(len, "len")?,
+                            block: u32_of((m.mid * m.inner).max(1), "block")?,
+                            inner: u32_of(m.inner.max(1), "inner")?,
+                            flags: u32::from(m.accumulate),
+                            row,
+                            pad: [0; 3],
+                        };
+                        (
+                            MASK,
+                            vec![m.x, m.mask, m.y],
+                            uniform(bytemuck::bytes_of(&p)),
+                            groups,
                         )
                     }
                     Op::Stat(q) => {

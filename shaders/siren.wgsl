@@ -1,0 +1,85 @@
+// siren: a batch of SIRENs with per-sample weights at shared points (SPEC §1.4, §6.3).
+// CPU twin: src/backend/cpu/siren.rs.
+// Threads: one per (sample b, point p), index = gid.x + gid.y * row, b = index / points.
+// Layout: params (B, D) with per layer W (n_out × n_in, row-major) then b; coords (P, n0);
+// out (B, P, nL); trace (B, P, 2·Σ hidden) with per hidden layer a then ω·cos(ω z).
+// Bindings: 0 params, 1 coords (read), 2 out, 3 trace (read_write), 4 uniform SirenParams.
+
+struct SirenParams {
+    batch: u32,
+    points: u32,
+    layers: u32,
+    d: u32,
+    h2: u32,
+    row: u32,
+    omega: f32,
+    flags: u32,
+    widths: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<storage, read> params: array<f32>;
+@group(0) @binding(1) var<storage, read> coords: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> trace: array<f32>;
+@group(0) @binding(4) var<uniform> p: SirenParams;
+
+// Widest layer the per-thread arrays hold (checked on the host).
+const MAX_WIDTH: u32 = 64u;
+// 2π split for Cody–Waite range reduction: k·TWO_PI_HI is exact.
+const TWO_PI_HI: f32 = 6.28125;
+const TWO_PI_LO: f32 = 0.0019353071795864769;
+const INV_TWO_PI: f32 = 0.15915494309189535;
+
+fn width(i: u32) -> u32 {
+    return p.widths[i / 4u][i % 4u];
+}
+
+// x reduced to [−π, π] (WGSL's sin and cos are only accurate there, SPEC §9.7).
+fn reduce_angle(x: f32) -> f32 {
+    let k = round(x * INV_TWO_PI);
+    return (x - k * TWO_PI_HI) - k * TWO_PI_LO;
+}
+
+@compute @workgroup_size(256)
+fn siren(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let index = gid.x + gid.y * p.row;
+    if (index >= p.batch * p.points) {
+        return;
+    }
+    let b = index / p.points;
+    let pt = index % p.points;
+    var cur: array<f32, 64>;
+    var nxt: array<f32, 64>;
+    let n0 = width(0u);
+    for (var k = 0u; k < n0; k++) {
+        cur[k] = coords[pt * n0 + k];
+    }
+    var poff = b * p.d;
+    var toff = index * p.h2;
+    for (var i = 1u; i <= p.layers; i++) {
+        let n_in = width(i - 1u);
+        let n_out = width(i);
+        for (var j = 0u; j < n_out; j++) {
+            var z = params[poff + n_out * n_in + j];
+            for (var k = 0u; k < n_in; k++) {
+                z += params[poff + j * n_in + k] * cur[k];
+            }
+            if (i < p.layers) {
+                let r = reduce_angle(p.omega * z);
+                let s = sin(r);
+                nxt[j] = s;
+                trace[toff + j] = s;
+                trace[toff + n_out + j] = p.omega * cos(r);
+            } else {
+                out[index * n_out + j] = z;
+            }
+        }
+        if (i < p.layers) {
+            for (var j = 0u; j < n_out; j++) {
+                cur[j] = nxt[j];
+            }
+            toff += 2u * n_out;
+        }
+        poff += n_out * (n_in + 1u);
+    }
+}
