@@ -150,7 +150,11 @@ fn reference_names(layer: &Layer, prefix: &str) -> Vec<(String, String)> {
             push("weight".into(), "weight".into());
             push("bias".into(), "bias".into());
         }
-        Layer::Activation(_) | Layer::Stat(_) => {}
+        Layer::Activation(_)
+        | Layer::Stat(_)
+        | Layer::Fourier(_)
+        | Layer::PosEncoding(_)
+        | Layer::Dropout(_) => {}
     }
     out
 }
@@ -174,7 +178,11 @@ pub fn reference_param_names(model: &Model) -> Vec<(String, usize, String)> {
                 dense += 1;
                 format!("head.head.{}.", 2 * dense)
             }
-            Layer::Activation(_) | Layer::Stat(_) => continue,
+            Layer::Activation(_)
+            | Layer::Stat(_)
+            | Layer::Fourier(_)
+            | Layer::PosEncoding(_)
+            | Layer::Dropout(_) => continue,
         };
         for (r, o) in reference_names(layer, &prefix) {
             out.push((r, i, o));

@@ -125,6 +125,7 @@ pub struct Trainer<'a> {
     batch: usize,
     config: AdamConfig,
     step: u64,
+    dropout_rng: rand_chacha::ChaCha8Rng,
 }
 
 impl<'a> Trainer<'a> {
@@ -147,6 +148,7 @@ impl<'a> Trainer<'a> {
             batch,
             config,
             step: 0,
+            dropout_rng: rand_chacha::ChaCha8Rng::seed_from_u64(0xd0),
         })
     }
 
@@ -182,6 +184,9 @@ impl<'a> Trainer<'a> {
         };
         let hyper = vec![c.lr * warm, 1.0 - c.beta1.powf(t), 1.0 - c.beta2.powf(t)];
         let mut inputs = self.model.pack_input(&data.inputs, self.batch);
+        for m in &self.train.masks {
+            inputs.push(m.sample(&mut self.dropout_rng));
+        }
         if self.train.has_target {
             inputs.push(data.targets.data.clone());
         }

@@ -60,3 +60,42 @@ impl Dense {
         Ok(y)
     }
 }
+
+impl Dense {
+    /// Appends the layer on a whole weight space flattened (the MLP baseline on raw weights):
+    /// each internal-layout tensor (B, len) meets its own block of columns of W, and the GEMMs
+    /// accumulate, so no concatenated copy is made. Column order: weights then biases, each in
+    /// the internal layout.
+    pub fn emit_space(
+        &self,
+        pb: &mut PlanBuilder,
+        x: &crate::nn::SpaceBufs,
+        batch: usize,
+    ) -> Result<usize> {
+        let bufs: Vec<usize> = x.w.iter().chain(&x.b).copied().collect();
+        let total: usize = bufs.iter().map(|&b| pb.len_of(b) / batch.max(1)).sum();
+        if total != self.n_in {
+            return Err(Error::shape(
+                "dense input (flattened weights)",
+                &[self.n_in],
+                &[total],
+            ));
+        }
+        let b = pb.coef(&self.params, "bias", (0..self.n_out).collect());
+        let y = pb.scratch(batch * self.n_out);
+        let mut off = 0;
+        for (t, &buf) in bufs.iter().enumerate() {
+            let len = pb.len_of(buf) / batch;
+            let (n_in, n_out) = (self.n_in, self.n_out);
+            let w = pb.coef(
+                &self.params,
+                "weight",
+                crate::nn::pack(len, n_out, |r, c| c * n_in + off + r),
+            );
+            let bias = (t == 0).then_some(b);
+            pb.gemm(buf, w, bias, y, batch, len, n_out, t > 0);
+            off += len;
+        }
+        Ok(y)
+    }
+}

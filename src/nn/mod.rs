@@ -2,11 +2,15 @@
 //! lowers to plan ops (`plan.rs`).
 
 pub mod baseline;
+pub mod dropout;
+pub mod fourier;
 pub mod head;
+pub mod inr;
 pub mod model;
 pub mod monomial;
 pub mod params;
 pub mod pool;
+pub mod posenc;
 pub mod stat;
 
 use crate::plan::BufId;

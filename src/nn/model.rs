@@ -10,11 +10,14 @@ use crate::autodiff::{append_backward, Backward};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::nn::baseline::{PermKind, PermLinear};
+use crate::nn::dropout::{Dropout, MaskInput};
+use crate::nn::fourier::FourierFeatures;
 use crate::nn::head::Dense;
 use crate::nn::monomial::{MonomialLinear, Variant};
 use crate::nn::params::Init;
 use crate::nn::params::ParamSet;
 use crate::nn::pool::{InvariantPool, PoolAxes, PoolMode};
+use crate::nn::posenc::PositionEncoding;
 use crate::nn::stat::StatFeatures;
 use crate::nn::SpaceBufs;
 use crate::plan::{Activation, LossKind, LossOp, Op, Plan, PlanBuilder};
@@ -37,6 +40,12 @@ pub enum Layer {
     Dense(Dense),
     /// STATNN statistics: weight-space features -> (B, C, 14·L).
     Stat(StatFeatures),
+    /// Fixed Gaussian Fourier features of every entry (SPEC §6.2).
+    Fourier(FourierFeatures),
+    /// IO sinusoidal position encoding channels (SPEC §6.2).
+    PosEncoding(PositionEncoding),
+    /// Dropout, active in training plans only.
+    Dropout(Dropout),
 }
 
 /// What a model returns: weight-space features (equivariant models) or a (B, width) matrix.
@@ -85,6 +94,8 @@ pub struct TrainPlan {
     pub params: Vec<usize>,
     /// Whether the plan takes a target input.
     pub has_target: bool,
+    /// Dropout masks, inputs after the weight space and before the target, drawn per step.
+    pub masks: Vec<MaskInput>,
 }
 
 /// Gradients of a scalar loss with respect to every parameter and the input (SPEC §8).
@@ -348,7 +359,11 @@ impl Model {
                 Layer::Perm(m) => m.num_params(),
                 Layer::Pool(p) => p.num_params(),
                 Layer::Dense(d) => d.num_params(),
-                Layer::Activation(_) | Layer::Stat(_) => 0,
+                Layer::Activation(_)
+                | Layer::Stat(_)
+                | Layer::Fourier(_)
+                | Layer::PosEncoding(_)
+                | Layer::Dropout(_) => 0,
             })
             .sum()
     }
@@ -366,13 +381,20 @@ impl Model {
 
     fn build_plan(&self, batch: usize) -> Result<Plan> {
         let mut pb = PlanBuilder::new();
-        let outputs = self.emit_forward(&mut pb, batch)?;
+        let outputs = self.emit_forward(&mut pb, batch, None)?;
         Ok(pb.finish(outputs))
     }
 
     /// Appends the forward pass (inputs first: every weight, then every bias, internal layout);
     /// returns the output buffers (every weight then every bias, or the one feature matrix).
-    fn emit_forward(&self, pb: &mut PlanBuilder, batch: usize) -> Result<Vec<usize>> {
+    /// With `masks` (training) dropout layers add mask inputs, recorded there in input order;
+    /// without, they pass values through.
+    fn emit_forward(
+        &self,
+        pb: &mut PlanBuilder,
+        batch: usize,
+        mut masks: Option<&mut Vec<MaskInput>>,
+    ) -> Result<Vec<usize>> {
         let mut w = Vec::new();
         for i in 0..self.spec.num_layers() {
             w.push(
@@ -426,14 +448,64 @@ impl Model {
                     buf: d.emit(pb, buf, batch)?,
                     shape: vec![batch, d.n_out],
                 },
+                (Layer::Dense(d), Value::Space(s)) => Value::Flat {
+                    buf: d.emit_space(pb, &s, batch)?,
+                    shape: vec![batch, d.n_out],
+                },
+                (Layer::Fourier(f), Value::Space(s)) => {
+                    Value::Space(f.emit(pb, &self.spec, &s, batch)?)
+                }
+                (Layer::PosEncoding(e), Value::Space(s)) => {
+                    Value::Space(e.emit(pb, &self.spec, &s, batch)?)
+                }
+                (Layer::Dropout(d), v) => match masks.as_deref_mut() {
+                    Some(masks) if d.p > 0.0 => {
+                        let mut drop =
+                            |pb: &mut PlanBuilder, x: usize, outer: usize, inner: usize| {
+                                let mid = pb.len_of(x) / (outer * inner).max(1);
+                                masks.push(MaskInput {
+                                    len: outer * inner,
+                                    p: d.p,
+                                });
+                                pb.mask(x, outer, mid, inner).0
+                            };
+                        match v {
+                            Value::Space(s) => {
+                                let c = s.channels;
+                                let mut out = SpaceBufs {
+                                    w: Vec::new(),
+                                    b: Vec::new(),
+                                    channels: c,
+                                };
+                                for (i, &w) in s.w.iter().enumerate() {
+                                    let f = self.spec.layers[i].f();
+                                    out.w.push(drop(pb, w, batch, c * f));
+                                }
+                                for &b in &s.b {
+                                    out.b.push(drop(pb, b, pb.len_of(b) / c, c));
+                                }
+                                Value::Space(out)
+                            }
+                            Value::Flat { buf, shape } => Value::Flat {
+                                buf: drop(pb, buf, batch, pb.len_of(buf) / batch.max(1)),
+                                shape,
+                            },
+                        }
+                    }
+                    _ => v,
+                },
                 (layer, _) => {
                     return Err(Error::Spec(format!(
                         "layer {i} ({}) cannot follow the layers before it",
                         match layer {
                             Layer::Monomial(_) | Layer::Perm(_) => "equivariant layer after a pool",
-                            Layer::Dense(_) => "dense layer before a pool",
+                            Layer::Fourier(_) | Layer::PosEncoding(_) => {
+                                "weight-space encoding after a pool"
+                            }
                             Layer::Pool(_) | Layer::Stat(_) => "second pool",
-                            Layer::Activation(_) => "activation",
+                            Layer::Activation(_) | Layer::Dense(_) | Layer::Dropout(_) => {
+                                "layer"
+                            }
                         }
                     )))
                 }
@@ -452,7 +524,7 @@ impl Model {
             return Ok(p.clone());
         }
         let mut pb = PlanBuilder::new();
-        let outputs = self.emit_forward(&mut pb, batch)?;
+        let outputs = self.emit_forward(&mut pb, batch, None)?;
         let forward_ops = pb.ops.len();
         let target = kind != LossKind::HalfSumSquares;
         if target && self.output_shape(batch).is_none() {
@@ -587,7 +659,8 @@ impl Model {
         }
         self.check_loss(batch, kind)?;
         let mut pb = PlanBuilder::new();
-        let outputs = self.emit_forward(&mut pb, batch)?;
+        let mut masks = Vec::new();
+        let outputs = self.emit_forward(&mut pb, batch, Some(&mut masks))?;
         let forward_ops = pb.ops.len();
         let pred = outputs[0];
         let len = pb.len_of(pred);
@@ -642,6 +715,7 @@ impl Model {
             loss_sum,
             params,
             has_target: target.is_some(),
+            masks,
         })
     }
 
@@ -736,6 +810,8 @@ impl Model {
             .find_map(|l| match l {
                 Layer::Monomial(m) => Some(m.c_out),
                 Layer::Perm(m) => Some(m.c_out),
+                Layer::Fourier(f) => Some(f.c_out()),
+                Layer::PosEncoding(e) => Some(e.c_out()),
                 _ => None,
             })
             .unwrap_or(self.in_channels)
@@ -763,7 +839,7 @@ pub fn layer_params(layer: &Layer) -> Option<&ParamSet> {
         Layer::Perm(m) => Some(&m.params),
         Layer::Pool(p) => Some(&p.params),
         Layer::Dense(d) => Some(&d.params),
-        Layer::Activation(_) | Layer::Stat(_) => None,
+        _ => None,
     }
 }
 
@@ -774,7 +850,7 @@ pub fn layer_params_mut(layer: &mut Layer) -> Option<&mut ParamSet> {
         Layer::Perm(m) => Some(&mut m.params),
         Layer::Pool(p) => Some(&mut p.params),
         Layer::Dense(d) => Some(&mut d.params),
-        Layer::Activation(_) | Layer::Stat(_) => None,
+        _ => None,
     }
 }
 
