@@ -214,7 +214,7 @@ pub fn zoo_dir(config: &PredictGenConfig) -> Result<(PathBuf, f64)> {
     }
 }
 
-fn bar(show: bool, len: u64, what: &str) -> Result<indicatif::ProgressBar> {
+pub(crate) fn bar(show: bool, len: u64, what: &str) -> Result<indicatif::ProgressBar> {
     if !show {
         return Ok(indicatif::ProgressBar::hidden());
     }
@@ -383,6 +383,7 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
         );
         let fit_config = FitConfig {
             epochs: config.epochs,
+            eval_every: None,
             batch: config.batch,
             loss: LossKind::Bce,
             metric: Metric::KendallTau,

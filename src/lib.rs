@@ -25,6 +25,7 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod classify;
 pub mod error;
 pub mod experiment;
 pub mod golden;

@@ -224,8 +224,11 @@ impl Drop for Trainer<'_> {
 /// Settings of [`fit`].
 #[derive(Clone, Debug)]
 pub struct FitConfig {
-    /// Epochs.
+    /// Evaluation rounds: epochs, or rounds of `eval_every` steps.
     pub epochs: usize,
+    /// Validate every this many steps instead of once per epoch (batches then come from a
+    /// stream that reshuffles the training set whenever it runs out).
+    pub eval_every: Option<usize>,
     /// Mini-batch size (the last incomplete batch of each shuffled epoch is dropped).
     pub batch: usize,
     /// Loss.
@@ -246,6 +249,7 @@ impl Default for FitConfig {
     fn default() -> Self {
         FitConfig {
             epochs: 50,
+            eval_every: None,
             batch: 8,
             loss: LossKind::Bce,
             metric: Metric::KendallTau,
@@ -257,11 +261,13 @@ impl Default for FitConfig {
     }
 }
 
-/// One epoch of the learning curve.
+/// One evaluation round (an epoch, or `eval_every` steps) of the learning curve.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Epoch {
-    /// 1-based epoch.
+    /// 1-based round.
     pub epoch: usize,
+    /// Optimizer steps taken so far.
+    pub step: usize,
     /// Mean training loss over the epoch's steps.
     pub train_loss: f64,
     /// Validation metric after the epoch (NaN without a validation set).
@@ -331,7 +337,15 @@ pub fn fit(
         )));
     }
     let batch = config.batch.min(train.len());
-    let steps_per_epoch = train.len() / batch;
+    let steps_per_epoch = match config.eval_every {
+        Some(0) => {
+            return Err(Error::Input(
+                "validation interval (eval_every) must be at least 1 step".into(),
+            ))
+        }
+        Some(k) => k,
+        None => train.len() / batch,
+    };
     let mut trainer = Trainer::new(model, backend, batch, config.loss, config.optimizer.clone())?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
@@ -350,7 +364,7 @@ pub fn fit(
     let mut csv = match &config.csv {
         Some(p) => {
             let mut f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
-            writeln!(f, "epoch,train_loss,val_metric").map_err(|e| Error::io(p, e))?;
+            writeln!(f, "epoch,step,train_loss,val_metric").map_err(|e| Error::io(p, e))?;
             Some((f, p.clone()))
         }
         None => None,
@@ -358,12 +372,22 @@ pub fn fit(
     let mut curve = Vec::with_capacity(config.epochs);
     let mut best: Option<(f64, usize, Vec<Layer>)> = None;
     let mut train_seconds = 0.0;
+    // Position in the shuffled order; past its end the order is reshuffled.
+    let mut cursor = usize::MAX;
     for epoch in 1..=config.epochs {
-        order.shuffle(&mut rng);
         let t0 = Instant::now();
-        for chunk in order.chunks_exact(batch) {
-            trainer.step(&train.select(chunk)?)?;
+        for _ in 0..steps_per_epoch {
+            if cursor == usize::MAX || cursor + batch > order.len() {
+                order.shuffle(&mut rng);
+                cursor = 0;
+            }
+            trainer.step(&train.select(&order[cursor..cursor + batch])?)?;
+            cursor += batch;
             bar.inc(1);
+        }
+        if config.eval_every.is_none() {
+            // Epochs start afresh: the incomplete last batch is dropped.
+            cursor = usize::MAX;
         }
         let train_loss = trainer.take_loss_sum()? / steps_per_epoch as f64;
         train_seconds += t0.elapsed().as_secs_f64();
@@ -378,8 +402,12 @@ pub fn fit(
         };
         bar.set_message(format!("loss {train_loss:.4}, val {val_metric:.4}"));
         if let Some((f, p)) = csv.as_mut() {
-            writeln!(f, "{epoch},{train_loss},{val_metric}")
-                .map_err(|e| Error::io(p.clone(), e))?;
+            writeln!(
+                f,
+                "{epoch},{},{train_loss},{val_metric}",
+                epoch * steps_per_epoch
+            )
+            .map_err(|e| Error::io(p.clone(), e))?;
         }
         // Without validation the last epoch wins; a NaN metric never beats a number.
         let better = match &best {
@@ -395,6 +423,7 @@ pub fn fit(
         }
         curve.push(Epoch {
             epoch,
+            step: epoch * steps_per_epoch,
             train_loss,
             val_metric,
         });

@@ -111,12 +111,75 @@ struct PredictGenArgs {
     out: PathBuf,
 }
 
+#[derive(clap::Args, Clone)]
+struct ClassifyArgs {
+    /// An INR set file with labels (`mnfn inr generate`); without it one is generated and cached.
+    #[arg(long)]
+    inrs: Option<PathBuf>,
+    /// SIRENs of the generated set (when no --inrs is given).
+    #[arg(long, default_value_t = 2000)]
+    generate: usize,
+    /// Models to compare: monomial, hnp, np, mlp.
+    #[arg(long, value_delimiter = ',', default_value = "monomial,hnp,np,mlp")]
+    models: Vec<String>,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 1500)]
+    steps: usize,
+    /// Validate every this many steps.
+    #[arg(long, default_value_t = 150)]
+    eval_every: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Linear warm-up steps.
+    #[arg(long, default_value_t = 100)]
+    warmup: u64,
+    /// Width of the three NP/HNP layers.
+    #[arg(long, default_value_t = 32)]
+    width: usize,
+    /// Width h of the Monomial-NFN's sign-equivariant front end.
+    #[arg(long, default_value_t = 16)]
+    front_width: usize,
+    /// Fourier frequencies (twice as many channels).
+    #[arg(long, default_value_t = 32)]
+    fourier: usize,
+    /// σ of the Fourier projection.
+    #[arg(long, default_value_t = 3.0)]
+    sigma: f64,
+    /// Head hidden width.
+    #[arg(long, default_value_t = 128)]
+    head_width: usize,
+    /// The paper's MNIST configuration (22,146,603 parameters, 200,000 steps); other size
+    /// options are ignored.
+    #[arg(long)]
+    paper: bool,
+    /// Seed of the models, dropout and group elements.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    backend: Device,
+    /// Cache directory for generated INR sets.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Output directory for learning curves.
+    #[arg(long, default_value = "classify-inr-out")]
+    out: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Default job: predict CNN generalisation (SPEC §6.1). Generates (or reuses) a zoo of
     /// trained CNNs, trains NFNs to predict each CNN's test accuracy from its weights, and
     /// reports Kendall's tau on held-out networks, plain and with hidden neurons rescaled.
     PredictGen(PredictGenArgs),
+    /// Classify SIRENs from their weights (SPEC §6.2): generates (or reuses) an INR set of
+    /// glyph images, trains Monomial-NFN, HNP, NP and an MLP, and reports test accuracy, plain
+    /// and with hidden neurons permuted and sign-flipped.
+    ClassifyInr(ClassifyArgs),
     /// Build the paper's CNN-Zoo Monomial-NFN, run it on random networks and on copies rescaled
     /// by up to 1e4 on every available backend, and report invariance and speed.
     Demo {
@@ -253,6 +316,7 @@ fn main() -> ExitCode {
     });
     let result = match command {
         Command::PredictGen(args) => predict_gen(&args),
+        Command::ClassifyInr(args) => classify_inr(&args),
         Command::Demo { batch, seed } => demo(batch, seed),
         Command::Info => info(),
         Command::CheckGolden {
@@ -522,6 +586,75 @@ fn make_backend(device: Device) -> Res<Box<dyn Backend>> {
             }
         },
     })
+}
+
+fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
+    use monomial_nfn::classify::{classify_inr, ClassifyConfig, InrModelKind, InrSource};
+    let defaults = ClassifyConfig::default();
+    let mut nfn = defaults.nfn.clone();
+    nfn.front = Some(a.front_width);
+    nfn.widths = vec![a.width; 3];
+    nfn.fourier = (a.fourier, a.sigma);
+    nfn.head = vec![a.head_width; 2];
+    let mut config = ClassifyConfig {
+        inrs: match &a.inrs {
+            Some(p) => InrSource::File(p.clone()),
+            None => InrSource::Generate {
+                n: a.generate,
+                seed: a.seed,
+            },
+        },
+        models: a
+            .models
+            .iter()
+            .map(|m| InrModelKind::parse(m))
+            .collect::<Result<_, _>>()?,
+        nfn,
+        mlp: vec![a.head_width * 2; 2],
+        steps: a.steps,
+        eval_every: a.eval_every,
+        batch: a.batch,
+        lr: a.lr,
+        warmup: a.warmup,
+        seed: a.seed,
+        cache_dir: a.cache.clone().unwrap_or(defaults.cache_dir),
+        out_dir: a.out.clone(),
+        progress: true,
+    };
+    if a.paper {
+        config = config.paper();
+    }
+    config.validate()?;
+    let backend = make_backend(a.backend)?;
+    println!(
+        "classify-inr: models {}, {} steps, batch {}, lr {}, warm-up {}, on {}",
+        a.models.join(","),
+        config.steps,
+        config.batch,
+        config.lr,
+        config.warmup,
+        backend.describe()
+    );
+    let report = classify_inr(&config, backend.as_ref())?;
+    let (tr, va, te) = report.sizes;
+    println!(
+        "INR set {} ({}; mean PSNR {}); {tr} train, {va} validation, {te} test SIRENs",
+        report.inr_file.display(),
+        if report.generate_seconds > 0.0 {
+            format!("generated in {:.1} s", report.generate_seconds)
+        } else {
+            "reused".into()
+        },
+        report
+            .mean_psnr
+            .map_or("unknown".into(), |p| format!("{p:.1} dB"))
+    );
+    print!("{}", report.table());
+    println!(
+        "learning curves: {} (CSV per model beside it)",
+        report.plot.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
