@@ -51,7 +51,7 @@ impl ScaleRange {
 /// g = (D_1 P_1, …, D_{L-1} P_{L-1}) acting on hidden neurons; inputs and outputs stay fixed (§2.2).
 ///
 /// `perms[i][j]` is a *gather* index and `factors[i][j]` the factor at the destination, for the
-/// output neurons of weight layer i (0-based): W'_i[j,k] = d_i[j]/d_{i-1}[k] · W_i[perm_i[j], perm_{i-1}[k]].
+/// output neurons of weight layer i (0-based): W'_i\[j,k\] = d_i\[j\]/d_{i-1}\[k\] · W_i\[perm_i\[j\], perm_{i-1}\[k\]\].
 /// This is the goldens' encoding (SPEC A.1.9).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupElement {

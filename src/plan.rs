@@ -107,7 +107,7 @@ pub struct ActivationOp {
     pub len: usize,
 }
 
-/// One piece of an invariant pool (SPEC §4.2): x is (B, R, S, C·f); each entry vector x[b,r,s,:]
+/// One piece of an invariant pool (SPEC §4.2): x is (B, R, S, C·f); each entry vector x\[b,r,s,:\]
 /// is normalised, optionally squared or affinely mapped, then averaged over r:
 /// out[b, c, offset + s·f + t] = mean_r y[b, r, s, c·f + t], with out of shape (B, C, width).
 #[derive(Clone, Debug, PartialEq)]
@@ -220,7 +220,7 @@ pub enum LossKind {
     },
 }
 
-/// loss[0] = L(pred, target) and dpred = ∂L/∂pred over `len` predictions (SPEC §8.4).
+/// loss\[0\] = L(pred, target) and dpred = ∂L/∂pred over `len` predictions (SPEC §8.4).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LossOp {
     /// Predictions.
@@ -271,7 +271,7 @@ pub struct AdamOp {
     pub decoupled: bool,
 }
 
-/// out[0] (+)= Σ x² over `len` elements, in a fixed-order tree (gradient-norm clipping).
+/// out\[0\] (+)= Σ x² over `len` elements, in a fixed-order tree (gradient-norm clipping).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SumSquaresOp {
     /// Input.
@@ -308,7 +308,7 @@ pub struct StatOp {
 }
 
 /// A batch of SIRENs with per-sample weights, evaluated at shared points (SPEC §1.4, §6.3):
-/// a₀ = coords[p], zᵢ = Wᵢ aᵢ₋₁ + bᵢ, aᵢ = sin(ω zᵢ) for hidden layers, out[b, p, :] = z_L.
+/// a₀ = coords\[p\], zᵢ = Wᵢ aᵢ₋₁ + bᵢ, aᵢ = sin(ω zᵢ) for hidden layers, out\[b, p, :\] = z_L.
 /// Each sample's parameters are one row of `params`: per layer Wᵢ (nᵢ × nᵢ₋₁, row-major) then
 /// bᵢ. The trace keeps, per (b, p) and hidden layer, aᵢ then ω cos(ω zᵢ) for the backward pass.
 #[derive(Clone, Debug, PartialEq)]
@@ -350,7 +350,7 @@ impl SirenOp {
 
 /// Backward of [`SirenOp`] to the per-sample parameters (SPEC §8.4): a per-point pass
 /// back-propagates `dout` into ∂zᵢ (kept in `dz`), then a per-parameter pass sums
-/// ∂Wᵢ[j,k] = Σ_p ∂zᵢ[p,j]·aᵢ₋₁[p,k] and ∂bᵢ[j] = Σ_p ∂zᵢ[p,j] in a fixed order.
+/// ∂Wᵢ\[j,k\] = Σ_p ∂zᵢ\[p,j\]·aᵢ₋₁\[p,k\] and ∂bᵢ\[j\] = Σ_p ∂zᵢ\[p,j\] in a fixed order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SirenGradOp {
     /// The forward op.

@@ -239,7 +239,7 @@ pub struct FitConfig {
     pub optimizer: AdamConfig,
     /// Shuffling seed.
     pub seed: u64,
-    /// Learning-curve CSV (epoch, train_loss, val_metric).
+    /// Learning-curve CSV (epoch, step, train_loss, val_metric).
     pub csv: Option<PathBuf>,
     /// Show a progress bar.
     pub progress: bool,

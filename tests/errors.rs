@@ -223,8 +223,20 @@ fn layers_in_an_impossible_order_are_a_spec_error() {
     let mut r = rng(6);
     let pool = || InvariantPool::new(&spec, 1, PoolMode::L2, PoolAxes::Hidden).unwrap();
     let ws = WeightSpace::random(&spec, 1, 1, &mut r);
-    for layers in [
+    // A dense layer reads a weight space flattened (the MLP baseline): a wrong input size is a
+    // shape error naming the flattened length.
+    let dense = Model::new(
+        spec.clone(),
+        1,
         vec![Layer::Dense(Dense::new(4, 1, &mut r).unwrap())],
+    );
+    assert!(matches!(
+        dense.forward(&cpu(), &ws),
+        Err(Error::Shape { .. })
+    ));
+    let ff = monomial_nfn::nn::fourier::FourierFeatures::new(1, 2, 1.0, &mut r).unwrap();
+    for layers in [
+        vec![Layer::Pool(pool()), Layer::Fourier(ff)],
         vec![Layer::Pool(pool()), Layer::Pool(pool())],
         vec![
             Layer::Pool(pool()),

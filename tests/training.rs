@@ -276,7 +276,7 @@ fn fit_selects_the_best_epoch_and_writes_the_curve() {
     );
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 7, "{text}");
-    assert!(text.starts_with("epoch,train_loss,val_metric"));
+    assert!(text.starts_with("epoch,step,train_loss,val_metric"));
     assert!(report
         .curve
         .iter()

@@ -22,7 +22,7 @@ pub fn activation<T: Scalar>(act: Activation, x: &[T], y: &mut [T]) {
     }
 }
 
-/// dx (+)= dy ⊙ act'(x) with x the forward input (SPEC §8.2): ReLU 1[x > 0], tanh 1 − tanh²,
+/// dx (+)= dy ⊙ act'(x) with x the forward input (SPEC §8.2): ReLU 1\[x > 0\], tanh 1 − tanh²,
 /// sin cos, abs sign(x) with sign(0) = 0, sigmoid s(1 − s). ReLU and abs select instead of
 /// multiplying, so tiny (subnormal) gradients pass at full speed.
 pub fn activation_grad<T: Scalar>(

@@ -3,7 +3,7 @@
 use crate::plan::{LossKind, LossOp};
 use crate::scalar::Scalar;
 
-/// Writes loss[0] and dpred for `op`.
+/// Writes loss\[0\] and dpred for `op`.
 pub fn loss<T: Scalar>(
     op: &LossOp,
     pred: &[T],
