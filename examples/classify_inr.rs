@@ -11,7 +11,7 @@ use monomial_nfn::Cpu;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
     let inrs = args.next().transpose()?.unwrap_or(2000);
-    let steps = args.next().transpose()?.unwrap_or(1500);
+    let steps = args.next().transpose()?.unwrap_or(2000);
 
     let config = ClassifyConfig {
         inrs: InrSource::Generate { n: inrs, seed: 0 },

@@ -21,6 +21,8 @@ fn small(dir: &std::path::Path) -> ClassifyConfig {
     c.nfn.fourier = (4, 3.0);
     c.nfn.widths = vec![5, 5];
     c.nfn.head = vec![8];
+    c.nfn.feature_dropout = 0.1;
+    c.nfn.head_dropout = 0.1;
     c
 }
 

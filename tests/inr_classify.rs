@@ -248,3 +248,68 @@ fn inr_models_match_across_backends_and_finite_differences() {
         }
     }
 }
+
+/// Parameters after `steps` training steps of a small classifier with dropout everywhere.
+fn train_with_dropout(be: &dyn Backend, steps: usize) -> (Vec<f64>, Vec<f64>) {
+    use monomial_nfn::train::{AdamConfig, Dataset, Trainer};
+    let spec = NetworkSpec::mlp(&[2, 5, 4, 1], NetActivation::Sin).unwrap();
+    let mut config = small(Some(3), PermKind::Hnp, false);
+    config.feature_dropout = 0.3;
+    config.head_dropout = 0.3;
+    let model = config.build(&spec, &mut rng(7)).unwrap();
+    let u = sirens(&spec, 8, 8);
+    let target = Tensor::new(
+        vec![8, 10],
+        (0..80).map(|i| f64::from(u8::from(i % 10 == (i / 10) % 10))).collect(),
+    )
+    .unwrap();
+    let data = Dataset::new(u, target).unwrap();
+    let adam = AdamConfig {
+        warmup_steps: 2,
+        ..AdamConfig::default()
+    };
+    let mut t = Trainer::new(&model, be, 8, LossKind::SoftmaxCe { classes: 10 }, adam).unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..steps {
+        t.step(&data).unwrap();
+        losses.push(t.take_loss_sum().unwrap());
+    }
+    let trained = t.model().unwrap();
+    let params = trained
+        .layers()
+        .iter()
+        .filter_map(monomial_nfn::nn::model::layer_params)
+        .flat_map(|p| p.iter().flat_map(|(_, t)| t.data.clone()).collect::<Vec<_>>())
+        .collect();
+    (params, losses)
+}
+
+#[test]
+fn dropout_training_steps_agree_between_backends_and_differ_from_eval() {
+    // The trainer draws the same masks on every backend (seeded), so steps agree.
+    let (want, losses) = train_with_dropout(&Cpu::<f64>::new(), 4);
+    assert!(losses.iter().all(|l| l.is_finite()));
+    let (f32_params, _) = train_with_dropout(&Cpu::<f32>::new(), 4);
+    assert!(max_rel(&f32_params, &want) < 1e-4);
+    if let Some(gpu) = common::gpu_or_skip() {
+        let (got, _) = train_with_dropout(&gpu, 4);
+        assert!(max_rel(&got, &want) < 1e-4);
+    }
+    // Training losses use dropped-out features: with rate 0.3 they differ from the
+    // evaluation-mode loss of the same (initial) model.
+    let spec = NetworkSpec::mlp(&[2, 5, 4, 1], NetActivation::Sin).unwrap();
+    let mut config = small(Some(3), PermKind::Hnp, false);
+    config.feature_dropout = 0.3;
+    config.head_dropout = 0.3;
+    let model = config.build(&spec, &mut rng(7)).unwrap();
+    let target = Tensor::new(
+        vec![8, 10],
+        (0..80).map(|i| f64::from(u8::from(i % 10 == (i / 10) % 10))).collect(),
+    )
+    .unwrap();
+    let eval = model
+        .gradients(&Cpu::<f64>::new(), &sirens(&spec, 8, 8), Some(&target), LossKind::SoftmaxCe { classes: 10 })
+        .unwrap()
+        .loss;
+    assert!((eval - losses[0]).abs() > 1e-6, "eval {eval} vs first training step {}", losses[0]);
+}

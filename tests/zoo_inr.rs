@@ -19,7 +19,7 @@ fn sirens_fit_their_images_and_round_trip_with_labels() {
     assert_eq!(file.spec, siren_spec());
     assert_eq!(file.networks.batch(), 4);
     // The images the fits saw, to compare the error with their variance.
-    let images = ImageSet::generate(4, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+    let images = ImageSet::generate_with_noise(4, false, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
     for (i, &e) in mse.iter().enumerate() {
         let px = images.image(i);
         let mean = px.iter().sum::<f32>() as f64 / px.len() as f64;

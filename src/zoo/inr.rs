@@ -89,7 +89,7 @@ pub fn generate(
     }
     let spec = siren_spec();
     let widths = siren::widths(&spec)?;
-    let images = ImageSet::generate(cfg.n, &mut ChaCha8Rng::seed_from_u64(cfg.seed));
+    let images = ImageSet::generate_with_noise(cfg.n, false, &mut ChaCha8Rng::seed_from_u64(cfg.seed));
     let coords = siren::grid_coords(SIDE, SIDE);
     let settings = FitSettings {
         steps: cfg.steps,
@@ -115,7 +115,7 @@ pub fn generate(
     let mut metadata = HashMap::new();
     metadata.insert(
         "task".into(),
-        "glyphs16: SIREN fits of 16x16 glyph images, 'ij' pixel grid linspace(-1, 1)".into(),
+        "glyphs16: SIREN fits of noise-free 16x16 glyph images, 'ij' pixel grid linspace(-1, 1)".into(),
     );
     metadata.insert("seed".into(), cfg.seed.to_string());
     metadata.insert(

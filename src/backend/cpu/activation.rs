@@ -17,13 +17,13 @@ pub fn activation<T: Scalar>(act: Activation, x: &[T], y: &mut [T]) {
         Activation::Relu => map(x, y, |v| if v > zero { v } else { zero }),
         Activation::Abs => map(x, y, |v| v.abs()),
         Activation::Tanh => map(x, y, |v| v.signum() * tanh_abs(v.abs())),
-        Activation::Sin => map(x, y, |v| v.signum() * v.abs().sin()),
+        Activation::Sin => map(x, y, |v| v.signum() * v.abs().sin_cos().0),
         Activation::Sigmoid => map(x, y, |v| one / (one + (zero - v).exp())),
     }
 }
 
 /// dx (+)= dy ⊙ act'(x) with x the forward input (SPEC §8.2): ReLU 1\[x > 0\], tanh 1 − tanh²,
-/// sin cos, abs sign(x) with sign(0) = 0, sigmoid s(1 − s). ReLU and abs select instead of
+/// sin cos (both through `Scalar::sin_cos`, vectorised in f32), abs sign(x) with sign(0) = 0, sigmoid s(1 − s). ReLU and abs select instead of
 /// multiplying, so tiny (subnormal) gradients pass at full speed.
 pub fn activation_grad<T: Scalar>(
     act: Activation,
@@ -55,7 +55,7 @@ pub fn activation_grad<T: Scalar>(
             let t = tanh_abs(v.abs());
             g * (one - t * t)
         }),
-        Activation::Sin => grad_map(x, dy, dx, accumulate, |v, g| g * v.abs().cos()),
+        Activation::Sin => grad_map(x, dy, dx, accumulate, |v, g| g * v.abs().sin_cos().1),
         Activation::Sigmoid => grad_map(x, dy, dx, accumulate, |v, g| {
             let s = one / (one + (zero - v).exp());
             g * (s * (one - s))

@@ -7,37 +7,50 @@ use crate::plan::ReduceOp;
 use crate::scalar::Scalar;
 
 /// Executes one strided sum: y[a·ya + s·ys + k] (+)= alpha · Σ_r x[a·xa + s·xs + r·xr + k].
+/// Each output is summed over r in ascending order (so results do not depend on threading);
+/// the k axis is innermost, so rows of x are read contiguously and the adds vectorise.
 pub fn reduce<T: Scalar>(op: &ReduceOp, x: &[T], y: &mut [T]) {
     let [xa, xs, xr] = op.x_strides;
     let [ya, ys] = op.y_strides;
     let alpha = T::from_f64(op.alpha);
-    let one_a = |a: usize, y_a: &mut [T]| {
-        for s in 0..op.mid {
-            for k in 0..op.inner {
-                let base = a * xa + s * xs + k;
-                let mut acc = T::default();
-                for r in 0..op.r {
-                    acc += x[base + r * xr];
-                }
-                let v = &mut y_a[s * ys + k];
-                *v = if op.accumulate {
-                    *v + alpha * acc
-                } else {
-                    alpha * acc
-                };
+    let k_len = op.inner;
+    // One (a, s): y_s[k] (+)= alpha · Σ_r x[base + r·xr + k].
+    let one = |base: usize, y_s: &mut [T], acc: &mut Vec<T>| {
+        acc.clear();
+        acc.resize(k_len, T::default());
+        for r in 0..op.r {
+            let row = &x[base + r * xr..base + r * xr + k_len];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v;
             }
         }
+        for (v, &a) in y_s[..k_len].iter_mut().zip(acc.iter()) {
+            *v = if op.accumulate { *v + alpha * a } else { alpha * a };
+        }
     };
-    // Each a owns the disjoint slice [a·ya, (a+1)·ya) when its (s, k) span fits in ya.
     let span = (op.mid - 1) * ys + op.inner;
     if ya >= span && y.len() >= op.outer * ya && op.outer > 1 {
+        // Each a owns the disjoint slice [a·ya, (a+1)·ya).
         y[..op.outer * ya]
             .par_chunks_mut(ya)
             .enumerate()
-            .for_each(|(a, y_a)| one_a(a, y_a));
+            .for_each_init(Vec::new, |acc, (a, y_a)| {
+                for s in 0..op.mid {
+                    one(a * xa + s * xs, &mut y_a[s * ys..], acc);
+                }
+            });
+    } else if op.outer == 1 && op.mid > 1 && ys >= op.inner && y.len() >= op.mid * ys {
+        // Each s owns the disjoint slice [s·ys, (s+1)·ys).
+        y[..op.mid * ys]
+            .par_chunks_mut(ys)
+            .enumerate()
+            .for_each_init(Vec::new, |acc, (s, y_s)| one(s * xs, y_s, acc));
     } else {
+        let mut acc = Vec::new();
         for a in 0..op.outer {
-            one_a(a, &mut y[a * ya..]);
+            for s in 0..op.mid {
+                one(a * xa + s * xs, &mut y[a * ya + s * ys..], &mut acc);
+            }
         }
     }
 }
