@@ -33,6 +33,7 @@ pub mod group;
 pub mod io;
 pub mod metrics;
 pub mod nn;
+pub mod picture;
 pub mod plan;
 pub mod plot;
 pub mod scalar;

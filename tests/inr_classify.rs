@@ -260,7 +260,9 @@ fn train_with_dropout(be: &dyn Backend, steps: usize) -> (Vec<f64>, Vec<f64>) {
     let u = sirens(&spec, 8, 8);
     let target = Tensor::new(
         vec![8, 10],
-        (0..80).map(|i| f64::from(u8::from(i % 10 == (i / 10) % 10))).collect(),
+        (0..80)
+            .map(|i| f64::from(u8::from(i % 10 == (i / 10) % 10)))
+            .collect(),
     )
     .unwrap();
     let data = Dataset::new(u, target).unwrap();
@@ -279,7 +281,11 @@ fn train_with_dropout(be: &dyn Backend, steps: usize) -> (Vec<f64>, Vec<f64>) {
         .layers()
         .iter()
         .filter_map(monomial_nfn::nn::model::layer_params)
-        .flat_map(|p| p.iter().flat_map(|(_, t)| t.data.clone()).collect::<Vec<_>>())
+        .flat_map(|p| {
+            p.iter()
+                .flat_map(|(_, t)| t.data.clone())
+                .collect::<Vec<_>>()
+        })
         .collect();
     (params, losses)
 }
@@ -304,12 +310,23 @@ fn dropout_training_steps_agree_between_backends_and_differ_from_eval() {
     let model = config.build(&spec, &mut rng(7)).unwrap();
     let target = Tensor::new(
         vec![8, 10],
-        (0..80).map(|i| f64::from(u8::from(i % 10 == (i / 10) % 10))).collect(),
+        (0..80)
+            .map(|i| f64::from(u8::from(i % 10 == (i / 10) % 10)))
+            .collect(),
     )
     .unwrap();
     let eval = model
-        .gradients(&Cpu::<f64>::new(), &sirens(&spec, 8, 8), Some(&target), LossKind::SoftmaxCe { classes: 10 })
+        .gradients(
+            &Cpu::<f64>::new(),
+            &sirens(&spec, 8, 8),
+            Some(&target),
+            LossKind::SoftmaxCe { classes: 10 },
+        )
         .unwrap()
         .loss;
-    assert!((eval - losses[0]).abs() > 1e-6, "eval {eval} vs first training step {}", losses[0]);
+    assert!(
+        (eval - losses[0]).abs() > 1e-6,
+        "eval {eval} vs first training step {}",
+        losses[0]
+    );
 }

@@ -19,7 +19,8 @@ fn sirens_fit_their_images_and_round_trip_with_labels() {
     assert_eq!(file.spec, siren_spec());
     assert_eq!(file.networks.batch(), 4);
     // The images the fits saw, to compare the error with their variance.
-    let images = ImageSet::generate_with_noise(4, false, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+    let images =
+        ImageSet::generate_with_noise(4, false, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
     for (i, &e) in mse.iter().enumerate() {
         let px = images.image(i);
         let mean = px.iter().sum::<f32>() as f64 / px.len() as f64;
@@ -67,4 +68,48 @@ fn fitted_sirens_are_sign_symmetric_but_not_scale_symmetric() {
     let r = diagnose(&file.spec, &file.network(0).unwrap(), 16, 3, 32, 1).unwrap();
     let exact: Vec<bool> = r.iter().map(|k| k.exact()).collect();
     assert_eq!(exact, [true, false, true, false], "{r:?}");
+}
+
+#[test]
+fn renders_reproduce_the_stored_images_and_write_pngs() {
+    use monomial_nfn::picture::save_grid;
+    use monomial_nfn::zoo::inr::{render_pictures, stored_picture};
+    let cfg = InrConfig {
+        steps: 300,
+        ..InrConfig::new(2, 5)
+    };
+    let cpu = Cpu::<f32>::new();
+    let (file, _) = generate(&cfg, &cpu, &|_| {}).unwrap();
+    let renders = render_pictures(&cpu, &file, &[1, 0], 16, 16).unwrap();
+    for (r, i) in renders.iter().zip([1, 0]) {
+        let img = stored_picture(&file, i).unwrap();
+        let err = r
+            .data
+            .iter()
+            .zip(&img.data)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            / 256.0;
+        assert!(
+            err < 1e-3,
+            "SIREN {i}: render differs from its image by mse {err}"
+        );
+    }
+    assert!(
+        render_pictures(&cpu, &file, &[2], 16, 16).is_err(),
+        "index out of range"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grid.png");
+    save_grid(
+        &path,
+        &[renders.clone(), vec![stored_picture(&file, 1).unwrap()]],
+        4,
+    )
+    .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    // Two columns of (16 + 1)·4 plus a 4-pixel margin: 140 wide, two rows: 140 high.
+    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 140);
+    assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), 140);
 }

@@ -285,6 +285,27 @@ enum InrCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Render SIREN I of a network file to a PNG, beside the image it was fitted to when the
+    /// file stores images.
+    Render {
+        /// Network file (e.g. from `mnfn inr generate`).
+        file: PathBuf,
+        /// Which SIREN.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// Grid side (default: the stored images' side, else 16).
+        #[arg(long)]
+        size: Option<usize>,
+        /// Enlargement of each pixel.
+        #[arg(long, default_value_t = 8)]
+        scale: usize,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = Device::Auto)]
+        backend: Device,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -358,6 +379,17 @@ fn main() -> ExitCode {
                     out,
                 },
         } => inr_generate(n, seed, steps, backend, &out),
+        Command::Inr {
+            command:
+                InrCommand::Render {
+                    file,
+                    index,
+                    size,
+                    scale,
+                    backend,
+                    out,
+                },
+        } => inr_render(&file, index, size, scale, backend, &out),
         Command::Symmetry {
             path,
             index,
@@ -915,6 +947,38 @@ fn progress_bar(n: usize) -> Res<indicatif::ProgressBar> {
         )?
         .progress_chars("=> "),
     ))
+}
+
+fn inr_render(
+    path: &Path,
+    index: usize,
+    size: Option<usize>,
+    scale: usize,
+    backend: Device,
+    out: &Path,
+) -> Res<ExitCode> {
+    use monomial_nfn::zoo::inr::{render_pictures, stored_picture};
+    let file = monomial_nfn::zoo::NetworkFile::read(path, None)?;
+    let stored = stored_picture(&file, index);
+    let side = size.or(stored.as_ref().map(|p| p.h)).unwrap_or(16);
+    let backend = make_backend(backend)?;
+    let render = render_pictures(backend.as_ref(), &file, &[index], side, side)?;
+    let mut row = render;
+    if let Some(img) = stored.filter(|p| p.h == side && p.w == side) {
+        row.push(img);
+    }
+    let what = if row.len() == 2 {
+        "render and stored image"
+    } else {
+        "render"
+    };
+    monomial_nfn::picture::save_grid(out, &[row], scale)?;
+    println!(
+        "SIREN {index} of {} ({what}, {side}x{side}) -> {}",
+        path.display(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inr_generate(n: usize, seed: u64, steps: usize, backend: Device, out: &Path) -> Res<ExitCode> {

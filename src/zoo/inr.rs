@@ -89,7 +89,8 @@ pub fn generate(
     }
     let spec = siren_spec();
     let widths = siren::widths(&spec)?;
-    let images = ImageSet::generate_with_noise(cfg.n, false, &mut ChaCha8Rng::seed_from_u64(cfg.seed));
+    let images =
+        ImageSet::generate_with_noise(cfg.n, false, &mut ChaCha8Rng::seed_from_u64(cfg.seed));
     let coords = siren::grid_coords(SIDE, SIDE);
     let settings = FitSettings {
         steps: cfg.steps,
@@ -115,7 +116,8 @@ pub fn generate(
     let mut metadata = HashMap::new();
     metadata.insert(
         "task".into(),
-        "glyphs16: SIREN fits of noise-free 16x16 glyph images, 'ij' pixel grid linspace(-1, 1)".into(),
+        "glyphs16: SIREN fits of noise-free 16x16 glyph images, 'ij' pixel grid linspace(-1, 1)"
+            .into(),
     );
     metadata.insert("seed".into(), cfg.seed.to_string());
     metadata.insert(
@@ -139,4 +141,41 @@ pub fn generate(
         metadata,
     };
     Ok((file, mse))
+}
+
+/// Renders networks `indices` of a SIREN file on an h×w grid ('ij', linspace(−1, 1)) as
+/// pictures (channels = the SIRENs' outputs).
+pub fn render_pictures(
+    backend: &dyn Backend,
+    file: &NetworkFile,
+    indices: &[usize],
+    h: usize,
+    w: usize,
+) -> Result<Vec<crate::picture::Picture>> {
+    let n = file.networks.batch();
+    if let Some(&i) = indices.iter().find(|&&i| i >= n) {
+        return Err(Error::Input(format!(
+            "network {i} out of range for a file of {n}"
+        )));
+    }
+    let picked = crate::train::Dataset::new(
+        file.networks.clone(),
+        Tensor::new(vec![n, 1], vec![0.0; n])?,
+    )?
+    .select(indices)?
+    .inputs;
+    let out = siren::render(backend, &file.spec, &picked, &siren::grid_coords(h, w))?;
+    let c = file.spec.n_out();
+    out.data
+        .chunks(h * w * c)
+        .map(|d| crate::picture::Picture::new(h, w, c, d.to_vec()))
+        .collect()
+}
+
+/// The stored image of network `index` as a picture, when the file has images.
+pub fn stored_picture(file: &NetworkFile, index: usize) -> Option<crate::picture::Picture> {
+    let t = file.images.as_ref()?;
+    let (h, w) = (t.shape[1], t.shape[2]);
+    let data = t.data.get(index * h * w..(index + 1) * h * w)?.to_vec();
+    crate::picture::Picture::new(h, w, 1, data).ok()
 }

@@ -25,7 +25,11 @@ pub fn reduce<T: Scalar>(op: &ReduceOp, x: &[T], y: &mut [T]) {
             }
         }
         for (v, &a) in y_s[..k_len].iter_mut().zip(acc.iter()) {
-            *v = if op.accumulate { *v + alpha * a } else { alpha * a };
+            *v = if op.accumulate {
+                *v + alpha * a
+            } else {
+                alpha * a
+            };
         }
     };
     let span = (op.mid - 1) * ys + op.inner;
