@@ -155,6 +155,11 @@ fn reference_names(layer: &Layer, prefix: &str) -> Vec<(String, String)> {
         | Layer::Fourier(_)
         | Layer::PosEncoding(_)
         | Layer::Dropout(_) => {}
+        Layer::EditRender(e) => {
+            for (name, _) in e.params.iter() {
+                push(name.to_string(), name.to_string());
+            }
+        }
     }
     out
 }
@@ -183,6 +188,7 @@ pub fn reference_param_names(model: &Model) -> Vec<(String, usize, String)> {
             | Layer::Fourier(_)
             | Layer::PosEncoding(_)
             | Layer::Dropout(_) => continue,
+            Layer::EditRender(_) => "edit.".into(),
         };
         for (r, o) in reference_names(layer, &prefix) {
             out.push((r, i, o));

@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod dropout;
+pub mod edit;
 pub mod fourier;
 pub mod head;
 pub mod inr;

@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::nn::baseline::{PermKind, PermLinear};
 use crate::nn::dropout::{Dropout, MaskInput};
+use crate::nn::edit::EditRender;
 use crate::nn::fourier::FourierFeatures;
 use crate::nn::head::Dense;
 use crate::nn::monomial::{MonomialLinear, Variant};
@@ -46,6 +47,9 @@ pub enum Layer {
     PosEncoding(PositionEncoding),
     /// Dropout, active in training plans only.
     Dropout(Dropout),
+    /// LearnedScale, U + s·Δ with the model's input U, and the render of the edited SIRENs
+    /// (SPEC §6.3): weight-space Δ -> (B, h·w·n_L).
+    EditRender(EditRender),
 }
 
 /// What a model returns: weight-space features (equivariant models) or a (B, width) matrix.
@@ -359,6 +363,7 @@ impl Model {
                 Layer::Perm(m) => m.num_params(),
                 Layer::Pool(p) => p.num_params(),
                 Layer::Dense(d) => d.num_params(),
+                Layer::EditRender(e) => e.params.count(),
                 Layer::Activation(_)
                 | Layer::Stat(_)
                 | Layer::Fourier(_)
@@ -405,11 +410,12 @@ impl Model {
         for i in 0..self.spec.num_layers() {
             b.push(pb.input(InternalLayout::of(&self.spec, i, batch, self.in_channels).bias_len()));
         }
-        let mut v = Value::Space(SpaceBufs {
+        let input = SpaceBufs {
             w,
             b,
             channels: self.in_channels,
-        });
+        };
+        let mut v = Value::Space(input.clone());
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_spec = match layer {
                 Layer::Monomial(m) => Some(&m.spec),
@@ -451,6 +457,10 @@ impl Model {
                 (Layer::Dense(d), Value::Space(s)) => Value::Flat {
                     buf: d.emit_space(pb, &s, batch)?,
                     shape: vec![batch, d.n_out],
+                },
+                (Layer::EditRender(e), Value::Space(s)) => Value::Flat {
+                    buf: e.emit(pb, &input, &s, batch)?,
+                    shape: vec![batch, e.width()],
                 },
                 (Layer::Fourier(f), Value::Space(s)) => {
                     Value::Space(f.emit(pb, &self.spec, &s, batch)?)
@@ -502,7 +512,9 @@ impl Model {
                             Layer::Fourier(_) | Layer::PosEncoding(_) => {
                                 "weight-space encoding after a pool"
                             }
-                            Layer::Pool(_) | Layer::Stat(_) => "second pool",
+                            Layer::Pool(_) | Layer::Stat(_) | Layer::EditRender(_) => {
+                                "second pool or render"
+                            }
                             Layer::Activation(_) | Layer::Dense(_) | Layer::Dropout(_) => {
                                 "layer"
                             }
@@ -825,6 +837,7 @@ impl Model {
                 Layer::Pool(p) => shape = Some(vec![batch, p.channels, p.width()]),
                 Layer::Stat(p) => shape = Some(vec![batch, p.channels, p.width()]),
                 Layer::Dense(d) => shape = Some(vec![batch, d.n_out]),
+                Layer::EditRender(e) => shape = Some(vec![batch, e.width()]),
                 _ => {}
             }
         }
@@ -839,6 +852,7 @@ pub fn layer_params(layer: &Layer) -> Option<&ParamSet> {
         Layer::Perm(m) => Some(&m.params),
         Layer::Pool(p) => Some(&p.params),
         Layer::Dense(d) => Some(&d.params),
+        Layer::EditRender(e) => Some(&e.params),
         _ => None,
     }
 }
@@ -850,6 +864,7 @@ pub fn layer_params_mut(layer: &mut Layer) -> Option<&mut ParamSet> {
         Layer::Perm(m) => Some(&mut m.params),
         Layer::Pool(p) => Some(&mut p.params),
         Layer::Dense(d) => Some(&mut d.params),
+        Layer::EditRender(e) => Some(&mut e.params),
         _ => None,
     }
 }
