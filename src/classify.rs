@@ -246,21 +246,23 @@ pub struct ClassifyReport {
     pub plot: PathBuf,
 }
 
-/// The INR set for `config`, generating and caching it when asked (written under a temporary
-/// name, then renamed, so an interrupted run leaves no truncated cache).
-pub fn inr_file(config: &ClassifyConfig, backend: &dyn Backend) -> Result<(PathBuf, f64)> {
-    match &config.inrs {
+/// The INR set of `source`, generating and caching it under `cache_dir` when asked (written
+/// under a temporary name, then renamed, so an interrupted run leaves no truncated cache).
+pub fn inr_file(
+    source: &InrSource,
+    cache_dir: &std::path::Path,
+    progress: bool,
+    backend: &dyn Backend,
+) -> Result<(PathBuf, f64)> {
+    match source {
         InrSource::File(p) => Ok((p.clone(), 0.0)),
         InrSource::Generate { n, seed } => {
-            let path = config
-                .cache_dir
-                .join(format!("inr-glyphs16-clean-n{n}-seed{seed}.safetensors"));
+            let path = cache_dir.join(format!("inr-glyphs16-clean-n{n}-seed{seed}.safetensors"));
             if path.exists() {
                 return Ok((path, 0.0));
             }
-            std::fs::create_dir_all(&config.cache_dir)
-                .map_err(|e| Error::io(&config.cache_dir, e))?;
-            let bar = crate::experiment::bar(config.progress, *n as u64, "fitting SIRENs")?;
+            std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
+            let bar = crate::experiment::bar(progress, *n as u64, "fitting SIRENs")?;
             let t0 = Instant::now();
             let (file, _) = generate(&InrConfig::new(*n, *seed), backend, &|k| bar.inc(k as u64))?;
             bar.finish_and_clear();
@@ -302,7 +304,8 @@ pub fn build(kind: InrModelKind, config: &ClassifyConfig, spec: &NetworkSpec) ->
 /// Curves go to `out_dir/curve-<model>.csv` and `out_dir/curves.png`.
 pub fn classify_inr(config: &ClassifyConfig, backend: &dyn Backend) -> Result<ClassifyReport> {
     config.validate()?;
-    let (path, generate_seconds) = inr_file(config, backend)?;
+    let (path, generate_seconds) =
+        inr_file(&config.inrs, &config.cache_dir, config.progress, backend)?;
     let file = NetworkFile::read(&path, None)?;
     let labels = file.labels.clone().ok_or_else(|| {
         Error::Input(format!(

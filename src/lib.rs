@@ -26,6 +26,7 @@
 pub mod autodiff;
 pub mod backend;
 pub mod classify;
+pub mod editing;
 pub mod error;
 pub mod experiment;
 pub mod golden;

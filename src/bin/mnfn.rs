@@ -176,6 +176,73 @@ struct ClassifyArgs {
     out: PathBuf,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EditArg {
+    /// 3×3 grey dilation (the paper's MNIST edit).
+    Dilate,
+}
+
+#[derive(clap::Args, Clone)]
+struct EditArgs {
+    /// An INR set file (`mnfn inr generate`); without it one is generated and cached.
+    #[arg(long)]
+    inrs: Option<PathBuf>,
+    /// SIRENs of the generated set (when no --inrs is given).
+    #[arg(long, default_value_t = 2000)]
+    generate: usize,
+    /// Editors to compare: monomial, np, hnp.
+    #[arg(long, value_delimiter = ',', default_value = "monomial,np,hnp")]
+    models: Vec<String>,
+    /// The edit.
+    #[arg(long, value_enum, default_value_t = EditArg::Dilate)]
+    edit: EditArg,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Validate every this many steps.
+    #[arg(long, default_value_t = 200)]
+    eval_every: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Linear warm-up steps.
+    #[arg(long, default_value_t = 100)]
+    warmup: u64,
+    /// Width of the NP/HNP layers.
+    #[arg(long, default_value_t = 32)]
+    width: usize,
+    /// Fourier frequencies (twice as many channels).
+    #[arg(long, default_value_t = 32)]
+    fourier: usize,
+    /// Render grid side.
+    #[arg(long, default_value_t = 16)]
+    grid: usize,
+    /// The paper's MNIST editor (width 128, 128 frequencies, 50,000 steps).
+    #[arg(long)]
+    paper: bool,
+    /// Test SIRENs shown in edits.png.
+    #[arg(long, default_value_t = 6)]
+    examples: usize,
+    /// Write the first model's edited test SIRENs to this network file.
+    #[arg(long)]
+    save_edited: Option<PathBuf>,
+    /// Seed of the models and group elements.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    backend: Device,
+    /// Cache directory for generated INR sets.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Output directory for curves and edits.png.
+    #[arg(long, default_value = "edit-inr-out")]
+    out: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Default job: predict CNN generalisation (SPEC §6.1). Generates (or reuses) a zoo of
@@ -186,6 +253,10 @@ enum Command {
     /// glyph images, trains Monomial-NFN, HNP, NP and an MLP, and reports test accuracy, plain
     /// and with hidden neurons permuted and sign-flipped.
     ClassifyInr(ClassifyArgs),
+    /// Edit SIRENs in weight space (SPEC §6.3): trains Monomial-NFN, NP and HNP editors whose
+    /// edited SIRENs render the dilated image, and reports the test MSE against the unedited
+    /// SIRENs', plain and with hidden neurons permuted and sign-flipped; writes a PNG grid.
+    EditInr(EditArgs),
     /// Build the paper's CNN-Zoo Monomial-NFN, run it on random networks and on copies rescaled
     /// by up to 1e4 on every available backend, and report invariance and speed.
     Demo {
@@ -344,6 +415,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::PredictGen(args) => predict_gen(&args),
         Command::ClassifyInr(args) => classify_inr(&args),
+        Command::EditInr(args) => edit_inr(&args),
         Command::Demo { batch, seed } => demo(batch, seed),
         Command::Info => info(),
         Command::CheckGolden {
@@ -624,6 +696,82 @@ fn make_backend(device: Device) -> Res<Box<dyn Backend>> {
             }
         },
     })
+}
+
+fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
+    use monomial_nfn::classify::InrSource;
+    use monomial_nfn::editing::{edit_inr, Edit, EditConfig, EditModelKind};
+    let defaults = EditConfig::default();
+    let mut editor = defaults.editor.clone();
+    editor.widths = vec![a.width; 3];
+    editor.fourier.0 = a.fourier;
+    editor.grid = (a.grid, a.grid);
+    let mut config = EditConfig {
+        inrs: match &a.inrs {
+            Some(p) => InrSource::File(p.clone()),
+            None => InrSource::Generate {
+                n: a.generate,
+                seed: a.seed,
+            },
+        },
+        models: a
+            .models
+            .iter()
+            .map(|m| EditModelKind::parse(m))
+            .collect::<Result<_, _>>()?,
+        editor,
+        edit: match a.edit {
+            EditArg::Dilate => Edit::Dilate,
+        },
+        steps: a.steps,
+        eval_every: a.eval_every,
+        batch: a.batch,
+        lr: a.lr,
+        warmup: a.warmup,
+        seed: a.seed,
+        examples: a.examples,
+        save_edited: a.save_edited.clone(),
+        cache_dir: a.cache.clone().unwrap_or(defaults.cache_dir),
+        out_dir: a.out.clone(),
+        progress: true,
+    };
+    if a.paper {
+        config = config.paper();
+    }
+    config.validate()?;
+    let backend = make_backend(a.backend)?;
+    println!(
+        "edit-inr: dilate, models {}, {} steps, batch {}, lr {}, warm-up {}, {}x{} grid, on {}",
+        a.models.join(","),
+        config.steps,
+        config.batch,
+        config.lr,
+        config.warmup,
+        config.editor.grid.0,
+        config.editor.grid.1,
+        backend.describe()
+    );
+    let report = edit_inr(&config, backend.as_ref())?;
+    let (tr, va, te) = report.sizes;
+    println!(
+        "INR set {} ({}); {tr} train, {va} validation, {te} test SIRENs",
+        report.inr_file.display(),
+        if report.generate_seconds > 0.0 {
+            format!("generated in {:.1} s", report.generate_seconds)
+        } else {
+            "reused".into()
+        }
+    );
+    print!("{}", report.table());
+    println!(
+        "edits: {} (render, target, then each editor); curves: {}",
+        report.grid.display(),
+        report.plot.display()
+    );
+    if let Some(p) = &report.edited {
+        println!("edited test SIRENs: {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {

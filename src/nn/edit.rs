@@ -216,3 +216,49 @@ impl InrEditorConfig {
         Ok(Model::new(spec.clone(), 1, layers))
     }
 }
+
+impl EditRender {
+    /// U + s·Δ on the host, in the reference layout (what the render draws).
+    pub fn apply(
+        &self,
+        u: &crate::space::WeightSpace,
+        delta: &crate::space::WeightSpace,
+    ) -> Result<crate::space::WeightSpace> {
+        let mut out = u.clone();
+        for i in 0..self.spec.num_layers() {
+            for (kind, t, d) in [
+                ("w", &mut out.weights[i], &delta.weights[i]),
+                ("b", &mut out.biases[i], &delta.biases[i]),
+            ] {
+                if t.shape != d.shape {
+                    return Err(Error::shape("Δ tensor", &t.shape, &d.shape));
+                }
+                let s = self.params.expect(&format!("scale.{kind}{i}"))?.data[0];
+                t.data
+                    .iter_mut()
+                    .zip(&d.data)
+                    .for_each(|(a, b)| *a += s * b);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The edited networks U + s·Δ of an editor model (body, then [`EditRender`]).
+pub fn edited_networks(
+    model: &Model,
+    backend: &dyn crate::backend::Backend,
+    u: &crate::space::WeightSpace,
+) -> Result<crate::space::WeightSpace> {
+    let (last, body) = model
+        .layers()
+        .split_last()
+        .ok_or_else(|| Error::Spec("an editor has layers".into()))?;
+    let Layer::EditRender(edit) = last else {
+        return Err(Error::Spec("an editor ends in an EditRender layer".into()));
+    };
+    let body = Model::new(model.spec().clone(), 1, body.to_vec());
+    let delta = body.forward(backend, u)?.space()?;
+    body.release(backend);
+    edit.apply(u, &delta)
+}
