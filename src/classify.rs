@@ -161,11 +161,7 @@ impl ClassifyConfig {
 
     /// Checks every setting before any work starts.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, v: String, range: &str| {
-            Err(Error::Input(format!(
-                "{what} = {v} is out of range: expected {range}"
-            )))
-        };
+        let bad = |what: &str, v: String, range: &str| Err(Error::setting(what, v, range));
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("learning rate", self.lr.to_string(), "a finite value > 0");
         }
@@ -362,6 +358,7 @@ pub fn classify_inr(config: &ClassifyConfig, backend: &dyn Backend) -> Result<Cl
             seed: config.seed,
             csv: Some(config.out_dir.join(format!("curve-{}.csv", kind.name()))),
             progress: config.progress,
+            label: kind.name().into(),
         };
         let t0 = Instant::now();
         let report = fit(&mut model, backend, &train, Some(&val), &fit_config)?;

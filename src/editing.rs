@@ -161,11 +161,7 @@ impl EditConfig {
 
     /// Checks every setting before any work starts.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, v: String, range: &str| {
-            Err(Error::Input(format!(
-                "{what} = {v} is out of range: expected {range}"
-            )))
-        };
+        let bad = |what: &str, v: String, range: &str| Err(Error::setting(what, v, range));
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("learning rate", self.lr.to_string(), "a finite value > 0");
         }
@@ -333,6 +329,7 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
             seed: config.seed,
             csv: Some(config.out_dir.join(format!("curve-{}.csv", kind.name()))),
             progress: config.progress,
+            label: kind.name().into(),
         };
         let t0 = Instant::now();
         let report = fit(&mut model, backend, &train, Some(&val), &fit_config)?;

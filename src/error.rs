@@ -31,6 +31,16 @@ pub enum Error {
     /// No GPU adapter, or the device rejected something.
     #[error("gpu: {0}")]
     Device(String),
+    /// Training produced a non-finite loss or parameter: no result is reported.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+    /// A setting is outside its accepted range (named, with the value and the range).
+    #[error("{what} = {value} is out of range: expected {range}")]
+    Setting {
+        what: String,
+        value: String,
+        range: String,
+    },
     /// A weight-space dataset file (zoo weights, layout, metrics, split) is unusable.
     #[error("dataset file {path}: {problem}")]
     Dataset {
@@ -69,6 +79,15 @@ pub enum DatasetProblem {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// Shorthand for a [`Error::Setting`] error.
+    pub fn setting(what: &str, value: impl std::fmt::Display, range: &str) -> Self {
+        Error::Setting {
+            what: what.to_string(),
+            value: value.to_string(),
+            range: range.to_string(),
+        }
+    }
+
     /// Shorthand for a [`Error::Shape`] error.
     pub fn shape(what: impl Into<String>, expected: &[usize], got: &[usize]) -> Self {
         Error::Shape {

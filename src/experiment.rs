@@ -137,6 +137,75 @@ impl Default for PredictGenConfig {
     }
 }
 
+impl PredictGenConfig {
+    /// Checks every setting before any work starts (each error names the option, the value and
+    /// the accepted range).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::setting(
+                "learning rate (--lr)",
+                self.lr,
+                "a finite value > 0",
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(Error::setting("epochs (--epochs)", 0, "at least 1"));
+        }
+        if self.batch == 0 {
+            return Err(Error::setting("batch (--batch)", 0, "at least 1"));
+        }
+        if !(self.test_scale.is_finite() && self.test_scale >= 1.0) {
+            return Err(Error::setting(
+                "test scale (--augment-scale)",
+                self.test_scale,
+                "a finite factor ≥ 1 (scales are drawn from U[1, factor])",
+            ));
+        }
+        if let Some(k) = self.augment_train {
+            if k > 30 {
+                return Err(Error::setting(
+                    "augmentation exponent (--augment-train)",
+                    k,
+                    "0 ..= 30 (scales up to 10^k; float32 ends near 3.4e38)",
+                ));
+            }
+        }
+        if self.models.is_empty() {
+            return Err(Error::setting(
+                "models (--models)",
+                "none",
+                "at least one of monomial, hnp, np, stat",
+            ));
+        }
+        if let ZooSource::Generate { n, .. } = self.zoo {
+            if n < 10 {
+                return Err(Error::setting("networks (--generate)", n, "at least 10"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses transformed networks whose values left float32's range (a group element's scales
+/// overflowed or underflowed on this data): they would be computed as infinities or zeros.
+fn check_f32_range(ws: &WeightSpace, what: &str) -> Result<()> {
+    let max = f32::MAX as f64;
+    let min = f32::MIN_POSITIVE as f64;
+    for t in ws.weights.iter().chain(&ws.biases) {
+        if let Some(v) = t
+            .data
+            .iter()
+            .find(|v| v.abs() > max || (**v != 0.0 && v.abs() < min))
+        {
+            return Err(Error::Input(format!(
+                "{what}: a group element's scales take a weight to {v:e}, outside float32's range \
+                 [{min:e}, {max:e}]; use smaller scales"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `$XDG_CACHE_HOME/monomial-nfn`, `~/.cache/monomial-nfn`, or `.mnfn-cache`.
 pub fn default_cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
@@ -312,6 +381,7 @@ fn concat(a: &Dataset, b: &Dataset) -> Result<Dataset> {
 /// plain and transformed. Learning curves go to `out_dir/curve-<model>.csv` and are plotted in
 /// `out_dir/curves.png`.
 pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<PredictGenReport> {
+    config.validate()?;
     let (dir, generate_seconds) = zoo_dir(config)?;
     let filter = ZooFilter {
         activation: Some(config.activation),
@@ -345,6 +415,7 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
     if let Some(k) = config.augment_train {
         let aug = policy(10f64.powi(k as i32), config.seed ^ 0xa0);
         let moved = aug.apply(&spec, &train.inputs, 0, &splits.train)?;
+        check_f32_range(&moved, "--augment-train")?;
         train = concat(&train, &Dataset::new(moved, train.targets.clone())?)?;
     }
     let test_g = Dataset::new(
@@ -356,6 +427,7 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
         )?,
         test.targets.clone(),
     )?;
+    check_f32_range(&test_g.inputs, "--augment-scale")?;
     std::fs::create_dir_all(&config.out_dir).map_err(|e| Error::io(&config.out_dir, e))?;
     let mut models = Vec::new();
     for &kind in &config.models {
@@ -394,6 +466,7 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
             seed: config.seed,
             csv: Some(config.out_dir.join(format!("curve-{}.csv", kind.name()))),
             progress: config.progress,
+            label: kind.name().into(),
         };
         let t0 = Instant::now();
         let report = fit(&mut model, backend, &tr, Some(&va), &fit_config)?;
@@ -469,14 +542,22 @@ impl PredictGenReport {
             "infer/s",
             "backend"
         );
+        // Kendall's τ of constant predictions is undefined: say so, never print a number.
+        let tau = |t: f64| {
+            if t.is_finite() {
+                format!("{t:.4}")
+            } else {
+                "undefined".into()
+            }
+        };
         for m in &self.models {
             s += &format!(
-                "{:<14} {:>10} {:>10.4} {:>14.4} {:>9.4} {:>6} {:>10.1} {:>12.0}  {}\n",
+                "{:<14} {:>10} {:>10} {:>14} {:>9} {:>6} {:>10.1} {:>12.0}  {}\n",
                 m.model,
                 m.params,
-                m.tau,
-                m.tau_transformed,
-                m.val_tau,
+                tau(m.tau),
+                tau(m.tau_transformed),
+                tau(m.val_tau),
                 m.best_epoch,
                 m.train_seconds,
                 m.inference_per_second,

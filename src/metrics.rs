@@ -69,9 +69,13 @@ impl Metric {
 }
 
 /// Kendall's τ-b: (concordant − discordant) / sqrt((n₀ − ties_x)(n₀ − ties_y)), O(n²).
-/// Returns NaN-free 0 when either side is constant.
+/// Undefined (NaN, as scipy) when either side is constant or holds a non-finite value.
 pub fn kendall_tau(x: &[f64], y: &[f64]) -> f64 {
     let n = x.len().min(y.len());
+    // Undefined (NaN, as scipy) for non-finite values; never a silent 0.
+    if x[..n].iter().chain(&y[..n]).any(|v| !v.is_finite()) {
+        return f64::NAN;
+    }
     let (mut s, mut tx, mut ty, mut pairs) = (0i64, 0i64, 0i64, 0i64);
     for i in 0..n {
         for j in i + 1..n {
@@ -89,7 +93,8 @@ pub fn kendall_tau(x: &[f64], y: &[f64]) -> f64 {
     }
     let denom = (((pairs - tx) as f64) * ((pairs - ty) as f64)).sqrt();
     if denom == 0.0 {
-        0.0
+        // Constant predictions (or targets) rank nothing: τ is undefined.
+        f64::NAN
     } else {
         s as f64 / denom
     }

@@ -243,6 +243,8 @@ pub struct FitConfig {
     pub csv: Option<PathBuf>,
     /// Show a progress bar.
     pub progress: bool,
+    /// The model's name in errors (e.g. "Monomial-NFN").
+    pub label: String,
 }
 
 impl Default for FitConfig {
@@ -257,6 +259,7 @@ impl Default for FitConfig {
             seed: 0,
             csv: None,
             progress: false,
+            label: "model".into(),
         }
     }
 }
@@ -390,8 +393,31 @@ pub fn fit(
             cursor = usize::MAX;
         }
         let train_loss = trainer.take_loss_sum()? / steps_per_epoch as f64;
+        if !train_loss.is_finite() {
+            bar.finish_and_clear();
+            return Err(Error::Diverged(format!(
+                "{}: the training loss became {train_loss} in round {epoch} (steps {}..={}); \
+                 lower the learning rate or check the inputs",
+                config.label,
+                (epoch - 1) * steps_per_epoch + 1,
+                epoch * steps_per_epoch
+            )));
+        }
         train_seconds += t0.elapsed().as_secs_f64();
         let current = trainer.model()?;
+        if let Some(bad) = current
+            .layers()
+            .iter()
+            .filter_map(crate::nn::model::layer_params)
+            .flat_map(|p| p.iter())
+            .find(|(_, t)| t.data.iter().any(|v| !v.is_finite()))
+        {
+            bar.finish_and_clear();
+            return Err(Error::Diverged(format!(
+                "{}: parameter {} became non-finite in round {epoch}",
+                config.label, bad.0
+            )));
+        }
         let val_metric = match val {
             Some(v) => {
                 let p = predict(&current, backend, v, 256)?;

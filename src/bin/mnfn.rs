@@ -872,6 +872,7 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
         out_dir: a.out.clone(),
         progress: true,
     };
+    config.validate()?;
     let backend = make_backend(a.backend)?;
     println!(
         "predict-gen: {} zoo, models {}, {} epochs, batch {}, lr {}, on {}",
