@@ -5,11 +5,10 @@
 use monomial_nfn::experiment::{predict_gen, PredictGenConfig, ZooSource};
 use monomial_nfn::plan::LossKind;
 use monomial_nfn::train::{fit, Dataset, FitConfig};
-use monomial_nfn::{
-    Activation, Cpu, Error, Init, Model, NetActivation, NetworkSpec, PoolMode, Tensor, Variant,
-    WeightSpace,
-};
+use monomial_nfn::{Cpu, Error, Tensor, WeightSpace};
 use rand::SeedableRng;
+
+mod common;
 
 #[test]
 fn predict_gen_refuses_bad_settings_before_any_work() {
@@ -96,20 +95,8 @@ fn scales_that_leave_float32_are_refused_on_the_data() {
 #[test]
 fn divergence_stops_training_with_the_model_round_and_steps() {
     let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let spec = NetworkSpec::mlp(&[3, 5, 4, 2], NetActivation::Relu).unwrap();
-    let mut model = Model::monomial_invariant(
-        &spec,
-        1,
-        &[4, 3],
-        Activation::Relu,
-        Activation::Relu,
-        Variant::Scale,
-        Init::XavierNormal,
-        PoolMode::ParamMulL2,
-        &[16],
-        &mut r,
-    )
-    .unwrap();
+    let mut model = common::small_monomial(&mut r);
+    let spec = model.spec().clone();
     let nets = WeightSpace::random(&spec, 16, 1, &mut r);
     let data = Dataset::new(nets, Tensor::new(vec![16, 1], vec![1e30; 16]).unwrap()).unwrap();
     let config = FitConfig {

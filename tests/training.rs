@@ -7,10 +7,7 @@ mod common;
 use monomial_nfn::metrics::{kendall_tau, Metric};
 use monomial_nfn::plan::{AdamOp, LossKind, PlanBuilder};
 use monomial_nfn::train::{fit, AdamConfig, Dataset, FitConfig, Trainer};
-use monomial_nfn::{
-    Activation, Backend, Cpu, Init, Model, NetActivation, NetworkSpec, PoolMode, Tensor, Variant,
-    WeightSpace,
-};
+use monomial_nfn::{Backend, Cpu, Model, Tensor, WeightSpace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -141,20 +138,7 @@ fn adam_matches_pytorch_on_cpu_and_gpu() {
 }
 
 fn small_model(r: &mut ChaCha8Rng) -> Model {
-    let spec = NetworkSpec::mlp(&[3, 5, 4, 2], NetActivation::Relu).unwrap();
-    Model::monomial_invariant(
-        &spec,
-        1,
-        &[4, 3],
-        Activation::Relu,
-        Activation::Relu,
-        Variant::Scale,
-        Init::XavierNormal,
-        PoolMode::ParamMulL2,
-        &[16],
-        r,
-    )
-    .unwrap()
+    common::small_monomial(r)
 }
 
 fn dataset(model: &Model, n: usize, r: &mut ChaCha8Rng) -> Dataset {

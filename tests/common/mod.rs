@@ -33,3 +33,23 @@ pub fn golden_files() -> Vec<PathBuf> {
     assert_eq!(v.len(), 24, "the shared golden set has 24 files");
     v
 }
+
+/// A small invariant ReLU Monomial-NFN on 3 -> 5 -> 4 -> 2 MLPs (training tests).
+#[allow(dead_code)]
+pub fn small_monomial(r: &mut rand_chacha::ChaCha8Rng) -> monomial_nfn::Model {
+    use monomial_nfn::{Activation, Init, Model, NetActivation, NetworkSpec, PoolMode, Variant};
+    let spec = NetworkSpec::mlp(&[3, 5, 4, 2], NetActivation::Relu).expect("valid widths");
+    Model::monomial_invariant(
+        &spec,
+        1,
+        &[4, 3],
+        Activation::Relu,
+        Activation::Relu,
+        Variant::Scale,
+        Init::XavierNormal,
+        PoolMode::ParamMulL2,
+        &[16],
+        r,
+    )
+    .expect("valid model")
+}
