@@ -305,3 +305,31 @@ fn mask_op_and_its_backward_agree_on_every_backend() {
         assert!(rel_err(&got, &want) < 1e-6, "{}", be.describe());
     }
 }
+
+#[test]
+fn batched_fits_agree_between_the_gpu_and_the_cpu() {
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let spec = NetworkSpec::mlp(&[2, 8, 8, 1], NetActivation::Sin).unwrap();
+    let widths = siren::widths(&spec).unwrap();
+    let coords = siren::grid_coords(4, 4);
+    let init = random_rows(&widths, 3, &mut rng(9));
+    let targets: Vec<f64> = (0..48).map(|i| ((i % 5) as f64 / 5.0).sqrt()).collect();
+    let settings = FitSettings {
+        steps: 20,
+        learning_rate: 1e-3,
+    };
+    let (want, e_cpu) = siren::fit(
+        &Cpu::<f64>::new(),
+        &spec,
+        init.clone(),
+        &targets,
+        &coords,
+        settings,
+    )
+    .unwrap();
+    let (got, e_gpu) = siren::fit(&gpu, &spec, init, &targets, &coords, settings).unwrap();
+    assert!(rel_err(&[got], &[want]) < 1e-4);
+    assert!(rel_err(&[e_gpu], &[e_cpu]) < 1e-3);
+}

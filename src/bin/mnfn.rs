@@ -1144,7 +1144,7 @@ fn inr_generate(n: usize, seed: u64, steps: usize, backend: Device, out: &Path) 
     file.write(out)?;
     let worst = mse.iter().fold(0f64, |m, &v| m.max(v));
     println!(
-        "{n} SIRENs in {:.1} s on {}; mean squared error mean {:.5}, worst {worst:.5}; PSNR mean {:.1} dB, min {:.1} dB",
+        "{n} SIRENs in {:.1} s on {}; mean squared error mean {:.2e}, worst {worst:.2e}; PSNR mean {:.1} dB, min {:.1} dB",
         t0.elapsed().as_secs_f64(),
         backend.describe(),
         file.metadata["mean_mse"].parse::<f64>().unwrap_or(f64::NAN),
