@@ -283,18 +283,12 @@ pub fn zoo_dir(config: &PredictGenConfig) -> Result<(PathBuf, f64)> {
     }
 }
 
-pub(crate) fn bar(show: bool, len: u64, what: &str) -> Result<indicatif::ProgressBar> {
-    if !show {
-        return Ok(indicatif::ProgressBar::hidden());
-    }
-    let b = indicatif::ProgressBar::new(len);
-    b.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{what}: [{{bar:30}}] {{pos}}/{{len}} ({{elapsed}}, eta {{eta}})"
-        ))
-        .map_err(|e| Error::Input(format!("progress template: {e}")))?,
-    );
-    Ok(b)
+pub(crate) fn bar(show: bool, len: u64, what: &str) -> Result<crate::progress::Bar> {
+    crate::progress::Bar::new(
+        show,
+        len,
+        &format!("{what}: [{{bar:30}}] {{pos}}/{{len}} ({{elapsed}}, eta {{eta}})"),
+    )
 }
 
 /// Per-coordinate standardisation with train-set statistics (np_inv, SPEC §5.4); std < 1e-5

@@ -37,6 +37,7 @@ pub mod nn;
 pub mod picture;
 pub mod plan;
 pub mod plot;
+pub mod progress;
 pub mod scalar;
 pub mod siren;
 pub mod space;

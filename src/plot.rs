@@ -1,19 +1,35 @@
 //! Learning-curve plots (PNG) comparing the models of a run: validation metric and training loss
-//! per epoch.
+//! per epoch. Drawn with plotters when the `plot` feature is on (the `mnfn` binary's default);
+//! without it the curves stay in their CSV files and no PNG is written.
 
 use std::path::Path;
 
+#[cfg(feature = "plot")]
 use plotters::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::train::Epoch;
 
 /// Draws validation metric (left) and training loss (right) per epoch, one line per model.
+#[cfg(feature = "plot")]
 pub fn learning_curves(path: &Path, metric: &str, models: &[(&str, &[Epoch])]) -> Result<()> {
-    draw(path, metric, models)
-        .map_err(|e| Error::io(path, std::io::Error::other(format!("plotting failed: {e}"))))
+    draw(path, metric, models).map_err(|e| {
+        crate::error::Error::io(path, std::io::Error::other(format!("plotting failed: {e}")))
+    })
 }
 
+/// Without the `plot` feature: logs that `path` is not drawn (the CSV curves remain).
+#[cfg(not(feature = "plot"))]
+pub fn learning_curves(path: &Path, metric: &str, models: &[(&str, &[Epoch])]) -> Result<()> {
+    log::warn!(
+        "built without the `plot` feature: {} ({metric}, {} models) not drawn",
+        path.display(),
+        models.len()
+    );
+    Ok(())
+}
+
+#[cfg(feature = "plot")]
 fn draw(
     path: &Path,
     metric: &str,

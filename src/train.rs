@@ -352,18 +352,11 @@ pub fn fit(
     let mut trainer = Trainer::new(model, backend, batch, config.loss, config.optimizer.clone())?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let bar = if config.progress {
-        let b = indicatif::ProgressBar::new((config.epochs * steps_per_epoch) as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} steps, {elapsed} elapsed, eta {eta} {msg}",
-            )
-            .map_err(|e| Error::Input(format!("progress template: {e}")))?,
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::progress::Bar::new(
+        config.progress,
+        (config.epochs * steps_per_epoch) as u64,
+        "{bar:30} {pos}/{len} steps, {elapsed} elapsed, eta {eta} {msg}",
+    )?;
     let mut csv = match &config.csv {
         Some(p) => {
             let mut f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
