@@ -1,5 +1,5 @@
 //! Learning-curve plots (PNG) comparing the models of a run: validation metric and training loss
-//! per epoch. Drawn with plotters when the `plot` feature is on (the `mnfn` binary's default);
+//! per evaluation round. Drawn with plotters when the `plot` feature is on (the `mnfn` binary's default);
 //! without it the curves stay in their CSV files and no PNG is written.
 
 use std::path::Path;
@@ -10,7 +10,8 @@ use plotters::prelude::*;
 use crate::error::Result;
 use crate::train::Epoch;
 
-/// Draws validation metric (left) and training loss (right) per epoch, one line per model.
+/// Draws validation metric (left) and training loss (right) against the optimizer step, one
+/// line per model.
 #[cfg(feature = "plot")]
 pub fn learning_curves(path: &Path, metric: &str, models: &[(&str, &[Epoch])]) -> Result<()> {
     draw(path, metric, models).map_err(|e| {
@@ -38,12 +39,13 @@ fn draw(
     let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((1, 2));
-    let epochs = models
+    // x is the optimizer step of each evaluation (epochs and every-k-steps rounds alike).
+    let last_step = models
         .iter()
-        .map(|(_, c)| c.len())
+        .flat_map(|(_, c)| c.iter().map(|e| e.step))
         .max()
         .unwrap_or(1)
-        .max(2);
+        .max(1);
     type Pick = fn(&Epoch) -> f64;
     let series: [(&str, Pick); 2] = [
         (metric, |e: &Epoch| e.val_metric),
@@ -68,13 +70,13 @@ fn draw(
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d(1.0..epochs as f64, (lo - pad)..(hi + pad))?;
-        chart.configure_mesh().x_desc("epoch").draw()?;
+            .build_cartesian_2d(0.0..last_step as f64, (lo - pad)..(hi + pad))?;
+        chart.configure_mesh().x_desc("step").draw()?;
         for (i, (name, curve)) in models.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             let points = curve
                 .iter()
-                .map(|e| (e.epoch as f64, pick(e)))
+                .map(|e| (e.step as f64, pick(e)))
                 .filter(|(_, v)| v.is_finite());
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))?
