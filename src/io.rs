@@ -90,9 +90,11 @@ impl TensorFile {
         };
         let out =
             safetensors::serialize(views, meta).map_err(|e| Error::format(path, e.to_string()))?;
-        std::fs::write(path, out).map_err(|source| Error::Io {
-            path: path.into(),
-            source,
+        write_atomic(path, |tmp| {
+            std::fs::write(tmp, &out).map_err(|source| Error::Io {
+                path: tmp.into(),
+                source,
+            })
         })
     }
 
@@ -282,4 +284,23 @@ pub fn load_checkpoint(model: &mut Model, path: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Writes `path` through `write` under a temporary name beside it (`.partial.NAME`, keeping the
+/// extension that writers read, such as `.gz`), then renames
+/// it into place: an interrupted run never leaves a truncated file that a later run would read as
+/// valid (a rename within a directory is atomic). On failure the temporary file is removed.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Input(format!("{} names no file", path.display())))?;
+    let tmp = path.with_file_name(format!(".partial.{}", name.to_string_lossy()));
+    if let Err(e) = write(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })
 }

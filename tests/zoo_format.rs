@@ -637,3 +637,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn writes_go_through_a_temporary_name_and_leave_nothing_on_failure() {
+    use monomial_nfn::io::write_atomic;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.csv.gz");
+    // A failing writer leaves neither the file nor its temporary.
+    let e = write_atomic(&path, |tmp| {
+        std::fs::write(tmp, b"half").unwrap();
+        Err(monomial_nfn::Error::Input("interrupted".into()))
+    });
+    assert!(e.is_err());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A successful one sees a temporary with the same extension, then the file appears whole.
+    write_atomic(&path, |tmp| {
+        assert!(tmp.to_string_lossy().ends_with(".csv.gz"));
+        assert!(
+            !path.exists(),
+            "the final name appears only after the rename"
+        );
+        std::fs::write(tmp, b"whole").map_err(|e| monomial_nfn::Error::io(tmp, e))
+    })
+    .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"whole");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

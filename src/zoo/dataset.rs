@@ -161,7 +161,9 @@ impl Zoo {
         })
     }
 
-    /// Writes a zoo directory (created if missing): rows (len × P), layout and metrics.
+    /// Writes a zoo directory (created if missing): rows (len × P), layout and metrics, each
+    /// through a temporary name and the metrics last, so an interrupted write never leaves a
+    /// directory that reads as a complete zoo.
     pub fn write(dir: &Path, layout: &Layout, weights: &[f32], metrics: &Table) -> Result<()> {
         let p = layout.row_len();
         if p == 0 || weights.len() % p != 0 || weights.len() / p != metrics.len() {
@@ -175,9 +177,19 @@ impl Zoo {
             path: dir.into(),
             source,
         })?;
-        npy::write_f32_matrix(&dir.join(WEIGHTS), metrics.len(), p, weights)?;
-        layout.write(&dir.join(LAYOUT))?;
-        metrics.write_csv(&dir.join(METRICS))
+        use crate::io::write_atomic;
+        // A half-written directory must not keep an older zoo's metrics: they mark it complete.
+        match std::fs::remove_file(dir.join(METRICS)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(dir.join(METRICS), e))
+            }
+            _ => {}
+        }
+        write_atomic(&dir.join(WEIGHTS), |t| {
+            npy::write_f32_matrix(t, metrics.len(), p, weights)
+        })?;
+        write_atomic(&dir.join(LAYOUT), |t| layout.write(t))?;
+        write_atomic(&dir.join(METRICS), |t| metrics.write_csv(t))
     }
 
     /// Number of networks.
