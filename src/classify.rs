@@ -19,7 +19,7 @@ use crate::nn::params::Init;
 use crate::plan::LossKind;
 use crate::spec::NetworkSpec;
 use crate::tensor::Tensor;
-use crate::train::{fit, predict, AdamConfig, Dataset, Epoch, FitConfig};
+use crate::train::{fit, predict, Dataset, Epoch, StepSchedule};
 use crate::zoo::inr::{generate, InrConfig};
 use crate::zoo::{Augment, NetworkFile};
 
@@ -73,6 +73,18 @@ pub enum InrSource {
         /// Seed.
         seed: u64,
     },
+}
+
+impl InrSource {
+    /// Checks the size of a set to generate.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            InrSource::Generate { n, .. } if *n < 10 => {
+                Err(Error::setting("generate", n, "at least 10 INRs"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Settings of a classify-inr run. Defaults are sized to finish within 10 minutes on a 2-core
@@ -159,21 +171,23 @@ impl ClassifyConfig {
         self
     }
 
+    /// The training schedule these settings describe.
+    pub fn schedule(&self) -> StepSchedule {
+        StepSchedule {
+            steps: self.steps,
+            eval_every: self.eval_every,
+            batch: self.batch,
+            lr: self.lr,
+            warmup: self.warmup,
+            seed: self.seed,
+        }
+    }
+
     /// Checks every setting before any work starts.
     pub fn validate(&self) -> Result<()> {
+        self.schedule().validate()?;
+        self.inrs.validate()?;
         let bad = |what: &str, v: String, range: &str| Err(Error::setting(what, v, range));
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("learning rate", self.lr.to_string(), "a finite value > 0");
-        }
-        if self.steps == 0 {
-            return bad("steps", "0".into(), "at least 1");
-        }
-        if self.eval_every == 0 || self.eval_every > self.steps {
-            return bad("eval-every", self.eval_every.to_string(), "1 ..= steps");
-        }
-        if self.batch == 0 {
-            return bad("batch", "0".into(), "at least 1");
-        }
         if self.models.is_empty() {
             return bad(
                 "models",
@@ -187,11 +201,6 @@ impl ClassifyConfig {
         ] {
             if !(0.0..1.0).contains(&p) {
                 return bad(what, p.to_string(), "[0, 1)");
-            }
-        }
-        if let InrSource::Generate { n, .. } = self.inrs {
-            if n < 10 {
-                return bad("generate", n.to_string(), "at least 10 INRs");
             }
         }
         Ok(())
@@ -344,22 +353,13 @@ pub fn classify_inr(config: &ClassifyConfig, backend: &dyn Backend) -> Result<Cl
     let mut models = Vec::new();
     for &kind in &config.models {
         let mut model = build(kind, config, &spec)?;
-        let fit_config = FitConfig {
-            epochs: config.steps / config.eval_every,
-            eval_every: Some(config.eval_every),
-            batch: config.batch,
-            loss: LossKind::SoftmaxCe { classes },
-            metric: Metric::Accuracy,
-            optimizer: AdamConfig {
-                lr: config.lr,
-                warmup_steps: config.warmup,
-                ..AdamConfig::default()
-            },
-            seed: config.seed,
-            csv: Some(config.out_dir.join(format!("curve-{}.csv", kind.name()))),
-            progress: config.progress,
-            label: kind.name().into(),
-        };
+        let fit_config = config.schedule().fit_config(
+            kind.name(),
+            LossKind::SoftmaxCe { classes },
+            Metric::Accuracy,
+            config.out_dir.join(format!("curve-{}.csv", kind.name())),
+            config.progress,
+        );
         let t0 = Instant::now();
         let report = fit(&mut model, backend, &train, Some(&val), &fit_config)?;
         let train_seconds = t0.elapsed().as_secs_f64();

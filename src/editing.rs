@@ -19,7 +19,7 @@ use crate::nn::model::Model;
 use crate::picture::{save_grid, Picture};
 use crate::plan::LossKind;
 use crate::tensor::Tensor;
-use crate::train::{fit, predict, AdamConfig, Dataset, Epoch, FitConfig};
+use crate::train::{fit, predict, Dataset, Epoch, StepSchedule};
 use crate::zoo::{Augment, NetworkFile};
 
 /// The editors of the comparison.
@@ -159,32 +159,29 @@ impl EditConfig {
         self
     }
 
+    /// The training schedule these settings describe.
+    pub fn schedule(&self) -> StepSchedule {
+        StepSchedule {
+            steps: self.steps,
+            eval_every: self.eval_every,
+            batch: self.batch,
+            lr: self.lr,
+            warmup: self.warmup,
+            seed: self.seed,
+        }
+    }
+
     /// Checks every setting before any work starts.
     pub fn validate(&self) -> Result<()> {
+        self.schedule().validate()?;
+        self.inrs.validate()?;
         let bad = |what: &str, v: String, range: &str| Err(Error::setting(what, v, range));
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("learning rate", self.lr.to_string(), "a finite value > 0");
-        }
-        if self.steps == 0 {
-            return bad("steps", "0".into(), "at least 1");
-        }
-        if self.eval_every == 0 || self.eval_every > self.steps {
-            return bad("eval-every", self.eval_every.to_string(), "1 ..= steps");
-        }
-        if self.batch == 0 {
-            return bad("batch", "0".into(), "at least 1");
-        }
         if self.models.is_empty() {
             return bad("models", "none".into(), "at least one of monomial, np, hnp");
         }
         let (h, w) = self.editor.grid;
         if h * w == 0 || h > 256 || w > 256 {
             return bad("grid", format!("{h}x{w}"), "1 ..= 256 per side");
-        }
-        if let InrSource::Generate { n, .. } = self.inrs {
-            if n < 10 {
-                return bad("generate", n.to_string(), "at least 10 INRs");
-            }
         }
         Ok(())
     }
@@ -315,22 +312,13 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
     for (k, &kind) in config.models.iter().enumerate() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
         let mut model: Model = kind.config(&config.editor).build(&spec, &mut rng)?;
-        let fit_config = FitConfig {
-            epochs: config.steps / config.eval_every,
-            eval_every: Some(config.eval_every),
-            batch: config.batch,
-            loss: LossKind::Mse,
-            metric: Metric::Mse,
-            optimizer: AdamConfig {
-                lr: config.lr,
-                warmup_steps: config.warmup,
-                ..AdamConfig::default()
-            },
-            seed: config.seed,
-            csv: Some(config.out_dir.join(format!("curve-{}.csv", kind.name()))),
-            progress: config.progress,
-            label: kind.name().into(),
-        };
+        let fit_config = config.schedule().fit_config(
+            kind.name(),
+            LossKind::Mse,
+            Metric::Mse,
+            config.out_dir.join(format!("curve-{}.csv", kind.name())),
+            config.progress,
+        );
         let t0 = Instant::now();
         let report = fit(&mut model, backend, &train, Some(&val), &fit_config)?;
         let train_seconds = t0.elapsed().as_secs_f64();

@@ -264,6 +264,74 @@ impl Default for FitConfig {
     }
 }
 
+/// A step-based run (the INR experiments): `steps` Adam steps with `warmup` steps of linear
+/// warm-up, validation every `eval_every` steps, mini-batches of `batch`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepSchedule {
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Validate every this many steps.
+    pub eval_every: usize,
+    /// Mini-batch size.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Linear warm-up steps.
+    pub warmup: u64,
+    /// Shuffling seed.
+    pub seed: u64,
+}
+
+impl StepSchedule {
+    /// Checks the settings (an [`Error::Setting`] naming the first bad one).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::setting(
+                "learning rate",
+                self.lr,
+                "a finite value > 0",
+            ));
+        }
+        if self.steps == 0 {
+            return Err(Error::setting("steps", 0, "at least 1"));
+        }
+        if self.eval_every == 0 || self.eval_every > self.steps {
+            return Err(Error::setting("eval-every", self.eval_every, "1 ..= steps"));
+        }
+        if self.batch == 0 {
+            return Err(Error::setting("batch", 0, "at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The [`fit`] settings of this schedule for the model `label`, its curve written to `csv`.
+    pub fn fit_config(
+        &self,
+        label: &str,
+        loss: LossKind,
+        metric: Metric,
+        csv: PathBuf,
+        progress: bool,
+    ) -> FitConfig {
+        FitConfig {
+            epochs: self.steps / self.eval_every.max(1),
+            eval_every: Some(self.eval_every),
+            batch: self.batch,
+            loss,
+            metric,
+            optimizer: AdamConfig {
+                lr: self.lr,
+                warmup_steps: self.warmup,
+                ..AdamConfig::default()
+            },
+            seed: self.seed,
+            csv: Some(csv),
+            progress,
+            label: label.into(),
+        }
+    }
+}
+
 /// One evaluation round (an epoch, or `eval_every` steps) of the learning curve.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Epoch {

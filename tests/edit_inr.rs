@@ -18,22 +18,10 @@ fn rng(seed: u64) -> ChaCha8Rng {
 }
 
 fn sirens(spec: &NetworkSpec, n: usize, seed: u64) -> WeightSpace {
-    let mut ws = WeightSpace::random(spec, n, 1, &mut rng(seed));
-    for (i, (w, b)) in ws.weights.iter_mut().zip(ws.biases.iter_mut()).enumerate() {
-        let s = if i == 0 { 0.5 } else { 0.05 };
-        w.data.iter_mut().for_each(|v| *v *= s);
-        b.data.iter_mut().for_each(|v| *v *= s);
-    }
-    ws
+    common::sirens(spec, n, seed, (0.5, 0.05))
 }
 
-fn max_rel(a: &[f64], b: &[f64]) -> f64 {
-    let m = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
-    a.iter()
-        .zip(b)
-        .fold(0.0f64, |e, (x, y)| e.max((x - y).abs()))
-        / m
-}
+use common::max_rel;
 
 fn flat(ws: &WeightSpace) -> Vec<f64> {
     ws.weights

@@ -21,13 +21,7 @@ fn rng(seed: u64) -> ChaCha8Rng {
 
 /// SIREN-sized weights (first layer ~1, later ~1/√n) so that features stay moderate.
 fn sirens(spec: &NetworkSpec, n: usize, seed: u64) -> WeightSpace {
-    let mut ws = WeightSpace::random(spec, n, 1, &mut rng(seed));
-    for (i, (w, b)) in ws.weights.iter_mut().zip(ws.biases.iter_mut()).enumerate() {
-        let s = if i == 0 { 1.0 } else { 0.2 };
-        w.data.iter_mut().for_each(|v| *v *= s);
-        b.data.iter_mut().for_each(|v| *v *= s);
-    }
-    ws
+    common::sirens(spec, n, seed, (1.0, 0.2))
 }
 
 #[test]
@@ -65,13 +59,7 @@ fn logits(model: &Model, be: &dyn Backend, ws: &WeightSpace) -> Vec<f64> {
     model.forward(be, ws).unwrap().features().unwrap().data
 }
 
-fn max_rel(a: &[f64], b: &[f64]) -> f64 {
-    let m = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
-    a.iter()
-        .zip(b)
-        .fold(0.0f64, |e, (x, y)| e.max((x - y).abs()))
-        / m
-}
+use common::max_rel;
 
 #[test]
 fn monomial_nfn_is_invariant_to_permutations_and_sign_flips() {

@@ -111,17 +111,15 @@ struct PredictGenArgs {
     out: PathBuf,
 }
 
+/// Options shared by the INR experiments: the set, the step schedule, the backend.
 #[derive(clap::Args, Clone)]
-struct ClassifyArgs {
-    /// An INR set file with labels (`mnfn inr generate`); without it one is generated and cached.
+struct InrRunArgs {
+    /// An INR set file (`mnfn inr generate`); without it one is generated and cached.
     #[arg(long)]
     inrs: Option<PathBuf>,
     /// SIRENs of the generated set (when no --inrs is given).
     #[arg(long, default_value_t = 2000)]
     generate: usize,
-    /// Models to compare: monomial, hnp, np, mlp.
-    #[arg(long, value_delimiter = ',', default_value = "monomial,hnp,np,mlp")]
-    models: Vec<String>,
     /// Optimizer steps.
     #[arg(long, default_value_t = 2000)]
     steps: usize,
@@ -137,6 +135,38 @@ struct ClassifyArgs {
     /// Linear warm-up steps.
     #[arg(long, default_value_t = 100)]
     warmup: u64,
+    /// Seed of the set, the models, dropout and group elements.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    backend: Device,
+    /// Cache directory for generated INR sets.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+}
+
+impl InrRunArgs {
+    /// The INR set these options name.
+    fn source(&self) -> monomial_nfn::classify::InrSource {
+        use monomial_nfn::classify::InrSource;
+        match &self.inrs {
+            Some(p) => InrSource::File(p.clone()),
+            None => InrSource::Generate {
+                n: self.generate,
+                seed: self.seed,
+            },
+        }
+    }
+}
+
+#[derive(clap::Args, Clone)]
+struct ClassifyArgs {
+    #[command(flatten)]
+    run: InrRunArgs,
+    /// Models to compare: monomial, hnp, np, mlp.
+    #[arg(long, value_delimiter = ',', default_value = "monomial,hnp,np,mlp")]
+    models: Vec<String>,
     /// Width of the three NP/HNP layers.
     #[arg(long, default_value_t = 32)]
     width: usize,
@@ -162,15 +192,6 @@ struct ClassifyArgs {
     /// options are ignored.
     #[arg(long)]
     paper: bool,
-    /// Seed of the models, dropout and group elements.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = Device::Auto)]
-    backend: Device,
-    /// Cache directory for generated INR sets.
-    #[arg(long)]
-    cache: Option<PathBuf>,
     /// Output directory for learning curves.
     #[arg(long, default_value = "classify-inr-out")]
     out: PathBuf,
@@ -184,33 +205,14 @@ enum EditArg {
 
 #[derive(clap::Args, Clone)]
 struct EditArgs {
-    /// An INR set file (`mnfn inr generate`); without it one is generated and cached.
-    #[arg(long)]
-    inrs: Option<PathBuf>,
-    /// SIRENs of the generated set (when no --inrs is given).
-    #[arg(long, default_value_t = 2000)]
-    generate: usize,
+    #[command(flatten)]
+    run: InrRunArgs,
     /// Editors to compare: monomial, np, hnp.
     #[arg(long, value_delimiter = ',', default_value = "monomial,np,hnp")]
     models: Vec<String>,
     /// The edit.
     #[arg(long, value_enum, default_value_t = EditArg::Dilate)]
     edit: EditArg,
-    /// Optimizer steps.
-    #[arg(long, default_value_t = 2000)]
-    steps: usize,
-    /// Validate every this many steps.
-    #[arg(long, default_value_t = 200)]
-    eval_every: usize,
-    /// Mini-batch size.
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// Linear warm-up steps.
-    #[arg(long, default_value_t = 100)]
-    warmup: u64,
     /// Width of the NP/HNP layers.
     #[arg(long, default_value_t = 32)]
     width: usize,
@@ -229,15 +231,6 @@ struct EditArgs {
     /// Write the first model's edited test SIRENs to this network file.
     #[arg(long)]
     save_edited: Option<PathBuf>,
-    /// Seed of the models and group elements.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = Device::Auto)]
-    backend: Device,
-    /// Cache directory for generated INR sets.
-    #[arg(long)]
-    cache: Option<PathBuf>,
     /// Output directory for curves and edits.png.
     #[arg(long, default_value = "edit-inr-out")]
     out: PathBuf,
@@ -699,7 +692,6 @@ fn make_backend(device: Device) -> Res<Box<dyn Backend>> {
 }
 
 fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
-    use monomial_nfn::classify::InrSource;
     use monomial_nfn::editing::{edit_inr, Edit, EditConfig, EditModelKind};
     let defaults = EditConfig::default();
     let mut editor = defaults.editor.clone();
@@ -707,13 +699,7 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
     editor.fourier.0 = a.fourier;
     editor.grid = (a.grid, a.grid);
     let mut config = EditConfig {
-        inrs: match &a.inrs {
-            Some(p) => InrSource::File(p.clone()),
-            None => InrSource::Generate {
-                n: a.generate,
-                seed: a.seed,
-            },
-        },
+        inrs: a.run.source(),
         models: a
             .models
             .iter()
@@ -723,15 +709,15 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
         edit: match a.edit {
             EditArg::Dilate => Edit::Dilate,
         },
-        steps: a.steps,
-        eval_every: a.eval_every,
-        batch: a.batch,
-        lr: a.lr,
-        warmup: a.warmup,
-        seed: a.seed,
+        steps: a.run.steps,
+        eval_every: a.run.eval_every,
+        batch: a.run.batch,
+        lr: a.run.lr,
+        warmup: a.run.warmup,
+        seed: a.run.seed,
         examples: a.examples,
         save_edited: a.save_edited.clone(),
-        cache_dir: a.cache.clone().unwrap_or(defaults.cache_dir),
+        cache_dir: a.run.cache.clone().unwrap_or(defaults.cache_dir),
         out_dir: a.out.clone(),
         progress: true,
     };
@@ -739,7 +725,7 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
         config = config.paper();
     }
     config.validate()?;
-    let backend = make_backend(a.backend)?;
+    let backend = make_backend(a.run.backend)?;
     println!(
         "edit-inr: dilate, models {}, {} steps, batch {}, lr {}, warm-up {}, {}x{} grid, on {}",
         a.models.join(","),
@@ -775,7 +761,7 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
 }
 
 fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
-    use monomial_nfn::classify::{classify_inr, ClassifyConfig, InrModelKind, InrSource};
+    use monomial_nfn::classify::{classify_inr, ClassifyConfig, InrModelKind};
     let defaults = ClassifyConfig::default();
     let mut nfn = defaults.nfn.clone();
     nfn.front = Some(a.front_width);
@@ -785,13 +771,7 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
     nfn.feature_dropout = a.dropout;
     nfn.head_dropout = a.head_dropout;
     let mut config = ClassifyConfig {
-        inrs: match &a.inrs {
-            Some(p) => InrSource::File(p.clone()),
-            None => InrSource::Generate {
-                n: a.generate,
-                seed: a.seed,
-            },
-        },
+        inrs: a.run.source(),
         models: a
             .models
             .iter()
@@ -799,13 +779,13 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
             .collect::<Result<_, _>>()?,
         nfn,
         mlp: vec![a.head_width * 2; 2],
-        steps: a.steps,
-        eval_every: a.eval_every,
-        batch: a.batch,
-        lr: a.lr,
-        warmup: a.warmup,
-        seed: a.seed,
-        cache_dir: a.cache.clone().unwrap_or(defaults.cache_dir),
+        steps: a.run.steps,
+        eval_every: a.run.eval_every,
+        batch: a.run.batch,
+        lr: a.run.lr,
+        warmup: a.run.warmup,
+        seed: a.run.seed,
+        cache_dir: a.run.cache.clone().unwrap_or(defaults.cache_dir),
         out_dir: a.out.clone(),
         progress: true,
     };
@@ -813,7 +793,7 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
         config = config.paper();
     }
     config.validate()?;
-    let backend = make_backend(a.backend)?;
+    let backend = make_backend(a.run.backend)?;
     println!(
         "classify-inr: models {}, {} steps, batch {}, lr {}, warm-up {}, on {}",
         a.models.join(","),

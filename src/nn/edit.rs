@@ -8,11 +8,9 @@ use rand::Rng;
 
 use crate::error::{Error, Result};
 use crate::nn::baseline::{PermKind, PermLinear};
-use crate::nn::fourier::FourierFeatures;
 use crate::nn::model::{Layer, Model};
 use crate::nn::monomial::{MonomialLinear, Variant};
 use crate::nn::params::{Init, ParamSet};
-use crate::nn::posenc::PositionEncoding;
 use crate::nn::SpaceBufs;
 use crate::plan::{Activation, PlanBuilder, SirenOp};
 use crate::space::InternalLayout;
@@ -182,18 +180,7 @@ impl InrEditorConfig {
                 c = c_out;
             }
         }
-        let ff = FourierFeatures::new(c, self.fourier.0, self.fourier.1, rng)?;
-        c = ff.c_out();
-        layers.push(Layer::Fourier(ff));
-        if let Some((max_freq, bands)) = self.pos_encoding {
-            let pe = PositionEncoding {
-                c_in: c,
-                max_freq,
-                bands,
-            };
-            c = pe.c_out();
-            layers.push(Layer::PosEncoding(pe));
-        }
+        c = crate::nn::inr::push_encodings(&mut layers, c, self.fourier, self.pos_encoding, rng)?;
         for &w in &self.widths {
             layers.push(Layer::Perm(PermLinear::new(spec, c, w, self.base, rng)?));
             layers.push(Layer::Activation(Activation::Relu));

@@ -136,19 +136,7 @@ impl InrClassifierConfig {
                 c = c_out;
             }
         }
-        let (m, sigma) = self.fourier;
-        let ff = FourierFeatures::new(c, m, sigma, rng)?;
-        c = ff.c_out();
-        layers.push(Layer::Fourier(ff));
-        if let Some((max_freq, bands)) = self.pos_encoding {
-            let pe = PositionEncoding {
-                c_in: c,
-                max_freq,
-                bands,
-            };
-            c = pe.c_out();
-            layers.push(Layer::PosEncoding(pe));
-        }
+        c = push_encodings(&mut layers, c, self.fourier, self.pos_encoding, rng)?;
         let feature_dropout = Dropout::new(self.feature_dropout)?;
         for &w in &self.widths {
             layers.push(Layer::Perm(PermLinear::new(spec, c, w, self.base, rng)?));
@@ -171,6 +159,30 @@ impl InrClassifierConfig {
         )?;
         Ok(Model::new(spec.clone(), 1, layers))
     }
+}
+
+/// Appends Gaussian Fourier features (m frequencies at σ) to `c` channels and, if asked, the IO
+/// position encoding (max_freq, bands); returns the channels after them.
+pub(crate) fn push_encodings(
+    layers: &mut Vec<Layer>,
+    c: usize,
+    (m, sigma): (usize, f64),
+    pos_encoding: Option<(f64, usize)>,
+    rng: &mut impl Rng,
+) -> Result<usize> {
+    let ff = FourierFeatures::new(c, m, sigma, rng)?;
+    let mut c = ff.c_out();
+    layers.push(Layer::Fourier(ff));
+    if let Some((max_freq, bands)) = pos_encoding {
+        let pe = PositionEncoding {
+            c_in: c,
+            max_freq,
+            bands,
+        };
+        c = pe.c_out();
+        layers.push(Layer::PosEncoding(pe));
+    }
+    Ok(c)
 }
 
 /// The MLP baseline on flattened weights: hidden ReLU layers with dropout, then logits.

@@ -53,3 +53,33 @@ pub fn small_monomial(r: &mut rand_chacha::ChaCha8Rng) -> monomial_nfn::Model {
     )
     .expect("valid model")
 }
+
+/// SIREN-sized random weights: the first layer scaled by `first`, later layers by `rest`, so
+/// that sin(30·z) features stay moderate.
+#[allow(dead_code)]
+pub fn sirens(
+    spec: &monomial_nfn::NetworkSpec,
+    n: usize,
+    seed: u64,
+    (first, rest): (f64, f64),
+) -> monomial_nfn::WeightSpace {
+    use rand::SeedableRng;
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut ws = monomial_nfn::WeightSpace::random(spec, n, 1, &mut r);
+    for (i, (w, b)) in ws.weights.iter_mut().zip(ws.biases.iter_mut()).enumerate() {
+        let s = if i == 0 { first } else { rest };
+        w.data.iter_mut().for_each(|v| *v *= s);
+        b.data.iter_mut().for_each(|v| *v *= s);
+    }
+    ws
+}
+
+/// Largest |a − b| relative to max |b|.
+#[allow(dead_code)]
+pub fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+    let m = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |e, (x, y)| e.max((x - y).abs()))
+        / m
+}
