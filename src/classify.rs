@@ -119,6 +119,8 @@ pub struct ClassifyConfig {
     pub out_dir: PathBuf,
     /// Show progress bars.
     pub progress: bool,
+    /// Save the first of `models`, trained, as a checkpoint here (`mnfn predict` reads it).
+    pub save: Option<PathBuf>,
 }
 
 impl Default for ClassifyConfig {
@@ -153,6 +155,7 @@ impl Default for ClassifyConfig {
             cache_dir: default_cache_dir(),
             out_dir: PathBuf::from("classify-inr-out"),
             progress: false,
+            save: None,
         }
     }
 }
@@ -187,6 +190,7 @@ impl ClassifyConfig {
     pub fn validate(&self) -> Result<()> {
         self.schedule().validate()?;
         self.inrs.validate()?;
+        crate::io::check_output_file("checkpoint path (--save)", self.save.as_deref())?;
         let bad = |what: &str, v: String, range: &str| Err(Error::setting(what, v, range));
         if self.models.is_empty() {
             return bad(
@@ -362,6 +366,15 @@ pub fn classify_inr(config: &ClassifyConfig, backend: &dyn Backend) -> Result<Cl
         );
         let t0 = Instant::now();
         let report = fit(&mut model, backend, &train, Some(&val), &fit_config)?;
+        if let (Some(path), true) = (&config.save, models.is_empty()) {
+            crate::checkpoint::save(
+                path,
+                &model,
+                kind.name(),
+                Some(crate::checkpoint::Task::ClassifyInr { classes }),
+                None,
+            )?;
+        }
         let train_seconds = t0.elapsed().as_secs_f64();
         predict(&model, backend, &test, 256)?;
         let t1 = Instant::now();

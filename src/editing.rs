@@ -114,6 +114,8 @@ pub struct EditConfig {
     pub out_dir: PathBuf,
     /// Show progress bars.
     pub progress: bool,
+    /// Save the first of `models`, trained, as a checkpoint here (`mnfn predict` reads it).
+    pub save: Option<PathBuf>,
 }
 
 impl Default for EditConfig {
@@ -142,6 +144,7 @@ impl Default for EditConfig {
             cache_dir: default_cache_dir(),
             out_dir: PathBuf::from("edit-inr-out"),
             progress: false,
+            save: None,
         }
     }
 }
@@ -175,6 +178,7 @@ impl EditConfig {
     pub fn validate(&self) -> Result<()> {
         self.schedule().validate()?;
         self.inrs.validate()?;
+        crate::io::check_output_file("checkpoint path (--save)", self.save.as_deref())?;
         let bad = |what: &str, v: String, range: &str| Err(Error::setting(what, v, range));
         if self.models.is_empty() {
             return bad("models", "none".into(), "at least one of monomial, np, hnp");
@@ -321,6 +325,15 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
         );
         let t0 = Instant::now();
         let report = fit(&mut model, backend, &train, Some(&val), &fit_config)?;
+        if let (Some(path), true) = (&config.save, models.is_empty()) {
+            crate::checkpoint::save(
+                path,
+                &model,
+                kind.name(),
+                Some(crate::checkpoint::Task::EditInr),
+                None,
+            )?;
+        }
         let train_seconds = t0.elapsed().as_secs_f64();
         let mse_of = |d: &Dataset| -> Result<(f64, Vec<f64>)> {
             let p = predict(&model, backend, d, 64)?;

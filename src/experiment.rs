@@ -9,12 +9,15 @@ use std::time::Instant;
 use rand::SeedableRng;
 
 use crate::backend::Backend;
+use crate::checkpoint::{self, Task};
 use crate::error::{Error, Result};
 use crate::metrics::Metric;
 use crate::nn::model::Model;
 use crate::plan::LossKind;
+use crate::predict::Predictions;
 use crate::space::WeightSpace;
 use crate::spec::NetActivation;
+use crate::standardize::Standardize;
 use crate::tensor::Tensor;
 use crate::train::{fit, predict, AdamConfig, Dataset, Epoch, FitConfig};
 use crate::zoo::{generate, Arch, Augment, GenerateConfig, Splits, StepFilter, Zoo, ZooFilter};
@@ -116,6 +119,8 @@ pub struct PredictGenConfig {
     pub out_dir: PathBuf,
     /// Show progress bars.
     pub progress: bool,
+    /// Save the first of `models`, trained, as a checkpoint here (`mnfn predict` reads it).
+    pub save: Option<PathBuf>,
 }
 
 impl Default for PredictGenConfig {
@@ -133,6 +138,7 @@ impl Default for PredictGenConfig {
             cache_dir: default_cache_dir(),
             out_dir: PathBuf::from("predict-gen-out"),
             progress: false,
+            save: None,
         }
     }
 }
@@ -177,6 +183,7 @@ impl PredictGenConfig {
                 "at least one of monomial, hnp, np, stat",
             ));
         }
+        crate::io::check_output_file("checkpoint path (--save)", self.save.as_deref())?;
         if let ZooSource::Generate { n, .. } = self.zoo {
             if n < 10 {
                 return Err(Error::setting("networks (--generate)", n, "at least 10"));
@@ -186,21 +193,22 @@ impl PredictGenConfig {
     }
 }
 
-/// Refuses transformed networks whose values left float32's range (a group element's scales
-/// overflowed or underflowed on this data): they would be computed as infinities or zeros.
+/// Refuses transformed networks that left float32's range: a value above its largest finite
+/// number, or a tensor of one network whose every nonzero value fell below its smallest normal
+/// number (the tensor would be computed as zeros or subnormals). Single tiny values beside
+/// normal ones (weights of dead units) lose nothing that matters and pass.
 fn check_f32_range(ws: &WeightSpace, what: &str) -> Result<()> {
     let max = f32::MAX as f64;
     let min = f32::MIN_POSITIVE as f64;
     for t in ws.weights.iter().chain(&ws.biases) {
-        if let Some(v) = t
-            .data
-            .iter()
-            .find(|v| v.abs() > max || (**v != 0.0 && v.abs() < min))
-        {
-            return Err(Error::Input(format!(
-                "{what}: a group element's scales take a weight to {v:e}, outside float32's range \
-                 [{min:e}, {max:e}]; use smaller scales"
-            )));
+        for net in t.data.chunks(t.len() / ws.batch().max(1)) {
+            let top = net.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            if top > max || (top != 0.0 && top < min) {
+                return Err(Error::Input(format!(
+                    "{what}: a group element's scales take a network's weights to magnitude \
+                     {top:e}, outside float32's range [{min:e}, {max:e}]; use smaller scales"
+                )));
+            }
         }
     }
     Ok(())
@@ -238,6 +246,9 @@ pub struct ModelReport {
     pub backend: String,
     /// The learning curve.
     pub curve: Vec<Epoch>,
+    /// Predictions on the test networks, in the order of [`PredictGenReport::test_index`]
+    /// (also written to `out_dir/predictions-<model>.csv`).
+    pub test_predictions: Vec<f64>,
 }
 
 /// What a run produced.
@@ -247,6 +258,8 @@ pub struct PredictGenReport {
     pub plot: PathBuf,
     /// Networks in the train, validation and test splits.
     pub sizes: (usize, usize, usize),
+    /// The zoo index of each test network.
+    pub test_index: Vec<usize>,
     /// The zoo directory used.
     pub zoo_dir: PathBuf,
     /// Seconds spent generating the zoo (0 when loaded or cached).
@@ -289,58 +302,6 @@ pub(crate) fn bar(show: bool, len: u64, what: &str) -> Result<crate::progress::B
         len,
         &format!("{what}: [{{bar:30}}] {{pos}}/{{len}} ({{elapsed}}, eta {{eta}})"),
     )
-}
-
-/// Per-coordinate standardisation with train-set statistics (np_inv, SPEC §5.4); std < 1e-5
-/// counts as 1.
-struct Standardize {
-    mean: Vec<Vec<f64>>,
-    std: Vec<Vec<f64>>,
-}
-
-impl Standardize {
-    fn fit(ws: &WeightSpace) -> Self {
-        let n = ws.batch() as f64;
-        let (mut mean, mut std) = (Vec::new(), Vec::new());
-        for t in ws.weights.iter().chain(&ws.biases) {
-            let row = t.len() / ws.batch();
-            let mut m = vec![0.0; row];
-            let mut s = vec![0.0; row];
-            for chunk in t.data.chunks(row) {
-                m.iter_mut().zip(chunk).for_each(|(a, v)| *a += v / n);
-            }
-            for chunk in t.data.chunks(row) {
-                s.iter_mut()
-                    .zip(chunk.iter().zip(&m))
-                    .for_each(|(a, (v, mu))| *a += (v - mu).powi(2) / (n - 1.0).max(1.0));
-            }
-            let s = s
-                .into_iter()
-                .map(|v| if v.sqrt() < 1e-5 { 1.0 } else { v.sqrt() })
-                .collect();
-            mean.push(m);
-            std.push(s);
-        }
-        Standardize { mean, std }
-    }
-
-    fn apply(&self, ws: &WeightSpace) -> WeightSpace {
-        let mut out = ws.clone();
-        for ((t, m), s) in out
-            .weights
-            .iter_mut()
-            .chain(out.biases.iter_mut())
-            .zip(&self.mean)
-            .zip(&self.std)
-        {
-            for chunk in t.data.chunks_mut(m.len()) {
-                for ((v, mu), sd) in chunk.iter_mut().zip(m).zip(s) {
-                    *v = (*v - mu) / sd;
-                }
-            }
-        }
-        out
-    }
 }
 
 /// Concatenates two datasets of the same spec.
@@ -436,7 +397,7 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
         // NP standardises every input coordinate with train statistics (SPEC §5.4).
         let prep = |d: &Dataset, s: &Option<Standardize>| -> Result<Dataset> {
             match s {
-                Some(s) => Dataset::new(s.apply(&d.inputs), d.targets.clone()),
+                Some(s) => Dataset::new(s.apply(&d.inputs)?, d.targets.clone()),
                 None => Ok(d.clone()),
             }
         };
@@ -471,6 +432,28 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
         let p = predict(&model, backend, &te, 256)?;
         let inference_per_second = te.len() as f64 / t1.elapsed().as_secs_f64().max(1e-9);
         let p_g = predict(&model, backend, &te_g, 256)?;
+        let predictions = Predictions {
+            label: kind.name().into(),
+            task: Some(Task::PredictGen),
+            width: 1,
+            indices: splits.test.clone(),
+            outputs: p.clone(),
+            targets: Some(te.targets.data.clone()),
+        };
+        predictions.write_csv(
+            &config
+                .out_dir
+                .join(format!("predictions-{}.csv", kind.name())),
+        )?;
+        if let (Some(path), true) = (&config.save, models.is_empty()) {
+            checkpoint::save(
+                path,
+                &model,
+                kind.name(),
+                Some(Task::PredictGen),
+                stats.as_ref(),
+            )?;
+        }
         let tau = Metric::KendallTau.eval(&p, &te.targets.data, 1)?;
         let tau_transformed = Metric::KendallTau.eval(&p_g, &te_g.targets.data, 1)?;
         let val_tau = report
@@ -488,6 +471,7 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
             inference_per_second,
             backend: backend.describe(),
             curve: report.curve,
+            test_predictions: p,
         });
     }
     let curves: Vec<(&str, &[Epoch])> = models
@@ -515,6 +499,7 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
         paper_params,
         plot,
         sizes: (train.len(), val.len(), test.len()),
+        test_index: splits.test.clone(),
         zoo_dir: dir,
         generate_seconds,
         models,

@@ -7,7 +7,7 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
-use crate::nn::model::{layer_params, layer_params_mut, Layer, Model};
+use crate::nn::model::{layer_params_mut, Layer, Model};
 use crate::nn::monomial::Variant;
 use crate::tensor::Tensor;
 
@@ -240,50 +240,46 @@ pub fn load_reference_params(
     Ok(used)
 }
 
-/// Saves a model's parameters as `layers.{i}.{name}` (F64) with the parameter count as metadata.
+/// Saves a model's parameters and architecture (see [`crate::checkpoint`]).
 pub fn save_checkpoint(model: &Model, path: &Path) -> Result<()> {
-    let mut file = TensorFile::default();
-    file.metadata
-        .insert("format".into(), "monomial-nfn-checkpoint-v1".into());
-    file.metadata
-        .insert("num_params".into(), model.num_params().to_string());
-    for (i, layer) in model.layers().iter().enumerate() {
-        let Some(params) = layer_params(layer) else {
-            continue;
-        };
-        for (n, t) in params.iter() {
-            file.tensors.insert(format!("layers.{i}.{n}"), t.clone());
-        }
-    }
-    file.write(path)
+    crate::checkpoint::save(path, model, "model", None, None)
 }
 
-/// Loads a checkpoint written by [`save_checkpoint`] into a model of the same architecture.
+/// Loads the parameters of a checkpoint into a model of the same architecture built in code
+/// ([`crate::checkpoint::Checkpoint::load`] rebuilds the model from the file instead).
 pub fn load_checkpoint(model: &mut Model, path: &Path) -> Result<()> {
     let file = TensorFile::read(path)?;
-    let mut expected = 0;
-    for (i, layer) in model.layers_mut().iter_mut().enumerate() {
-        let Some(p) = layer_params_mut(layer) else {
-            continue;
-        };
-        let names: Vec<String> = p.iter().map(|(n, _)| n.to_string()).collect();
-        for n in names {
-            let t = file.get(path, &format!("layers.{i}.{n}"))?;
-            p.set(&n, t.clone())
-                .map_err(|e| Error::format(path, e.to_string()))?;
-            expected += 1;
-        }
-    }
-    if expected != file.tensors.len() {
+    let expected = crate::checkpoint::load_params(model, &file, path)?;
+    let stored = file
+        .tensors
+        .keys()
+        .filter(|k| k.starts_with("layers."))
+        .count();
+    if expected != stored {
         return Err(Error::format(
             path,
             format!(
-                "checkpoint has {} tensors, the model {expected}: different architecture",
-                file.tensors.len()
+                "checkpoint has {stored} parameter tensors, the model {expected}: different architecture"
             ),
         ));
     }
     Ok(())
+}
+
+/// Refuses an output file whose directory does not exist, before any work starts: `option`
+/// names the setting in the error.
+pub fn check_output_file(option: &str, path: Option<&Path>) -> Result<()> {
+    let Some(dir) = path.and_then(Path::parent) else {
+        return Ok(());
+    };
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::setting(
+        option,
+        dir.display(),
+        "a file in an existing directory",
+    ))
 }
 
 /// Writes `path` through `write` under a temporary name beside it (`.partial.NAME`, keeping the

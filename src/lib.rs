@@ -25,6 +25,7 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod checkpoint;
 pub mod classify;
 pub mod editing;
 pub mod error;
@@ -37,11 +38,13 @@ pub mod nn;
 pub mod picture;
 pub mod plan;
 pub mod plot;
+pub mod predict;
 pub mod progress;
 pub mod scalar;
 pub mod siren;
 pub mod space;
 pub mod spec;
+pub mod standardize;
 pub mod tensor;
 pub mod train;
 pub mod zoo;

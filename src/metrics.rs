@@ -41,15 +41,6 @@ impl Metric {
                     / pred.len().max(1) as f64
             }
             Metric::Accuracy => {
-                let argmax = |r: &[f64]| {
-                    r.iter()
-                        .enumerate()
-                        .fold(
-                            (0, f64::NEG_INFINITY),
-                            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                        )
-                        .0
-                };
                 let rows = pred.len() / cols;
                 let hits = pred
                     .chunks(cols)
@@ -98,4 +89,15 @@ pub fn kendall_tau(x: &[f64], y: &[f64]) -> f64 {
     } else {
         s as f64 / denom
     }
+}
+
+/// The index of the largest value (the first on ties; 0 when all are NaN).
+pub fn argmax(r: &[f64]) -> usize {
+    r.iter()
+        .enumerate()
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+        )
+        .0
 }

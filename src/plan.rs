@@ -15,7 +15,7 @@ use crate::nn::params::ParamSet;
 pub type BufId = usize;
 
 /// Elementwise functions (SPEC §2.5, §6.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Activation {
     /// max(x, 0).
     Relu,

@@ -46,6 +46,15 @@ impl WeightSpace {
         self.weights.first().map_or(0, |w| w.shape[0])
     }
 
+    /// The networks at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Result<WeightSpace> {
+        let pick = |ts: &[Tensor]| ts.iter().map(|t| t.select_rows(idx)).collect::<Result<_>>();
+        Ok(WeightSpace {
+            weights: pick(&self.weights)?,
+            biases: pick(&self.biases)?,
+        })
+    }
+
     /// Channel count C.
     pub fn channels(&self) -> usize {
         self.weights.first().map_or(0, |w| w.shape[1])

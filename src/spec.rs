@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 
 /// Activation of the *input* networks; it decides which symmetry group they have (SPEC §2.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NetActivation {
     /// ReLU: positive scaling + permutation.
     Relu,
@@ -14,7 +14,7 @@ pub enum NetActivation {
 }
 
 /// One weight layer of an input network: a dense layer (kh = kw = 1) or a conv layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LayerShape {
     /// Output neurons (rows) n_i.
     pub n_out: usize,
@@ -67,7 +67,7 @@ impl LayerShape {
 }
 
 /// The shapes of an input network: its weight layers, in order, and its activation.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkSpec {
     /// Weight layers 1..L.
     pub layers: Vec<LayerShape>,

@@ -21,6 +21,24 @@ impl Tensor {
         Ok(Tensor { shape, data })
     }
 
+    /// The rows (first-axis entries) at `idx`, in that order.
+    pub fn select_rows(&self, idx: &[usize]) -> Result<Tensor> {
+        let Some(&n) = self.shape.first() else {
+            return Err(Error::Input("a scalar tensor has no rows".into()));
+        };
+        let row = self.len() / n.max(1);
+        let mut shape = self.shape.clone();
+        shape[0] = idx.len();
+        let mut data = Vec::with_capacity(idx.len() * row);
+        for &i in idx {
+            if i >= n {
+                return Err(Error::Input(format!("row {i} of a tensor with {n} rows")));
+            }
+            data.extend_from_slice(&self.data[i * row..(i + 1) * row]);
+        }
+        Tensor::new(shape, data)
+    }
+
     /// All zeros.
     pub fn zeros(shape: Vec<usize>) -> Self {
         let n = shape.iter().product();

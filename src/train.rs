@@ -91,28 +91,9 @@ impl Dataset {
 
     /// The rows `idx`, as a batch.
     pub fn select(&self, idx: &[usize]) -> Result<Dataset> {
-        let pick = |t: &Tensor| -> Result<Tensor> {
-            let row = t.len() / t.shape[0].max(1);
-            let mut shape = t.shape.clone();
-            shape[0] = idx.len();
-            let mut data = Vec::with_capacity(idx.len() * row);
-            for &i in idx {
-                data.extend_from_slice(&t.data[i * row..(i + 1) * row]);
-            }
-            Tensor::new(shape, data)
-        };
-        let inputs = WeightSpace {
-            weights: self
-                .inputs
-                .weights
-                .iter()
-                .map(pick)
-                .collect::<Result<_>>()?,
-            biases: self.inputs.biases.iter().map(pick).collect::<Result<_>>()?,
-        };
         Ok(Dataset {
-            inputs,
-            targets: pick(&self.targets)?,
+            inputs: self.inputs.select(idx)?,
+            targets: self.targets.select_rows(idx)?,
         })
     }
 }

@@ -2,7 +2,9 @@
 //! masks drawn per step), the table reports them, the Monomial-NFN's accuracy is identical on
 //! permuted and sign-flipped test SIRENs, and bad settings are refused before any work.
 
+use monomial_nfn::checkpoint::{Checkpoint, Task};
 use monomial_nfn::classify::{classify_inr, ClassifyConfig, InrModelKind, InrSource};
+use monomial_nfn::predict::{predict_networks, Networks};
 use monomial_nfn::Cpu;
 
 fn small(dir: &std::path::Path) -> ClassifyConfig {
@@ -29,7 +31,8 @@ fn small(dir: &std::path::Path) -> ClassifyConfig {
 #[test]
 fn classify_inr_trains_every_model_and_reports_invariance() {
     let dir = tempfile::tempdir().unwrap();
-    let config = small(dir.path());
+    let mut config = small(dir.path());
+    config.save = Some(dir.path().join("classifier.safetensors"));
     let report = classify_inr(&config, &Cpu::<f32>::new()).unwrap();
     assert_eq!(report.sizes, (48, 6, 6));
     assert!(report.generate_seconds > 0.0);
@@ -46,6 +49,21 @@ fn classify_inr_trains_every_model_and_reports_invariance() {
     }
     let mono = &report.models[0];
     assert_eq!(mono.model, "Monomial-NFN");
+    // The saved Monomial-NFN, reloaded, classifies the test SIRENs as the run did.
+    let ckpt = Checkpoint::load(config.save.as_ref().unwrap()).unwrap();
+    assert_eq!(ckpt.task, Some(Task::ClassifyInr { classes: 10 }));
+    let p = predict_networks(
+        &ckpt,
+        &Networks::File(report.inr_file.clone()),
+        &Cpu::<f32>::new(),
+        16,
+        false,
+    )
+    .unwrap();
+    let mut test = p.clone();
+    test.outputs = p.outputs[54 * 10..].to_vec();
+    test.targets = p.targets.as_ref().map(|t| t[54..].to_vec());
+    assert_eq!(test.score(), Some(("accuracy", mono.accuracy)));
     assert_eq!(mono.accuracy, mono.accuracy_transformed);
     assert!(mono.logit_change < 1e-4, "{}", mono.logit_change);
     // NP/HNP see the sign flips through their Fourier features; the MLP sees everything.

@@ -106,9 +106,39 @@ struct PredictGenArgs {
     /// Cache directory for generated zoos.
     #[arg(long)]
     cache: Option<PathBuf>,
-    /// Output directory for learning curves.
+    /// Output directory for learning curves and test predictions.
     #[arg(long, default_value = "predict-gen-out")]
     out: PathBuf,
+    /// Save the first of --models, trained, as a checkpoint (`mnfn predict --model FILE`).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+}
+
+/// `mnfn predict`: a saved model applied to new networks.
+#[derive(clap::Args, Clone)]
+struct PredictArgs {
+    /// A checkpoint written by `--save` (predict-gen, classify-inr, edit-inr).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// A zoo directory in the Small CNN Zoo format (its final-step networks).
+    #[arg(
+        long,
+        conflicts_with = "networks",
+        required_unless_present = "networks"
+    )]
+    zoo: Option<PathBuf>,
+    /// A network file (`mnfn zoo export`, `mnfn inr generate`).
+    #[arg(long, value_name = "FILE")]
+    networks: Option<PathBuf>,
+    /// Where to write one CSV row per network.
+    #[arg(long, default_value = "predictions.csv")]
+    out: PathBuf,
+    /// Networks per batch.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    backend: Device,
 }
 
 /// Options shared by the INR experiments: the set, the step schedule, the backend.
@@ -144,6 +174,9 @@ struct InrRunArgs {
     /// Cache directory for generated INR sets.
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Save the first of --models, trained, as a checkpoint (`mnfn predict --model FILE`).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
 }
 
 impl InrRunArgs {
@@ -246,6 +279,9 @@ enum Command {
     /// glyph images, trains Monomial-NFN, HNP, NP and an MLP, and reports test accuracy, plain
     /// and with hidden neurons permuted and sign-flipped.
     ClassifyInr(ClassifyArgs),
+    /// Score new networks with a model saved by `--save`: predicted accuracies (predict-gen) or
+    /// classes (classify-inr), one CSV row per network, and the score where targets are known.
+    Predict(PredictArgs),
     /// Edit SIRENs in weight space (SPEC §6.3): trains Monomial-NFN, NP and HNP editors whose
     /// edited SIRENs render the dilated image, and reports the test MSE against the unedited
     /// SIRENs', plain and with hidden neurons permuted and sign-flipped; writes a PNG grid.
@@ -408,6 +444,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::PredictGen(args) => predict_gen(&args),
         Command::ClassifyInr(args) => classify_inr(&args),
+        Command::Predict(args) => predict(&args),
         Command::EditInr(args) => edit_inr(&args),
         Command::Demo { batch, seed } => demo(batch, seed),
         Command::Info => info(),
@@ -720,6 +757,7 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
         cache_dir: a.run.cache.clone().unwrap_or(defaults.cache_dir),
         out_dir: a.out.clone(),
         progress: true,
+        save: a.run.save.clone(),
     };
     if a.paper {
         config = config.paper();
@@ -788,6 +826,7 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
         cache_dir: a.run.cache.clone().unwrap_or(defaults.cache_dir),
         out_dir: a.out.clone(),
         progress: true,
+        save: a.run.save.clone(),
     };
     if a.paper {
         config = config.paper();
@@ -825,6 +864,37 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn predict(a: &PredictArgs) -> Res<ExitCode> {
+    use monomial_nfn::checkpoint::Checkpoint;
+    use monomial_nfn::predict::{predict_networks, Networks};
+    let checkpoint = Checkpoint::load(&a.model)?;
+    let networks = match (&a.zoo, &a.networks) {
+        (Some(d), _) => Networks::Zoo(d.clone()),
+        (None, Some(f)) => Networks::File(f.clone()),
+        (None, None) => unreachable!("clap requires --zoo or --networks"),
+    };
+    let backend = make_backend(a.backend)?;
+    println!(
+        "predict: {} ({} parameters) on {}",
+        checkpoint.label,
+        checkpoint.model.num_params(),
+        backend.describe()
+    );
+    let t0 = std::time::Instant::now();
+    let p = predict_networks(&checkpoint, &networks, backend.as_ref(), a.batch, true)?;
+    p.write_csv(&a.out)?;
+    println!(
+        "{} networks in {:.1} s; predictions: {}",
+        p.len(),
+        t0.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    if let Some((name, v)) = p.score() {
+        println!("{name} against the stored targets: {v:.4}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
     use monomial_nfn::experiment::{predict_gen, ModelKind, PredictGenConfig, ZooSource};
     let defaults = PredictGenConfig::default();
@@ -851,6 +921,7 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
         cache_dir: a.cache.clone().unwrap_or(defaults.cache_dir),
         out_dir: a.out.clone(),
         progress: true,
+        save: a.save.clone(),
     };
     config.validate()?;
     let backend = make_backend(a.backend)?;

@@ -12,7 +12,7 @@ use crate::plan::{BufId, PlanBuilder, ReduceOp};
 use crate::spec::NetworkSpec;
 
 /// Which baseline layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PermKind {
     /// NPLinear (SPEC §5.1); `io_embed` adds learned position embeddings to the input and output
     /// neurons (the paper's NP-PosEmb).
@@ -31,7 +31,7 @@ pub enum PermKind {
 /// `.bias`) per layer ℓ, plus `in_embed` (f₁c, n₀), `out_embed` (f_Lc, n_L), `out_bias_embed` (c, n_L);
 /// HNP `w0_rpt`, `w0_rbdcst`, `bias_0`, `bias_0_rc`, the NP names for middle layers, and
 /// `wfin_cpt`, `wfin_cbdcst`, `bias_fin_rc`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PermLinear {
     /// The input networks' spec.
     pub spec: NetworkSpec,
@@ -42,6 +42,7 @@ pub struct PermLinear {
     /// NP or HNP.
     pub kind: PermKind,
     /// Coefficients.
+    #[serde(skip)]
     pub params: ParamSet,
 }
 

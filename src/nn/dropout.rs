@@ -8,7 +8,7 @@ use rand::Rng;
 use crate::error::{Error, Result};
 
 /// Dropout with rate `p`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Dropout {
     /// Probability of zeroing a unit.
     pub p: f64,

@@ -17,7 +17,7 @@ use crate::space::InternalLayout;
 use crate::spec::NetworkSpec;
 
 /// LearnedScale, the residual U + s·Δ and the render of the edited SIRENs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EditRender {
     /// The SIRENs' architecture.
     pub spec: NetworkSpec,
@@ -26,6 +26,7 @@ pub struct EditRender {
     /// Render grid columns.
     pub w: usize,
     /// `scale.w{i}` and `scale.b{i}`, one value each.
+    #[serde(skip)]
     pub params: ParamSet,
 }
 

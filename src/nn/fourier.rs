@@ -13,7 +13,7 @@ use crate::space::InternalLayout;
 use crate::spec::NetworkSpec;
 
 /// Fixed (untrained) Gaussian Fourier features.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FourierFeatures {
     /// Input channels C.
     pub c_in: usize,

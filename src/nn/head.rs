@@ -8,13 +8,14 @@ use crate::nn::params::ParamSet;
 use crate::plan::PlanBuilder;
 
 /// y = x·Wᵀ + b with W of shape (out, in), PyTorch's `Linear` layout.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Dense {
     /// Input features.
     pub n_in: usize,
     /// Output features.
     pub n_out: usize,
     /// `weight` (out, in) and `bias` (out).
+    #[serde(skip)]
     pub params: ParamSet,
 }
 

@@ -27,7 +27,7 @@ use crate::spec::NetworkSpec;
 use crate::tensor::Tensor;
 
 /// One layer of a model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Layer {
     /// Equivariant linear layer.
     Monomial(MonomialLinear),

@@ -10,7 +10,7 @@ use crate::plan::PlanBuilder;
 use crate::spec::NetworkSpec;
 
 /// Which monomial group the layer is built for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Variant {
     /// HNPSLinear: equivariant to every nonzero scale (used with ReLU: G^{>0}), SPEC §3.2.
     Scale,
@@ -26,7 +26,7 @@ pub enum Variant {
 /// `mid{i}.{phi (F',F), lambda (c',c)}`, `last.{phi (F',F,nL,nL), lambda (c',c,nL,nL), tau (c',nL)}`,
 /// sign: `sign.omega (F'_L,c,nL)`, `sign.xi (c',F_L,nL)`, and for L = 2
 /// `sign.w1_from_w2 (F'_1,F_2,n2,n0)`, `sign.w2_from_w1 (F'_2,F_1,n0,n2)`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MonomialLinear {
     /// The input networks' spec.
     pub spec: NetworkSpec,
@@ -37,6 +37,7 @@ pub struct MonomialLinear {
     /// Group variant.
     pub variant: Variant,
     /// Coefficients.
+    #[serde(skip)]
     pub params: ParamSet,
 }
 

@@ -1,10 +1,33 @@
 //! Named parameter tensors and the initialisation schemes of SPEC §7.
 
+use std::cell::Cell;
+
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+
+thread_local! {
+    static BUDGET: Cell<Option<usize>> = const { Cell::new(None) };
+    static OVER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `build` (layer constructors) allowing at most `limit` parameter scalars in all: a file
+/// that describes a layer never allocates more than its own tensors justify. Over the budget,
+/// `build`'s result is replaced by a spec error.
+pub(crate) fn with_param_budget<T>(limit: usize, build: impl FnOnce() -> Result<T>) -> Result<T> {
+    BUDGET.with(|b| b.set(Some(limit)));
+    OVER.with(|o| o.set(false));
+    let out = build();
+    BUDGET.with(|b| b.set(None));
+    if OVER.with(|o| o.replace(false)) {
+        return Err(Error::Spec(format!(
+            "the described layers need more than {limit} parameters"
+        )));
+    }
+    out
+}
 
 /// Ordered named parameters of one module.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -13,9 +36,28 @@ pub struct ParamSet {
 }
 
 impl ParamSet {
-    /// Adds a zero tensor.
+    /// Adds a zero tensor. Inside `with_param_budget` (checkpoint loading), a tensor over the remaining budget is
+    /// added empty and the budget marked exceeded instead of allocated.
     pub fn add_zeros(&mut self, name: impl Into<String>, shape: Vec<usize>) {
-        self.entries.push((name.into(), Tensor::zeros(shape)));
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let fits = BUDGET.with(|b| match (b.get(), n) {
+            (None, _) => true,
+            (Some(left), Some(n)) if n <= left => {
+                b.set(Some(left - n));
+                true
+            }
+            _ => {
+                b.set(Some(0));
+                OVER.with(|o| o.set(true));
+                false
+            }
+        });
+        let t = if fits {
+            Tensor::zeros(shape)
+        } else {
+            Tensor::zeros(vec![0])
+        };
+        self.entries.push((name.into(), t));
     }
 
     /// The tensor called `name`.

@@ -9,7 +9,7 @@ use crate::plan::{Norm, Op, PlanBuilder, PoolOp};
 use crate::spec::NetworkSpec;
 
 /// How each entry vector is normalised before averaging (SPEC §4.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PoolMode {
     /// Plain means (HNPPool / NPPool): permutation-invariant only.
     Mean,
@@ -38,7 +38,7 @@ impl PoolMode {
 }
 
 /// Which hidden axes are averaged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PoolAxes {
     /// HNPS/HNP: first weight keeps its input axis, last weight its output axis, last bias is raw.
     Hidden,
@@ -47,7 +47,7 @@ pub enum PoolAxes {
 }
 
 /// An invariant pool producing (B, C, F) features.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InvariantPool {
     /// The input networks' spec.
     pub spec: NetworkSpec,
@@ -65,6 +65,7 @@ pub struct InvariantPool {
     /// the exact normalisation, invariant for every nonzero entry.
     pub eps: f64,
     /// γ/β per tensor for `ParamMulL2`: `gamma_w{i}`, `beta_w{i}` (C·f_i), `gamma_b{i}`, `beta_b{i}` (C).
+    #[serde(skip)]
     pub params: ParamSet,
 }
 

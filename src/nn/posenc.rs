@@ -11,7 +11,7 @@ use crate::space::InternalLayout;
 use crate::spec::NetworkSpec;
 
 /// Position encoding of the input and output neurons.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PositionEncoding {
     /// Input channels C.
     pub c_in: usize,

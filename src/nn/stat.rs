@@ -8,7 +8,7 @@ use crate::spec::NetworkSpec;
 /// Statistics per channel, in order W₀, b₀, W₁, b₁, …: mean, unbiased variance and the
 /// quantiles 0, .25, .5, .75, 1 of each tensor, giving (B, C, 14·L). Permutation-invariant, not
 /// scale-invariant; not differentiable with respect to its input.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StatFeatures {
     /// The input networks' spec.
     pub spec: NetworkSpec,
