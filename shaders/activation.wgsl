@@ -7,7 +7,8 @@ struct ActParams {
     len: u32,
     act: u32,
     row: u32,
-    pad: u32,
+    // bit 0 (activation_grad.wgsl only): accumulate into dx.
+    flags: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;

@@ -1,9 +1,9 @@
 // activation_grad: dx (+)= dy ⊙ act'(x), x the forward input (SPEC §8.2). CPU twin:
-// activation_grad in src/backend/cpu/activation.rs.
+// src/backend/cpu/activation_grad.rs.
 // Threads: one per element, index = gid.x + gid.y * row. Layout: flat arrays of `len` f32.
-// Bindings: 0 x (read), 1 dy (read), 2 dx (read_write), 3 uniform GradParams.
+// Bindings: 0 x (read), 1 dy (read), 2 dx (read_write), 3 uniform ActParams.
 
-struct GradParams {
+struct ActParams {
     len: u32,
     act: u32,
     row: u32,
@@ -14,7 +14,7 @@ struct GradParams {
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(3) var<uniform> p: GradParams;
+@group(0) @binding(3) var<uniform> p: ActParams;
 
 const TWO_PI_HI: f32 = 6.28125;
 const TWO_PI_LO: f32 = 0.0019353071795864769;

@@ -14,7 +14,8 @@ struct PoolParams {
     f: u32,
     width: u32,
     offset: u32,
-    // bits 0-1: norm (0 none, 1 L1, 2 L2); bit 2: square; bit 3: affine (γ, β); `row` follows.
+    // bits 0-1: norm (0 none, 1 L1, 2 L2); bit 2: square; bit 3: affine (γ, β); bit 4
+    // (pool_grad.wgsl only): accumulate.
     flags: u32,
     row: u32,
     // ε of the norm clamp, as f32 bits.

@@ -1,5 +1,5 @@
-// pool_grad: backward of one invariant-pool piece (SPEC §8.3). CPU twin: pool_grad in
-// src/backend/cpu/pool.rs. For the entry vector x = x[b, r, s, :] (length E = C·f) with
+// pool_grad: backward of one invariant-pool piece (SPEC §8.3). CPU twin:
+// src/backend/cpu/pool_grad.rs. For the entry vector x = x[b, r, s, :] (length E = C·f) with
 // n = ‖x‖, u = x / max(n, ε) and ĝ = out_grad[b, c, offset + s·f + t] / R (e = c·f + t):
 //   h = γ ⊙ ĝ (affine), 2u ⊙ ĝ (square) or ĝ;
 //   dx (+)= (h − s·(uᵀh)) / n with s = u (L2) or sign(x) (L1); h / ε when n ≤ ε (0 at x = 0
@@ -7,9 +7,9 @@
 //   affine pieces also write rows ĝ ⊙ u and ĝ, reduced to ∂γ, ∂β by later strided sums.
 // Threads: one per entry vector (b, r, s), index = gid.x + gid.y * row.
 // Bindings: 0 x, 1 gamma, 2 dout (read), 3 dx, 4 gamma rows, 5 beta rows (read_write),
-// 6 uniform PoolGradParams.
+// 6 uniform PoolParams.
 
-struct PoolGradParams {
+struct PoolParams {
     batch: u32,
     r: u32,
     s: u32,
@@ -32,7 +32,7 @@ struct PoolGradParams {
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grows: array<f32>;
 @group(0) @binding(5) var<storage, read_write> brows: array<f32>;
-@group(0) @binding(6) var<uniform> p: PoolGradParams;
+@group(0) @binding(6) var<uniform> p: PoolParams;
 
 // ĝ for entry element i of batch b, position s.
 fn upstream(b: u32, s: u32, i: u32) -> f32 {

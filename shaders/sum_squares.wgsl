@@ -1,5 +1,5 @@
 // sum_squares: out[0] (+)= Σ x² (the squared gradient norm for clipping). CPU twin:
-// sum_squares in src/backend/cpu/adam.rs.
+// src/backend/cpu/sum_squares.rs.
 // Threads: one workgroup of 256; thread t sums elements t, t + 256, …, then a fixed-order tree
 // combines the partial sums (deterministic, no atomics).
 // Bindings: 0 x (read), 1 out (read_write), 2 uniform SumParams.

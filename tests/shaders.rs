@@ -1,6 +1,6 @@
 //! Every WGSL file parses and validates with naga, with no GPU needed (DESIGN §7).
 
-use monomial_nfn::backend::gpu::SOURCES;
+use monomial_nfn::backend::gpu::Kernel;
 
 #[test]
 fn every_shader_validates_with_naga() {
@@ -14,10 +14,11 @@ fn every_shader_validates_with_naga() {
         .count();
     assert_eq!(
         on_disk,
-        SOURCES.len(),
+        Kernel::ALL.len(),
         "every file in shaders/ is compiled by the GPU backend"
     );
-    for (name, src) in SOURCES {
+    for kernel in Kernel::ALL {
+        let (name, src) = (kernel.shader().name, kernel.shader().source);
         let module = naga::front::wgsl::parse_str(src)
             .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
         let mut v = naga::valid::Validator::new(

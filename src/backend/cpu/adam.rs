@@ -1,8 +1,8 @@
-//! CPU twins of `shaders/adam.wgsl` and `shaders/sum_squares.wgsl` (the optimizer step).
+//! CPU twin of `shaders/adam.wgsl`: the optimizer step.
 
 use rayon::prelude::*;
 
-use crate::plan::{AdamOp, SumSquaresOp};
+use crate::plan::AdamOp;
 use crate::scalar::Scalar;
 
 /// Elements per rayon task.
@@ -42,14 +42,4 @@ pub fn adam<T: Scalar>(
                 vc[i] = T::from_f64(vi);
             }
         });
-}
-
-/// out\[0\] (+)= Σ x², summed in f64 in a fixed order.
-pub fn sum_squares<T: Scalar>(op: &SumSquaresOp, x: &[T], out: &mut [T]) {
-    let s: f64 = x[..op.len].iter().map(|v| v.to_f64().powi(2)).sum();
-    out[0] = T::from_f64(if op.accumulate {
-        out[0].to_f64() + s
-    } else {
-        s
-    });
 }

@@ -1,17 +1,20 @@
 //! The CPU backend, generic over f32 (fast path) and f64 (the reference every GPU output is
-//! checked against). One file per op family, mirroring `shaders/`.
+//! checked against). One file per shader, named after it (its CPU twin), plus `fuse.rs`.
 
 mod activation;
+mod activation_grad;
 mod adam;
 mod fuse;
 mod gemm;
 mod loss;
 mod mask;
 mod pool;
+mod pool_grad;
 mod reduce;
 mod siren;
 mod siren_grad;
 mod stat;
+mod sum_squares;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,16 +24,19 @@ use crate::error::{Error, Result};
 use crate::plan::{BufId, BufKind, Op, Plan};
 use crate::scalar::Scalar;
 
-pub use activation::{activation, activation_grad};
-pub use adam::{adam, sum_squares};
+pub use activation::activation;
+pub use activation_grad::activation_grad;
+pub use adam::adam;
 pub use gemm::gemm;
 pub use loss::loss;
 pub use mask::mask;
-pub use pool::{pool, pool_grad};
+pub use pool::pool;
+pub use pool_grad::pool_grad;
 pub use reduce::reduce;
 pub use siren::siren;
 pub use siren_grad::siren_grad;
 pub use stat::stat;
+pub use sum_squares::sum_squares;
 
 /// Prepared plans kept; older ones are dropped past this many.
 const PLAN_CACHE: usize = 16;

@@ -1,0 +1,82 @@
+//! `gemm.wgsl`: C (+)= op(A)·op(B) (+ bias), in 64×64 output tiles.
+
+use super::{u32_of, Encoded, Shader, MAX_GROUPS};
+use crate::backend::gpu::kernels::Kernel;
+use crate::error::{Error, Result};
+use crate::plan::{BufId, GemmOp};
+
+uniform! {
+    /// Flags: bit 0 accumulate, bit 1 bias, bit 2 transpose A, bit 3 transpose B.
+    GemmParams {
+        m: u32,
+        k: u32,
+        n: u32,
+        flags: u32,
+        k_begin: u32,
+        k_end: u32,
+        c_base: u32,
+        pad: u32,
+    }
+}
+
+/// The shader.
+pub const SHADER: Shader = shader!("gemm", GemmParams);
+
+/// A whole GEMM op.
+pub fn encode(g: &GemmOp) -> Result<Encoded> {
+    let (p, groups) = params(g, g.accumulate, g.bias.is_some(), 0, g.k, 0)?;
+    let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c];
+    Ok(Encoded::new(Kernel::Gemm, bindings, &p, groups))
+}
+
+/// One chunk of a long GEMM: the partial product over k in [k_begin, k_end), written (not
+/// accumulated, no bias) at `c_base` of `out`.
+pub fn encode_chunk(
+    g: &GemmOp,
+    k_begin: usize,
+    k_end: usize,
+    out: BufId,
+    c_base: usize,
+) -> Result<Encoded> {
+    let (p, groups) = params(g, false, false, k_begin, k_end, c_base)?;
+    Ok(Encoded::new(
+        Kernel::Gemm,
+        vec![g.a, g.b, g.b, out],
+        &p,
+        groups,
+    ))
+}
+
+/// The uniform and grid of a GEMM dispatch over k in [k_begin, k_end), writing at `c_base`.
+fn params(
+    g: &GemmOp,
+    accumulate: bool,
+    bias: bool,
+    k_begin: usize,
+    k_end: usize,
+    c_base: usize,
+) -> Result<(GemmParams, (u32, u32))> {
+    let flags = u32::from(accumulate)
+        | (u32::from(bias) << 1)
+        | (u32::from(g.trans_a) << 2)
+        | (u32::from(g.trans_b) << 3);
+    let gx = g.n.div_ceil(64);
+    let gy = g.m.div_ceil(64);
+    if gx > MAX_GROUPS as usize || gy > MAX_GROUPS as usize {
+        return Err(Error::Device(format!(
+            "GEMM {}x{} exceeds the dispatch limits",
+            g.m, g.n
+        )));
+    }
+    let p = GemmParams {
+        m: u32_of(g.m, "m")?,
+        k: u32_of(g.k, "k")?,
+        n: u32_of(g.n, "n")?,
+        flags,
+        k_begin: u32_of(k_begin, "k")?,
+        k_end: u32_of(k_end, "k")?,
+        c_base: u32_of(c_base, "offset")?,
+        pad: 0,
+    };
+    Ok((p, (gx.max(1) as u32, gy.max(1) as u32)))
+}

@@ -1,0 +1,158 @@
+//! One module per GPU op, named after its shader: the uniform struct (named like its WGSL twin),
+//! the shader source and the encode function that fills the uniform and sizes the grid.
+
+use crate::error::{Error, Result};
+use crate::plan::{BufId, Op, Plan};
+
+use super::kernels::Kernel;
+use super::steps::Step;
+
+/// Declares a `#[repr(C)]` uniform struct and its [`UniformLayout`] from one field list, so the
+/// two cannot drift apart (`tests/uniforms.rs` checks the layout against the WGSL struct).
+macro_rules! uniform {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[repr(C)]
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+        pub struct $name {
+            $(pub $field: $ty),*
+        }
+
+        impl $name {
+            /// The layout `tests/uniforms.rs` compares with the WGSL struct of the same name.
+            pub const LAYOUT: super::UniformLayout = super::UniformLayout {
+                name: stringify!($name),
+                size: std::mem::size_of::<$name>(),
+                fields: &[$((stringify!($field), std::mem::offset_of!($name, $field))),*],
+            };
+        }
+    };
+}
+
+/// A [`Shader`] for `shaders/<name>.wgsl`, whose entry point is also `name`.
+macro_rules! shader {
+    ($name:literal, $uniform:ty) => {
+        super::Shader {
+            name: $name,
+            source: include_str!(concat!("../../../../shaders/", $name, ".wgsl")),
+            uniform: <$uniform>::LAYOUT,
+        }
+    };
+}
+
+pub mod activation;
+pub mod activation_grad;
+pub mod adam;
+pub mod gemm;
+pub mod loss;
+pub mod mask;
+pub mod pool;
+pub mod pool_grad;
+pub mod reduce;
+pub mod siren;
+pub mod siren_grad;
+pub mod stat;
+pub mod sum_squares;
+
+/// A WGSL file of `shaders/`: its name (also its entry point), source and uniform layout.
+#[derive(Clone, Copy, Debug)]
+pub struct Shader {
+    /// File stem and entry point.
+    pub name: &'static str,
+    /// The WGSL source.
+    pub source: &'static str,
+    /// Layout of the Rust twin of the shader's uniform struct.
+    pub uniform: UniformLayout,
+}
+
+/// A uniform struct's memory layout: name, size in bytes and (member, byte offset) in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UniformLayout {
+    /// Struct name, the same in Rust and WGSL.
+    pub name: &'static str,
+    /// `size_of` the Rust struct.
+    pub size: usize,
+    /// Each member's name and byte offset, in declaration order.
+    pub fields: &'static [(&'static str, usize)],
+}
+
+/// One dispatch, ready to bind: its kernel, storage buffers in binding order (the uniform binds
+/// after them), the uniform's bytes and the workgroup grid.
+pub struct Encoded {
+    pub kernel: Kernel,
+    pub bindings: Vec<BufId>,
+    pub uniform: Vec<u8>,
+    pub groups: (u32, u32),
+}
+
+impl Encoded {
+    fn new<U: bytemuck::Pod>(
+        kernel: Kernel,
+        bindings: Vec<BufId>,
+        uniform: &U,
+        groups: (u32, u32),
+    ) -> Self {
+        Encoded {
+            kernel,
+            bindings,
+            uniform: bytemuck::bytes_of(uniform).to_vec(),
+            groups,
+        }
+    }
+}
+
+/// Encodes one step of `plan`; `spare` is bound where a kernel's writable binding goes unused
+/// (writable bindings may not alias).
+pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
+    match step {
+        Step::GemmChunk {
+            g,
+            k_begin,
+            k_end,
+            out,
+            c_base,
+        } => gemm::encode_chunk(g, *k_begin, *k_end, *out, *c_base),
+        Step::Reduce { r, x_base, y_base } => reduce::encode(r, *x_base, *y_base),
+        Step::SirenGrad { g, phase } => siren_grad::encode(g, *phase),
+        Step::Op(i) => match &plan.ops[*i] {
+            Op::Gemm(g) => gemm::encode(g),
+            Op::Activation(a) => activation::encode(a),
+            Op::ActivationGrad(a) => activation_grad::encode(a),
+            Op::Pool(q) => pool::encode(q),
+            Op::PoolGrad(g) => pool_grad::encode(g, spare),
+            Op::Reduce(r) => reduce::encode(r, 0, 0),
+            Op::Loss(l) => loss::encode(l),
+            Op::Adam(a) => adam::encode(a),
+            Op::SumSquares(q) => sum_squares::encode(q),
+            Op::Stat(q) => stat::encode(q),
+            Op::Siren(s) => siren::encode(s),
+            Op::Mask(m) => mask::encode(m),
+            Op::SirenGrad(_) => Err(Error::Spec(
+                "a SIREN gradient reached dispatch without its phases".into(),
+            )),
+        },
+    }
+}
+
+/// Threads per workgroup of the one-dimensional kernels.
+const WG: u32 = 256;
+/// Most workgroups along one grid axis.
+const MAX_GROUPS: u32 = 65_535;
+
+/// Workgroups for `threads` one-dimensional invocations, split over y past the x limit; returns
+/// the grid and the thread count of one grid row.
+fn grid(threads: usize) -> Result<((u32, u32), u32)> {
+    let groups = threads.div_ceil(WG as usize).max(1);
+    let x = groups.min(MAX_GROUPS as usize);
+    let y = groups.div_ceil(x);
+    if y > MAX_GROUPS as usize {
+        return Err(Error::Device(format!(
+            "{threads} threads exceed the dispatch limits"
+        )));
+    }
+    Ok(((x as u32, y as u32), x as u32 * WG))
+}
+
+fn u32_of(v: usize, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::Device(format!("{what} = {v} does not fit in u32")))
+}

@@ -1,0 +1,64 @@
+//! `pool.wgsl`: one invariant-pool piece (normalise each entry vector, then average).
+
+use super::{grid, u32_of, Encoded, Shader};
+use crate::backend::gpu::kernels::Kernel;
+use crate::error::Result;
+use crate::plan::{Norm, PoolOp};
+
+uniform! {
+    /// Shared with `pool_grad.wgsl`. Flags: norm (bits 0-1), square, affine, and in the backward
+    /// accumulate (bit 4).
+    PoolParams {
+        batch: u32,
+        r: u32,
+        s: u32,
+        e: u32,
+        f: u32,
+        width: u32,
+        offset: u32,
+        flags: u32,
+        row: u32,
+        eps_bits: u32,
+        pad1: u32,
+        pad2: u32,
+    }
+}
+
+/// The shader.
+pub const SHADER: Shader = shader!("pool", PoolParams);
+
+/// A pool op.
+pub fn encode(q: &PoolOp) -> Result<Encoded> {
+    let (groups, row) = grid(q.batch * q.s * q.channels * q.f)?;
+    let p = params(q, flags(q), row)?;
+    let bindings = vec![q.x, q.gamma.unwrap_or(q.x), q.beta.unwrap_or(q.x), q.out];
+    Ok(Encoded::new(Kernel::Pool, bindings, &p, groups))
+}
+
+/// The flags the forward and backward share: norm (bits 0-1), square, affine.
+pub(super) fn flags(q: &PoolOp) -> u32 {
+    let norm = match q.norm {
+        Norm::None => 0,
+        Norm::L1 => 1,
+        Norm::L2 => 2,
+    };
+    norm | (u32::from(q.square) << 2) | (u32::from(q.gamma.is_some()) << 3)
+}
+
+/// The uniform of a pool piece with these flags and grid row.
+pub(super) fn params(q: &PoolOp, flags: u32, row: u32) -> Result<PoolParams> {
+    Ok(PoolParams {
+        batch: u32_of(q.batch, "batch")?,
+        r: u32_of(q.r, "r")?,
+        s: u32_of(q.s, "s")?,
+        e: u32_of(q.channels * q.f, "e")?,
+        f: u32_of(q.f, "f")?,
+        width: u32_of(q.width, "width")?,
+        offset: u32_of(q.offset, "offset")?,
+        flags,
+        row,
+        eps_bits: (q.eps as f32).to_bits(),
+        pad1: 0,
+        pad2: 0,
+    })
+}
