@@ -55,8 +55,7 @@ pub fn save_grid(path: &Path, rows: &[Vec<Picture>], scale: usize) -> Result<()>
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let (cw, ch) = ((w + 1) * scale, (h + 1) * scale);
     let (width, height) = (cols * cw + scale, rows.len() * ch + scale);
-    let mut img =
-        image::RgbImage::from_pixel(width as u32, height as u32, image::Rgb([40, 40, 40]));
+    let mut img = vec![40u8; width * height * 3];
     for (r, row) in rows.iter().enumerate() {
         for (c, pic) in row.iter().enumerate() {
             for y in 0..h * scale {
@@ -69,11 +68,30 @@ pub fn save_grid(path: &Path, rows: &[Vec<Picture>], scale: usize) -> Result<()>
                         [px(0); 3]
                     };
                     let (gx, gy) = (c * cw + scale + x, r * ch + scale + y);
-                    img.put_pixel(gx as u32, gy as u32, image::Rgb(rgb));
+                    let at = (gy * width + gx) * 3;
+                    img[at..at + 3].copy_from_slice(&rgb);
                 }
             }
         }
     }
+    write_png(path, width, height, img)
+}
+
+/// Encodes 8-bit RGB pixels as a PNG (the `image` crate, feature `plot`).
+#[cfg(feature = "plot")]
+fn write_png(path: &Path, width: usize, height: usize, rgb: Vec<u8>) -> Result<()> {
+    let img = image::RgbImage::from_raw(width as u32, height as u32, rgb)
+        .ok_or_else(|| Error::Input(format!("{width}x{height} picture buffer of a wrong size")))?;
     img.save_with_format(path, image::ImageFormat::Png)
         .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+}
+
+/// Without the `plot` feature: logs that `path` is not drawn.
+#[cfg(not(feature = "plot"))]
+fn write_png(path: &Path, width: usize, height: usize, _rgb: Vec<u8>) -> Result<()> {
+    log::warn!(
+        "built without the `plot` feature: {} ({width}x{height}) not written",
+        path.display()
+    );
+    Ok(())
 }

@@ -30,12 +30,28 @@ pub fn learning_curves(path: &Path, metric: &str, models: &[(&str, &[Epoch])]) -
     Ok(())
 }
 
+/// Registers the embedded DejaVu Sans as plotters' "sans-serif" (once per process).
+#[cfg(feature = "plot")]
+fn register_font() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err("the embedded DejaVu Sans font did not load".into())
+    }
+}
+
 #[cfg(feature = "plot")]
 fn draw(
     path: &Path,
     metric: &str,
     models: &[(&str, &[Epoch])],
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    register_font()?;
     let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((1, 2));

@@ -1,6 +1,6 @@
-//! CSV tables (`layout.csv`, `metrics.csv.gz`): a header and string cells, gzip by file extension.
+//! CSV tables (`layout.csv`, `metrics.csv.gz`): a header and string cells, gzip by file extension;
+//! reading and writing them needs the `zoo-csv` feature (csv, flate2).
 
-use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::{DatasetProblem, Error, Result};
@@ -12,6 +12,7 @@ pub struct Table {
     rows: Vec<Vec<String>>,
 }
 
+#[cfg(feature = "zoo-csv")]
 fn is_gz(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
 }
@@ -28,61 +29,16 @@ impl Table {
             path: path.into(),
             source,
         })?;
-        let text = if is_gz(path) {
-            let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .map_err(|e| Error::dataset(path, DatasetProblem::Gzip(e.to_string())))?;
-            out
-        } else {
-            raw
-        };
-        let mut reader = csv::ReaderBuilder::new().from_reader(&text[..]);
-        let malformed =
-            |e: csv::Error| Error::dataset(path, DatasetProblem::Malformed(e.to_string()));
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(malformed)?
-            .iter()
-            .map(str::to_string)
-            .collect();
-        if header.iter().all(|h| h.is_empty()) {
-            return Err(Error::dataset(
-                path,
-                DatasetProblem::Empty("no header row".into()),
-            ));
-        }
-        let rows = reader
-            .records()
-            .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(malformed)?;
-        Ok(Table { header, rows })
+        parse(path, raw)
     }
 
     /// Writes the table as CSV, gzipped when the name ends in `.gz`.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
-        let io = |source| Error::Io {
+        let bytes = format(self, path)?;
+        std::fs::write(path, bytes).map_err(|source| Error::Io {
             path: path.into(),
             source,
-        };
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let csv_err = |e: csv::Error| Error::format(path, e.to_string());
-        w.write_record(&self.header).map_err(csv_err)?;
-        for r in &self.rows {
-            w.write_record(r).map_err(csv_err)?;
-        }
-        let text = w
-            .into_inner()
-            .map_err(|e| Error::format(path, e.to_string()))?;
-        let bytes = if is_gz(path) {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            gz.write_all(&text).map_err(io)?;
-            gz.finish().map_err(io)?
-        } else {
-            text
-        };
-        std::fs::write(path, bytes).map_err(io)
+        })
     }
 
     /// Number of data rows.
@@ -145,4 +101,84 @@ impl Table {
             rows: indices.iter().map(|&i| self.rows[i].clone()).collect(),
         }
     }
+}
+
+/// The table in `raw`, the bytes of `path` (csv and flate2, feature `zoo-csv`).
+#[cfg(feature = "zoo-csv")]
+fn parse(path: &Path, raw: Vec<u8>) -> Result<Table> {
+    use std::io::Read;
+    let text = if is_gz(path) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| Error::dataset(path, DatasetProblem::Gzip(e.to_string())))?;
+        out
+    } else {
+        raw
+    };
+    let mut reader = csv::ReaderBuilder::new().from_reader(&text[..]);
+    let malformed = |e: csv::Error| Error::dataset(path, DatasetProblem::Malformed(e.to_string()));
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(malformed)?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.iter().all(|h| h.is_empty()) {
+        return Err(Error::dataset(
+            path,
+            DatasetProblem::Empty("no header row".into()),
+        ));
+    }
+    let rows = reader
+        .records()
+        .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(malformed)?;
+    Ok(Table { header, rows })
+}
+
+/// The bytes of `table` as the CSV file `path`.
+#[cfg(feature = "zoo-csv")]
+fn format(table: &Table, path: &Path) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let io = |source| Error::Io {
+        path: path.into(),
+        source,
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::format(path, e.to_string());
+    w.write_record(&table.header).map_err(csv_err)?;
+    for r in &table.rows {
+        w.write_record(r).map_err(csv_err)?;
+    }
+    let text = w
+        .into_inner()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    if !is_gz(path) {
+        return Ok(text);
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&text).map_err(io)?;
+    gz.finish().map_err(io)
+}
+
+#[cfg(not(feature = "zoo-csv"))]
+fn parse(path: &Path, _raw: Vec<u8>) -> Result<Table> {
+    Err(without_feature(path))
+}
+
+#[cfg(not(feature = "zoo-csv"))]
+fn format(_table: &Table, path: &Path) -> Result<Vec<u8>> {
+    Err(without_feature(path))
+}
+
+/// Zoo tables need the csv and flate2 crates, which a lean library build leaves out.
+#[cfg(not(feature = "zoo-csv"))]
+fn without_feature(path: &Path) -> Error {
+    Error::Input(format!(
+        "{}: reading and writing zoo tables (layout.csv, metrics.csv.gz) needs the crate feature \
+         `zoo-csv` (on by default)",
+        path.display()
+    ))
 }
