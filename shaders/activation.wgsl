@@ -3,13 +3,7 @@
 // Layout: flat arrays of `len` f32.
 // Bindings: 0 x (read), 1 y (read_write), 2 uniform ActParams.
 
-struct ActParams {
-    len: u32,
-    act: u32,
-    row: u32,
-    // bit 0 (activation_grad.wgsl only): accumulate into dx.
-    flags: u32,
-}
+// The uniform ActParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;

@@ -3,13 +3,7 @@
 // Threads: one per element, index = gid.x + gid.y * row. Layout: flat arrays of `len` f32.
 // Bindings: 0 x (read), 1 dy (read), 2 dx (read_write), 3 uniform ActParams.
 
-struct ActParams {
-    len: u32,
-    act: u32,
-    row: u32,
-    // bit 0: accumulate into dx.
-    flags: u32,
-}
+// The uniform ActParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;

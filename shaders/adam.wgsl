@@ -6,21 +6,7 @@
 // Bindings: 0 grad, 1 hyper ([lr, bc₁, bc₂]), 2 norm_sq (read), 3 p, 4 m, 5 v (read_write),
 // 6 uniform AdamParams.
 
-struct AdamParams {
-    len: u32,
-    row: u32,
-    // bit 0: clip with norm_sq; bit 1: decoupled weight decay (AdamW).
-    flags: u32,
-    pad: u32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    max_norm: f32,
-    pad1: f32,
-    pad2: f32,
-    pad3: f32,
-}
+// The uniform AdamParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> grad: array<f32>;
 @group(0) @binding(1) var<storage, read> hyper: array<f32>;

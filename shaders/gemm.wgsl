@@ -6,19 +6,7 @@
 // Bindings: 0 A (read), 1 B (read), 2 bias (read, length n; any buffer when unused),
 // 3 C (read_write), 4 uniform GemmParams.
 
-struct GemmParams {
-    m: u32,
-    k: u32,
-    n: u32,
-    flags: u32,
-    // This dispatch sums k in [k_begin, k_end) and writes C at c_base + (row·n + col): the
-    // backend splits long inner dimensions into chunks summed afterwards, keeping every
-    // invocation's loop short (lavapipe stops loops after 65,535 iterations).
-    k_begin: u32,
-    k_end: u32,
-    c_base: u32,
-    pad: u32,
-}
+// The uniform GemmParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;

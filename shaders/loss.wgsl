@@ -6,12 +6,7 @@
 // the loss is a fixed-order tree sum in workgroup memory (deterministic, no atomics).
 // Bindings: 0 pred, 1 target (read), 2 loss, 3 dpred (read_write), 4 uniform LossParams.
 
-struct LossParams {
-    len: u32,
-    kind: u32,
-    classes: u32,
-    pad: u32,
-}
+// The uniform LossParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> pred: array<f32>;
 @group(0) @binding(1) var<storage, read> tgt: array<f32>;

@@ -4,16 +4,7 @@
 // Layout: x and y (A, S, K) row-major, mask (A, K).
 // Bindings: 0 x, 1 mask (read), 2 y (read_write), 3 uniform MaskParams.
 
-struct MaskParams {
-    len: u32,
-    block: u32,
-    inner: u32,
-    flags: u32,
-    row: u32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
+// The uniform MaskParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> m: array<f32>;

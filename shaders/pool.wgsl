@@ -6,23 +6,7 @@
 // out[b, c, offset + s·f + t] with e = c·f + t.
 // Bindings: 0 x (read), 1 gamma (read), 2 beta (read), 3 out (read_write), 4 uniform PoolParams.
 
-struct PoolParams {
-    batch: u32,
-    r: u32,
-    s: u32,
-    e: u32,
-    f: u32,
-    width: u32,
-    offset: u32,
-    // bits 0-1: norm (0 none, 1 L1, 2 L2); bit 2: square; bit 3: affine (γ, β); bit 4
-    // (pool_grad.wgsl only): accumulate.
-    flags: u32,
-    row: u32,
-    // ε of the norm clamp, as f32 bits.
-    eps_bits: u32,
-    pad1: u32,
-    pad2: u32,
-}
+// The uniform PoolParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> gamma: array<f32>;

@@ -9,22 +9,7 @@
 // Bindings: 0 x, 1 gamma, 2 dout (read), 3 dx, 4 gamma rows, 5 beta rows (read_write),
 // 6 uniform PoolParams.
 
-struct PoolParams {
-    batch: u32,
-    r: u32,
-    s: u32,
-    e: u32,
-    f: u32,
-    width: u32,
-    offset: u32,
-    // bits 0-1: norm (0 none, 1 L1, 2 L2); bit 2: square; bit 3: affine; bit 4: accumulate.
-    flags: u32,
-    row: u32,
-    // ε of the norm clamp, as f32 bits.
-    eps_bits: u32,
-    pad1: u32,
-    pad2: u32,
-}
+// The uniform PoolParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> gamma: array<f32>;

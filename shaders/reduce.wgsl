@@ -5,27 +5,7 @@
 // Threads: one per output (a, s, k), index = gid.x + gid.y * row, k fastest.
 // Bindings: 0 x (read), 1 y (read_write), 2 uniform ReduceParams.
 
-struct ReduceParams {
-    outer: u32,
-    mid: u32,
-    inner: u32,
-    r: u32,
-    xa: u32,
-    xs: u32,
-    xr: u32,
-    ya: u32,
-    ys: u32,
-    alpha: f32,
-    // bit 0: accumulate.
-    flags: u32,
-    row: u32,
-    // Offsets of x and y (the backend splits long sums into chunks, keeping every
-    // invocation's loop short: lavapipe stops loops after 65,535 iterations).
-    x_base: u32,
-    y_base: u32,
-    pad0: u32,
-    pad1: u32,
-}
+// The uniform ReduceParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;

@@ -5,17 +5,7 @@
 // out (B, P, nL); trace (B, P, 2·Σ hidden) with per hidden layer a then ω·cos(ω z).
 // Bindings: 0 params, 1 coords (read), 2 out, 3 trace (read_write), 4 uniform SirenParams.
 
-struct SirenParams {
-    batch: u32,
-    points: u32,
-    layers: u32,
-    d: u32,
-    h2: u32,
-    row: u32,
-    omega: f32,
-    flags: u32,
-    widths: array<vec4<u32>, 2>,
-}
+// The uniform SirenParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<storage, read> coords: array<f32>;

@@ -7,17 +7,7 @@
 // Bindings: 0 params, 1 coords, 2 trace, 3 dout (read), 4 dz, 5 dparams (read_write),
 // 6 uniform SirenParams (flags: bit 0 accumulate, bit 1 phase).
 
-struct SirenParams {
-    batch: u32,
-    points: u32,
-    layers: u32,
-    d: u32,
-    h2: u32,
-    row: u32,
-    omega: f32,
-    flags: u32,
-    widths: array<vec4<u32>, 2>,
-}
+// The uniform SirenParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<storage, read> coords: array<f32>;

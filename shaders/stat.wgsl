@@ -9,16 +9,7 @@
 // writes out[b, c, offset + k], k < 7.
 // Bindings: 0 x (read), 1 out (read_write), 2 uniform StatParams.
 
-struct StatParams {
-    batch: u32,
-    m: u32,
-    channels: u32,
-    f: u32,
-    width: u32,
-    offset: u32,
-    row: u32,
-    pad: u32,
-}
+// The uniform StatParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;

@@ -4,13 +4,7 @@
 // combines the partial sums (deterministic, no atomics).
 // Bindings: 0 x (read), 1 out (read_write), 2 uniform SumParams.
 
-struct SumParams {
-    len: u32,
-    // bit 0: accumulate into out.
-    flags: u32,
-    pad0: u32,
-    pad1: u32,
-}
+// The uniform SumParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;

@@ -18,7 +18,8 @@ fn every_shader_validates_with_naga() {
         "every file in shaders/ is compiled by the GPU backend"
     );
     for kernel in Kernel::ALL {
-        let (name, src) = (kernel.shader().name, kernel.shader().source);
+        let (name, src) = (kernel.shader().name, kernel.shader().source());
+        let src = src.as_str();
         let module = naga::front::wgsl::parse_str(src)
             .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
         let mut v = naga::valid::Validator::new(

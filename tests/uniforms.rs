@@ -1,6 +1,6 @@
-//! Every shader's uniform struct has a Rust twin of the same name, size and member offsets, read
-//! from the WGSL with naga (no GPU needed). Adding, dropping, renaming or reordering a member on
-//! one side only fails here.
+//! Every shader's uniform struct is declared once, in Rust, and its WGSL text generated from that
+//! declaration: naga (no GPU needed) must lay the generated struct out with the Rust struct's
+//! size and member offsets, and no shader file may declare the struct itself.
 
 use monomial_nfn::backend::gpu::Kernel;
 
@@ -35,13 +35,19 @@ fn every_uniform_matches_its_wgsl_struct() {
     for kernel in Kernel::ALL {
         let shader = kernel.shader();
         let rust = shader.uniform;
-        let (name, span, fields) = wgsl_uniform(shader.name, shader.source);
+        assert!(
+            !shader.body.contains(&format!("struct {} ", rust.name)),
+            "{}.wgsl declares {} itself; it is generated from the Rust declaration",
+            shader.name,
+            rust.name
+        );
+        let (name, span, fields) = wgsl_uniform(shader.name, &shader.source());
         assert_eq!(name, rust.name, "{}.wgsl: uniform struct name", shader.name);
         assert_eq!(span, rust.size, "{}.wgsl: {name} size", shader.name);
         let rust_fields: Vec<(String, usize)> = rust
             .fields
             .iter()
-            .map(|&(f, o)| (f.to_string(), o))
+            .map(|f| (f.name.to_string(), f.offset))
             .collect();
         assert_eq!(
             fields, rust_fields,

@@ -88,10 +88,11 @@ impl Kernels {
         let pipelines = Kernel::ALL
             .into_iter()
             .map(|k| {
-                let Shader { name, source, .. } = *k.shader();
+                let shader: &Shader = k.shader();
+                let name = shader.name;
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(name),
-                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
                 });
                 let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(name),

@@ -12,6 +12,9 @@ uniform! {
         k: u32,
         n: u32,
         flags: u32,
+        /// This dispatch sums k in \[k_begin, k_end) and writes C at c_base + (row·n + col):
+        /// long inner dimensions are split into chunks summed afterwards, keeping every
+        /// invocation's loop short (lavapipe stops loops after 65,535 iterations).
         k_begin: u32,
         k_end: u32,
         c_base: u32,

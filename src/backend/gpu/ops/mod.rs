@@ -7,25 +7,43 @@ use crate::plan::{BufId, Op, Plan};
 use super::kernels::Kernel;
 use super::steps::Step;
 
-/// Declares a `#[repr(C)]` uniform struct and its [`UniformLayout`] from one field list, so the
-/// two cannot drift apart (`tests/uniforms.rs` checks the layout against the WGSL struct).
+/// Declares a `#[repr(C)]` uniform struct and its [`UniformLayout`] from one field list: the
+/// WGSL struct is generated from it and prepended to the shader ([`Shader::source`]), so the
+/// two are declared once and cannot drift (`tests/uniforms.rs` checks WGSL's layout rules give
+/// the same offsets). A member's WGSL type is its Rust type's name, or the literal after `=>`.
 macro_rules! uniform {
-    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident {
+        $($(#[$fdoc:meta])* $field:ident: $ty:ty $(=> $wgsl:literal)?),* $(,)?
+    }) => {
         $(#[$doc])*
         #[repr(C)]
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
         pub struct $name {
-            $(pub $field: $ty),*
+            $($(#[$fdoc])* pub $field: $ty),*
         }
 
         impl $name {
-            /// The layout `tests/uniforms.rs` compares with the WGSL struct of the same name.
+            /// The layout the WGSL struct of the same name is generated from.
             pub const LAYOUT: super::UniformLayout = super::UniformLayout {
                 name: stringify!($name),
                 size: std::mem::size_of::<$name>(),
-                fields: &[$((stringify!($field), std::mem::offset_of!($name, $field))),*],
+                fields: &[$(super::Field {
+                    name: stringify!($field),
+                    offset: std::mem::offset_of!($name, $field),
+                    wgsl: wgsl_type!($ty $(, $wgsl)?),
+                }),*],
             };
         }
+    };
+}
+
+/// The WGSL type of a uniform member: the Rust type's name (`u32`, `f32`) or the one given.
+macro_rules! wgsl_type {
+    ($ty:ty) => {
+        stringify!($ty)
+    };
+    ($ty:ty, $wgsl:literal) => {
+        $wgsl
     };
 }
 
@@ -34,7 +52,7 @@ macro_rules! shader {
     ($name:literal, $uniform:ty) => {
         super::Shader {
             name: $name,
-            source: include_str!(concat!("../../../../shaders/", $name, ".wgsl")),
+            body: include_str!(concat!("../../../../shaders/", $name, ".wgsl")),
             uniform: <$uniform>::LAYOUT,
         }
     };
@@ -54,26 +72,59 @@ pub mod siren_grad;
 pub mod stat;
 pub mod sum_squares;
 
-/// A WGSL file of `shaders/`: its name (also its entry point), source and uniform layout.
+/// A WGSL file of `shaders/`: its name (also its entry point), text and uniform layout.
 #[derive(Clone, Copy, Debug)]
 pub struct Shader {
     /// File stem and entry point.
     pub name: &'static str,
-    /// The WGSL source.
-    pub source: &'static str,
-    /// Layout of the Rust twin of the shader's uniform struct.
+    /// The file's text: everything but the uniform struct.
+    pub body: &'static str,
+    /// Layout of the uniform struct, declared in Rust.
     pub uniform: UniformLayout,
 }
 
-/// A uniform struct's memory layout: name, size in bytes and (member, byte offset) in order.
+impl Shader {
+    /// The complete WGSL module: the generated uniform struct, then the file.
+    pub fn source(&self) -> String {
+        format!("{}\n{}", self.uniform.wgsl(), self.body)
+    }
+}
+
+/// A uniform struct's memory layout: name, size in bytes and members in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UniformLayout {
     /// Struct name, the same in Rust and WGSL.
     pub name: &'static str,
     /// `size_of` the Rust struct.
     pub size: usize,
-    /// Each member's name and byte offset, in declaration order.
-    pub fields: &'static [(&'static str, usize)],
+    /// Each member, in declaration order.
+    pub fields: &'static [Field],
+}
+
+/// One member of a uniform struct.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// Member name, the same in Rust and WGSL.
+    pub name: &'static str,
+    /// Byte offset in the Rust struct.
+    pub offset: usize,
+    /// WGSL type.
+    pub wgsl: &'static str,
+}
+
+impl UniformLayout {
+    /// The WGSL declaration of this struct.
+    pub fn wgsl(&self) -> String {
+        let members: String = self
+            .fields
+            .iter()
+            .map(|f| format!("    {}: {},\n", f.name, f.wgsl))
+            .collect();
+        format!(
+            "// Generated from the Rust declaration (src/backend/gpu/ops/).\nstruct {} {{\n{members}}}\n",
+            self.name
+        )
+    }
 }
 
 /// One dispatch, ready to bind: its kernel, storage buffers in binding order (the uniform binds

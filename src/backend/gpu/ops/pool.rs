@@ -18,6 +18,7 @@ uniform! {
         offset: u32,
         flags: u32,
         row: u32,
+        /// ε of the norm clamp, as f32 bits.
         eps_bits: u32,
         pad1: u32,
         pad2: u32,

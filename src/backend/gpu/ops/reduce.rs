@@ -20,6 +20,7 @@ uniform! {
         alpha: f32,
         flags: u32,
         row: u32,
+        /// Offsets of x and y: long sums are split into chunks (lavapipe's loop limit).
         x_base: u32,
         y_base: u32,
         pad0: u32,

@@ -6,8 +6,7 @@ use crate::error::{Error, Result};
 use crate::plan::SirenOp;
 
 uniform! {
-    /// Shared with `siren_grad.wgsl` (flags: bit 0 accumulate, bit 1 phase); `widths` is WGSL's
-    /// `array<vec4<u32>, 2>`.
+    /// Shared with `siren_grad.wgsl` (flags: bit 0 accumulate, bit 1 phase).
     SirenParams {
         batch: u32,
         points: u32,
@@ -17,7 +16,8 @@ uniform! {
         row: u32,
         omega: f32,
         flags: u32,
-        widths: [u32; 8],
+        /// Layer widths n_0 … n_L (a uniform array's stride is 16 bytes, hence vec4s).
+        widths: [u32; 8] => "array<vec4<u32>, 2>",
     }
 }
 
