@@ -65,6 +65,44 @@ fn covers(len: usize, rows: usize, cols: usize, s: (usize, usize)) -> bool {
     rows == 0 || cols == 0 || (rows - 1) * s.0 + (cols - 1) * s.1 < len
 }
 
+/// `Scalar::gemm` through matrixmultiply's `dgemm`/`sgemm` for the element type `$t`.
+macro_rules! strided_gemm {
+    ($t:ty, $gemm:path) => {
+        fn gemm(
+            m: usize,
+            k: usize,
+            n: usize,
+            a: &[$t],
+            sa: (usize, usize),
+            b: &[$t],
+            sb: (usize, usize),
+            beta: $t,
+            c: &mut [$t],
+        ) {
+            assert!(covers(a.len(), m, k, sa) && covers(b.len(), k, n, sb) && c.len() >= m * n);
+            // SAFETY: the assertion above keeps every strided element of A, B and C in bounds.
+            unsafe {
+                $gemm(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    sa.0 as isize,
+                    sa.1 as isize,
+                    b.as_ptr(),
+                    sb.0 as isize,
+                    sb.1 as isize,
+                    beta,
+                    c.as_mut_ptr(),
+                    n as isize,
+                    1,
+                )
+            }
+        }
+    };
+}
+
 impl Scalar for f64 {
     fn abs(self) -> Self {
         f64::abs(self)
@@ -95,38 +133,7 @@ impl Scalar for f64 {
     fn to_f64(self) -> f64 {
         self
     }
-    fn gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: &[f64],
-        sa: (usize, usize),
-        b: &[f64],
-        sb: (usize, usize),
-        beta: f64,
-        c: &mut [f64],
-    ) {
-        assert!(covers(a.len(), m, k, sa) && covers(b.len(), k, n, sb) && c.len() >= m * n);
-        // SAFETY: the assertion above keeps every strided element of A, B and C in bounds.
-        unsafe {
-            matrixmultiply::dgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                sa.0 as isize,
-                sa.1 as isize,
-                b.as_ptr(),
-                sb.0 as isize,
-                sb.1 as isize,
-                beta,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            )
-        }
-    }
+    strided_gemm!(f64, matrixmultiply::dgemm);
 }
 
 impl Scalar for f32 {
@@ -173,36 +180,5 @@ impl Scalar for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
-    fn gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: &[f32],
-        sa: (usize, usize),
-        b: &[f32],
-        sb: (usize, usize),
-        beta: f32,
-        c: &mut [f32],
-    ) {
-        assert!(covers(a.len(), m, k, sa) && covers(b.len(), k, n, sb) && c.len() >= m * n);
-        // SAFETY: the assertion above keeps every strided element of A, B and C in bounds.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                sa.0 as isize,
-                sa.1 as isize,
-                b.as_ptr(),
-                sb.0 as isize,
-                sb.1 as isize,
-                beta,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            )
-        }
-    }
+    strided_gemm!(f32, matrixmultiply::sgemm);
 }
