@@ -83,7 +83,8 @@ impl GpuContext {
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some("monomial-nfn"),
-            required_features: wgpu::Features::empty(),
+            // Timestamp queries where the adapter has them, for `mnfn bench --profile`.
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: limits,
             ..Default::default()
         };

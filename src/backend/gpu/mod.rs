@@ -5,6 +5,7 @@
 mod context;
 mod kernels;
 mod ops;
+mod profile;
 mod readback;
 mod steps;
 
@@ -16,6 +17,7 @@ use wgpu::util::DeviceExt;
 pub use context::{list_adapters, AdapterChoice, GpuContext};
 pub use kernels::Kernel;
 pub use ops::{Shader, UniformLayout};
+pub use profile::{OpProfile, Profile};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -27,11 +29,15 @@ use readback::Read;
 /// Compiled plans kept per device; older ones are dropped past this many.
 const PLAN_CACHE: usize = 16;
 
-/// One recorded dispatch of a compiled plan.
+/// One recorded dispatch of a compiled plan, with its cost for `--profile`.
 struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     groups: (u32, u32),
+    kernel: Kernel,
+    /// Floating-point operations (GEMMs) and bytes of the bound storage buffers.
+    flops: f64,
+    bytes: f64,
 }
 
 /// A plan compiled for one device.
@@ -73,7 +79,7 @@ impl Gpu {
     }
 
     /// Binds an encoded step: its storage buffers in order, then a new uniform buffer.
-    fn dispatch(&self, bufs: &[wgpu::Buffer], e: Encoded) -> Dispatch {
+    fn dispatch(&self, bufs: &[wgpu::Buffer], e: Encoded, flops: f64) -> Dispatch {
         let dev = &self.ctx.device;
         let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
@@ -99,10 +105,14 @@ impl Gpu {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
+        let bytes = e.bindings.iter().map(|&id| bufs[id].size() as f64).sum();
         Dispatch {
             pipeline,
             bind_group,
             groups: e.groups,
+            kernel: e.kernel,
+            flops,
+            bytes,
         }
     }
 
@@ -157,7 +167,10 @@ impl Gpu {
         }
         let dispatches = steps
             .iter()
-            .map(|step| Ok(self.dispatch(&bufs, ops::encode(step, plan, spare)?)))
+            .map(|step| {
+                let e = ops::encode(step, plan, spare)?;
+                Ok(self.dispatch(&bufs, e, steps::flops(step, plan)))
+            })
             .collect::<Result<Vec<_>>>()?;
         let staging = plan
             .outputs
@@ -170,6 +183,32 @@ impl Gpu {
             dispatches,
             staging,
         })
+    }
+
+    /// The compiled plan with `inputs` written to its input buffers.
+    fn upload(&self, plan: &Plan, inputs: &[Vec<f64>]) -> Result<Arc<Prepared>> {
+        if inputs.len() != plan.inputs.len() {
+            return Err(Error::shape(
+                "plan inputs",
+                &[plan.inputs.len()],
+                &[inputs.len()],
+            ));
+        }
+        let prep = self.prepared(plan)?;
+        for (&id, data) in plan.inputs.iter().zip(inputs) {
+            if data.len() != plan.bufs[id].len {
+                return Err(Error::shape(
+                    format!("plan input buffer {id}"),
+                    &[plan.bufs[id].len],
+                    &[data.len()],
+                ));
+            }
+            let v: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+            self.ctx
+                .queue
+                .write_buffer(&prep.bufs[id], 0, bytemuck::cast_slice(&v));
+        }
+        Ok(prep)
     }
 
     fn prepared(&self, plan: &Plan) -> Result<Arc<Prepared>> {
@@ -201,26 +240,8 @@ impl Backend for Gpu {
     }
 
     fn run(&self, plan: &Plan, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
-        if inputs.len() != plan.inputs.len() {
-            return Err(Error::shape(
-                "plan inputs",
-                &[plan.inputs.len()],
-                &[inputs.len()],
-            ));
-        }
-        let prep = self.prepared(plan)?;
-        let (dev, queue) = (&self.ctx.device, &self.ctx.queue);
-        for (&id, data) in plan.inputs.iter().zip(inputs) {
-            if data.len() != plan.bufs[id].len {
-                return Err(Error::shape(
-                    format!("plan input buffer {id}"),
-                    &[plan.bufs[id].len],
-                    &[data.len()],
-                ));
-            }
-            let v: Vec<f32> = data.iter().map(|&x| x as f32).collect();
-            queue.write_buffer(&prep.bufs[id], 0, bytemuck::cast_slice(&v));
-        }
+        let prep = self.upload(plan, inputs)?;
+        let dev = &self.ctx.device;
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("forward"),

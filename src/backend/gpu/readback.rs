@@ -26,9 +26,24 @@ pub fn staging(device: &wgpu::Device, len: usize) -> wgpu::Buffer {
 /// once, while the device works (training steps); otherwise it waits and returns the values.
 pub fn submit_and_read(
     ctx: &GpuContext,
-    mut enc: wgpu::CommandEncoder,
+    enc: wgpu::CommandEncoder,
     reads: &[Read],
 ) -> Result<Vec<Vec<f64>>> {
+    Ok(submit_and_read_bytes(ctx, enc, reads)?
+        .iter()
+        .map(|b| {
+            let vals: &[f32] = bytemuck::cast_slice(b);
+            vals.iter().map(|&x| x as f64).collect()
+        })
+        .collect())
+}
+
+/// [`submit_and_read`] returning each read's first `4·len` bytes as they are on the device.
+pub fn submit_and_read_bytes(
+    ctx: &GpuContext,
+    mut enc: wgpu::CommandEncoder,
+    reads: &[Read],
+) -> Result<Vec<Vec<u8>>> {
     for r in reads {
         enc.copy_buffer_to_buffer(r.from, 0, r.staging, 0, r.staging.size());
     }
@@ -63,8 +78,7 @@ pub fn submit_and_read(
                 .staging
                 .get_mapped_range(..)
                 .map_err(|e| Error::Device(format!("reading a buffer: {e:?}")))?;
-            let vals: &[f32] = bytemuck::cast_slice(&view);
-            out.push(vals[..r.len].iter().map(|&x| x as f64).collect());
+            out.push(view[..4 * r.len].to_vec());
         }
         r.staging.unmap();
     }

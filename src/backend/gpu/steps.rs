@@ -124,3 +124,19 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
     }
     (steps, extra)
 }
+
+/// Floating-point operations of a step: 2·m·k·n for GEMMs (of its k range for a chunk), else 0
+/// (the profile reports the other kernels in bytes moved).
+pub fn flops(step: &Step, plan: &Plan) -> f64 {
+    let gemm = |g: &GemmOp, k: usize| 2.0 * (g.m * k * g.n) as f64;
+    match step {
+        Step::GemmChunk {
+            g, k_begin, k_end, ..
+        } => gemm(g, k_end - k_begin),
+        Step::Op(i) => match &plan.ops[*i] {
+            Op::Gemm(g) => gemm(g, g.k),
+            _ => 0.0,
+        },
+        _ => 0.0,
+    }
+}

@@ -1,0 +1,46 @@
+//! `Gpu::profile` (`mnfn bench --profile`): every dispatch of a plan is timed and attributed to
+//! its kernel family, GEMMs with their FLOPs, the rest with the bytes they bind.
+
+mod common;
+
+use monomial_nfn::{Backend, NetActivation};
+use rand::{Rng, SeedableRng};
+
+#[test]
+fn profile_times_every_kernel_family_of_a_forward_plan() {
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    let model = monomial_nfn::Model::monomial_cnn_zoo(NetActivation::Relu, &mut rng).unwrap();
+    let plan = model.plan(4).unwrap();
+    let inputs: Vec<Vec<f64>> = plan
+        .inputs
+        .iter()
+        .map(|&id| {
+            (0..plan.bufs[id].len)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect()
+        })
+        .collect();
+    let profile = gpu.profile(&plan, &inputs, 2).unwrap();
+    let families: Vec<&str> = profile.ops.iter().map(|o| o.family).collect();
+    for f in ["gemm", "activation", "pool"] {
+        assert!(families.contains(&f), "{f} missing from {families:?}");
+    }
+    for o in &profile.ops {
+        assert!(o.seconds.is_finite() && o.seconds > 0.0, "{o:?}");
+        assert!(o.dispatches > 0 && o.bytes > 0.0, "{o:?}");
+        assert_eq!(o.flops > 0.0, o.family == "gemm", "{o:?}");
+    }
+    assert!(profile.ops.windows(2).all(|w| w[0].seconds >= w[1].seconds));
+    let table = profile.table();
+    eprintln!("{table}");
+    assert!(
+        table.contains("GFLOP/s") && table.contains("GB/s"),
+        "{table}"
+    );
+    // Profiling leaves the plan usable: a normal run still gives finite outputs.
+    let out = gpu.run(&plan, &inputs).unwrap();
+    assert!(out[0].iter().all(|v| v.is_finite()));
+}
