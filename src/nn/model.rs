@@ -542,7 +542,7 @@ impl Model {
         let target = kind != LossKind::HalfSumSquares;
         if target && self.output_shape(batch).is_none() {
             return Err(Error::Spec(format!(
-                "loss {kind:?} needs a feature output; an equivariant model supports HalfSumSquares"
+                "the {kind} loss needs a model with a feature output (a pool and head); an equivariant model's output takes the half sum of squares only"
             )));
         }
         let mut seeds = Vec::new();
@@ -592,7 +592,11 @@ impl Model {
         let gp = self.grad_plan(batch, kind)?;
         let mut inputs = self.pack_input(input, batch);
         if gp.target {
-            let t = target.ok_or_else(|| Error::Input(format!("loss {kind:?} needs a target")))?;
+            let t = target.ok_or_else(|| {
+                Error::Input(format!(
+                    "the {kind} loss needs a target shaped like the model's output"
+                ))
+            })?;
             let want = self.output_shape(batch).unwrap_or_default();
             t.expect_shape("target", &want)
                 .or_else(|_| t.expect_shape("target", &[batch]))?;

@@ -62,7 +62,7 @@ pub fn submit_and_read(
             let view = r
                 .staging
                 .get_mapped_range(..)
-                .map_err(|e| Error::Device(format!("reading a buffer: {e:?}")))?;
+                .map_err(|e| Error::Device(format!("reading a buffer: {e}")))?;
             let vals: &[f32] = bytemuck::cast_slice(&view);
             out.push(vals[..r.len].iter().map(|&x| x as f64).collect());
         }
