@@ -578,8 +578,8 @@ impl Model {
 
     /// The loss of the model's output on `input` and its gradients with respect to every
     /// parameter and the input (an error for STATNN, whose statistics have no input gradient;
-    /// it trains through [`Model::loss_backward`], which needs none). `target` (shaped like the output) is required by every loss
-    /// but `HalfSumSquares`.
+    /// it trains through [`Model::loss_backward`], which needs none). `target` (shaped like the
+    /// output) is required by every loss but `HalfSumSquares`.
     pub fn gradients(
         &self,
         backend: &dyn Backend,
