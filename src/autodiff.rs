@@ -294,7 +294,8 @@ fn transpose(r: &ReduceOp, dy: BufId, dx: BufId, accumulate: bool) -> Result<Red
         },
         _ => {
             return Err(Error::Spec(format!(
-                "no transpose for the strided sum {r:?}"
+                "no transpose for the strided sum of extents (outer {}, mid {}, inner {}, summed {}) with input strides {:?} and output strides {:?}",
+                r.outer, r.mid, r.inner, r.r, r.x_strides, r.y_strides
             )))
         }
     })

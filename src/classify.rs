@@ -25,6 +25,7 @@ use crate::zoo::{Augment, NetworkFile};
 
 /// The models of the comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum InrModelKind {
     /// The hybrid Monomial-NFN: sign-equivariant front end, Fourier features, HNP layers.
     Monomial,
@@ -37,19 +38,6 @@ pub enum InrModelKind {
 }
 
 impl InrModelKind {
-    /// Parses `monomial`, `hnp`, `np` or `mlp`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "monomial" => Ok(InrModelKind::Monomial),
-            "hnp" => Ok(InrModelKind::Hnp),
-            "np" => Ok(InrModelKind::Np),
-            "mlp" => Ok(InrModelKind::Mlp),
-            other => Err(Error::Input(format!(
-                "unknown model {other}: expected monomial, hnp, np or mlp"
-            ))),
-        }
-    }
-
     /// Display name.
     pub fn name(self) -> &'static str {
         match self {

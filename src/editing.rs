@@ -24,6 +24,7 @@ use crate::zoo::{Augment, NetworkFile};
 
 /// The editors of the comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum EditModelKind {
     /// HNPS_SirenLinear front end, Fourier features, position encoding, NP layers.
     Monomial,
@@ -34,18 +35,6 @@ pub enum EditModelKind {
 }
 
 impl EditModelKind {
-    /// Parses `monomial`, `np` or `hnp`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "monomial" => Ok(EditModelKind::Monomial),
-            "np" => Ok(EditModelKind::Np),
-            "hnp" => Ok(EditModelKind::Hnp),
-            other => Err(Error::Input(format!(
-                "unknown model {other}: expected monomial, np or hnp"
-            ))),
-        }
-    }
-
     /// Display name.
     pub fn name(self) -> &'static str {
         match self {
@@ -75,6 +64,7 @@ impl EditModelKind {
 
 /// The edit applied to every image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Edit {
     /// Grey dilation with a 3×3 all-ones kernel, one iteration (a 3×3 maximum filter).
     Dilate,

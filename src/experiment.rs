@@ -20,10 +20,12 @@ use crate::spec::NetActivation;
 use crate::standardize::Standardize;
 use crate::tensor::Tensor;
 use crate::train::{fit, predict, AdamConfig, Dataset, Epoch, FitConfig};
+use crate::zoo::dataset::activation_name;
 use crate::zoo::{generate, Arch, Augment, GenerateConfig, Splits, StepFilter, Zoo, ZooFilter};
 
 /// The models of the paper's comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ModelKind {
     /// Monomial-NFN (ReLU or Tanh per the zoo's activation), 254,619 parameters.
     Monomial,
@@ -36,19 +38,6 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    /// Parses `monomial`, `hnp`, `np` or `stat`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "monomial" => Ok(ModelKind::Monomial),
-            "hnp" => Ok(ModelKind::Hnp),
-            "np" => Ok(ModelKind::Np),
-            "stat" => Ok(ModelKind::Stat),
-            other => Err(Error::Input(format!(
-                "unknown model {other}: expected monomial, hnp, np or stat"
-            ))),
-        }
-    }
-
     /// Display name.
     pub fn name(self) -> &'static str {
         match self {
@@ -345,10 +334,10 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
     let zoo = Zoo::open(&dir, &filter)?;
     if zoo.len() < 10 {
         return Err(Error::Input(format!(
-            "{} holds {} {:?} networks; at least 10 are needed",
+            "{} holds {} {} networks at the final step; at least 10 are needed to split them into training, validation and test networks: generate a larger zoo",
             dir.display(),
             zoo.len(),
-            config.activation
+            activation_name(config.activation)
         )));
     }
     let spec = zoo.layout.spec().clone();

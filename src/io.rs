@@ -50,7 +50,7 @@ impl TensorFile {
                 other => {
                     return Err(Error::format(
                         path,
-                        format!("tensor {name}: unsupported dtype {other:?}"),
+                        format!("tensor {name}: unsupported dtype {other}"),
                     ))
                 }
             };

@@ -40,18 +40,6 @@ impl Activation {
             Activation::Sigmoid => 4,
         }
     }
-
-    /// Parses "relu", "tanh", "sin", "abs", "sigmoid".
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "relu" => Activation::Relu,
-            "tanh" => Activation::Tanh,
-            "sin" => Activation::Sin,
-            "abs" => Activation::Abs,
-            "sigmoid" => Activation::Sigmoid,
-            _ => return None,
-        })
-    }
 }
 
 /// PyTorch's `F.normalize` clamp x / max(‖x‖, ε): the reference's ε, the pools' default.
@@ -218,6 +206,20 @@ pub enum LossKind {
         /// Classes per row.
         classes: usize,
     },
+}
+
+/// The loss in words, for error messages.
+impl std::fmt::Display for LossKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LossKind::HalfSumSquares => write!(f, "half sum of squares"),
+            LossKind::Mse => write!(f, "mean squared error"),
+            LossKind::Bce => write!(f, "binary cross-entropy"),
+            LossKind::SoftmaxCe { classes } => {
+                write!(f, "softmax cross-entropy over {classes} classes")
+            }
+        }
+    }
 }
 
 /// loss\[0\] = L(pred, target) and dpred = ∂L/∂pred over `len` predictions (SPEC §8.4).

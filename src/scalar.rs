@@ -43,9 +43,9 @@ pub trait Scalar:
     fn signum(self) -> Self;
     /// The larger of two values (NaN-ignoring, as `f32::max`).
     fn max(self, other: Self) -> Self;
-    /// `C = A·B + beta·C` for row-major contiguous A (m×k), B (k×n), C (m×n), single-threaded.
-    /// C = A·B + beta·C for strided A (m×k) and B (k×n) views; C is m×n row-major. Strides are
-    /// (row, column) in elements, so a transposed operand is a swap of its strides.
+    /// C = A·B + beta·C for strided A (m×k) and B (k×n) views, single-threaded; C is m×n
+    /// row-major. Strides are (row, column) in elements, so a transposed operand is a swap of
+    /// its strides.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         m: usize,

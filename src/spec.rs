@@ -28,6 +28,18 @@ pub struct LayerShape {
     pub conv: bool,
 }
 
+/// `dense IN -> OUT` or `conv IN -> OUT, KH×KW kernel`, for messages.
+impl std::fmt::Display for LayerShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.conv { "conv" } else { "dense" };
+        write!(f, "{kind} {} -> {}", self.n_in, self.n_out)?;
+        if self.conv {
+            write!(f, ", {}×{} kernel", self.kh, self.kw)?;
+        }
+        Ok(())
+    }
+}
+
 impl LayerShape {
     /// A dense layer `n_in -> n_out`.
     pub fn dense(n_out: usize, n_in: usize) -> Self {
@@ -76,6 +88,12 @@ pub struct NetworkSpec {
 }
 
 impl NetworkSpec {
+    /// The layers in words (`dense 16 -> 10; ...`), for messages.
+    pub fn layers_in_words(&self) -> String {
+        let layers: Vec<String> = self.layers.iter().map(|l| l.to_string()).collect();
+        layers.join("; ")
+    }
+
     /// Builds and validates a spec: widths must chain and every size must be nonzero.
     pub fn new(layers: Vec<LayerShape>, activation: NetActivation) -> Result<Self> {
         if layers.is_empty() {
@@ -83,7 +101,7 @@ impl NetworkSpec {
         }
         for (i, l) in layers.iter().enumerate() {
             if l.n_out == 0 || l.n_in == 0 || l.kh == 0 || l.kw == 0 {
-                return Err(Error::Spec(format!("layer {i} has a zero size: {l:?}")));
+                return Err(Error::Spec(format!("layer {i} has a zero size: {l}")));
             }
             if i > 0 && layers[i - 1].n_out != l.n_in {
                 return Err(Error::Spec(format!(

@@ -14,8 +14,9 @@ use rand::SeedableRng;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::metrics::Metric;
-use crate::nn::model::{Layer, Model, TrainPlan};
-use crate::plan::LossKind;
+use crate::nn::dropout::MaskInput;
+use crate::nn::model::{Layer, LossBackward, Model};
+use crate::plan::{AdamOp, BufId, LossKind, Op, Plan, SumSquaresOp};
 use crate::space::WeightSpace;
 use crate::tensor::Tensor;
 
@@ -53,6 +54,80 @@ impl Default for AdamConfig {
             clip_norm: None,
         }
     }
+}
+
+/// A stateful training-step plan (see [`train_plan`]).
+#[derive(Debug)]
+pub struct TrainPlan {
+    /// The plan.
+    pub plan: Plan,
+    /// One-element buffer accumulating the loss of every step.
+    pub loss_sum: BufId,
+    /// Parameter buffers the optimizer updates.
+    pub params: Vec<BufId>,
+    /// Whether the plan takes a target input.
+    pub has_target: bool,
+    /// Dropout masks, inputs after the weight space and before the target, drawn per step.
+    pub masks: Vec<MaskInput>,
+}
+
+/// A training-step plan: [`Model::loss_backward`], the optional squared gradient norm and
+/// `optimizer` on every reached parameter, all in one stateful plan. Inputs: the weight space
+/// (as [`Model::forward`]), dropout masks, the target, then `hyper` = [lr, 1−β₁ᵗ, 1−β₂ᵗ].
+/// Nothing is output per run: the loss accumulates in [`TrainPlan::loss_sum`] and parameters
+/// stay in the plan's buffers.
+pub fn train_plan(
+    model: &Model,
+    batch: usize,
+    kind: LossKind,
+    optimizer: &AdamConfig,
+) -> Result<TrainPlan> {
+    let LossBackward {
+        builder: mut pb,
+        loss_sum,
+        backward,
+        has_target,
+        masks,
+    } = model.loss_backward(batch, kind)?;
+    let hyper = pb.input(3);
+    let norm_sq = optimizer.clip_norm.map(|_| pb.scratch(1));
+    if let Some(n) = norm_sq {
+        for (i, &(_, g)) in backward.params.iter().enumerate() {
+            let len = pb.len_of(g);
+            pb.push(Op::SumSquares(SumSquaresOp {
+                x: g,
+                out: n,
+                len,
+                accumulate: i > 0,
+            }));
+        }
+    }
+    for &(param, grad) in &backward.params {
+        let len = pb.len_of(param);
+        let (m, v) = (pb.scratch(len), pb.scratch(len));
+        pb.push(Op::Adam(AdamOp {
+            param,
+            grad,
+            m,
+            v,
+            hyper,
+            norm_sq,
+            max_norm: optimizer.clip_norm.unwrap_or(0.0),
+            len,
+            beta1: optimizer.beta1,
+            beta2: optimizer.beta2,
+            eps: optimizer.eps,
+            weight_decay: optimizer.weight_decay,
+            decoupled: optimizer.decoupled,
+        }));
+    }
+    Ok(TrainPlan {
+        plan: pb.finish_stateful(Vec::new()),
+        loss_sum,
+        params: backward.params.iter().map(|&(p, _)| p).collect(),
+        has_target,
+        masks,
+    })
 }
 
 /// Networks (as one weight-space batch) and their targets (N, outputs).
@@ -121,7 +196,7 @@ impl<'a> Trainer<'a> {
         if batch == 0 {
             return Err(Error::Input("batch size must be positive".into()));
         }
-        let train = Arc::new(model.train_plan(batch, loss, &config)?);
+        let train = Arc::new(train_plan(model, batch, loss, &config)?);
         Ok(Trainer {
             backend,
             train,

@@ -4,13 +4,19 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use rand::SeedableRng;
 
 use monomial_nfn::backend::gpu::{list_adapters, AdapterChoice, Gpu};
+use monomial_nfn::classify::InrModelKind;
+use monomial_nfn::editing::{Edit, EditModelKind};
+use monomial_nfn::experiment::ModelKind;
 use monomial_nfn::golden::check_golden;
 use monomial_nfn::plan::LossKind;
 use monomial_nfn::train::{AdamConfig, Dataset, Trainer};
+use monomial_nfn::zoo::dataset::{activation_name, parse_activation};
+use monomial_nfn::zoo::Arch;
 use monomial_nfn::{
     Backend, Cpu, GroupElement, Model, NetActivation, ScaleRange, Symmetry, WeightSpace,
 };
@@ -34,16 +40,6 @@ enum BackendArg {
     Gpu,
     /// Both.
     Both,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ModelArg {
-    /// The paper's Monomial-NFN (254,619 parameters).
-    Monomial,
-    /// The HNP baseline (2,811,743 parameters).
-    Hnp,
-    /// The NP baseline with io embedding (2,031,390 parameters).
-    Np,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,12 +71,13 @@ struct PredictGenArgs {
     /// Networks of the generated zoo (when no --zoo is given).
     #[arg(long, default_value_t = 1000)]
     generate: usize,
-    /// Activation subset of the zoo (relu or tanh); picks the Monomial-NFN variant.
-    #[arg(long, default_value = "relu")]
-    activation: String,
-    /// Models to compare: monomial, hnp, np, stat.
-    #[arg(long, value_delimiter = ',', default_value = "monomial,hnp")]
-    models: Vec<String>,
+    /// Activation subset of the zoo; picks the Monomial-NFN variant.
+    #[arg(long, value_parser = zoo_activation(), default_value = "relu", ignore_case = true)]
+    activation: NetActivation,
+    /// Models to compare, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', ignore_case = true,
+          default_values_t = [ModelKind::Monomial, ModelKind::Hnp])]
+    models: Vec<ModelKind>,
     /// Training epochs.
     #[arg(long, default_value_t = 50)]
     epochs: usize,
@@ -94,7 +91,7 @@ struct PredictGenArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Where to run.
-    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    #[arg(long, value_enum, default_value_t = Device::Auto, ignore_case = true)]
     backend: Device,
     /// Add a copy of each training network transformed by a group element with scales from
     /// U[1, 10^K] (signs for tanh zoos).
@@ -137,7 +134,7 @@ struct PredictArgs {
     #[arg(long, default_value_t = 256)]
     batch: usize,
     /// Where to run.
-    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    #[arg(long, value_enum, default_value_t = Device::Auto, ignore_case = true)]
     backend: Device,
 }
 
@@ -169,7 +166,7 @@ struct InrRunArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Where to run.
-    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    #[arg(long, value_enum, default_value_t = Device::Auto, ignore_case = true)]
     backend: Device,
     /// Cache directory for generated INR sets.
     #[arg(long)]
@@ -197,9 +194,10 @@ impl InrRunArgs {
 struct ClassifyArgs {
     #[command(flatten)]
     run: InrRunArgs,
-    /// Models to compare: monomial, hnp, np, mlp.
-    #[arg(long, value_delimiter = ',', default_value = "monomial,hnp,np,mlp")]
-    models: Vec<String>,
+    /// Models to compare, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', ignore_case = true,
+          default_values_t = [InrModelKind::Monomial, InrModelKind::Hnp, InrModelKind::Np, InrModelKind::Mlp])]
+    models: Vec<InrModelKind>,
     /// Width of the three NP/HNP layers.
     #[arg(long, default_value_t = 32)]
     width: usize,
@@ -230,22 +228,17 @@ struct ClassifyArgs {
     out: PathBuf,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum EditArg {
-    /// 3×3 grey dilation (the paper's MNIST edit).
-    Dilate,
-}
-
 #[derive(clap::Args, Clone)]
 struct EditArgs {
     #[command(flatten)]
     run: InrRunArgs,
-    /// Editors to compare: monomial, np, hnp.
-    #[arg(long, value_delimiter = ',', default_value = "monomial,np,hnp")]
-    models: Vec<String>,
-    /// The edit.
-    #[arg(long, value_enum, default_value_t = EditArg::Dilate)]
-    edit: EditArg,
+    /// Editors to compare, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', ignore_case = true,
+          default_values_t = [EditModelKind::Monomial, EditModelKind::Np, EditModelKind::Hnp])]
+    models: Vec<EditModelKind>,
+    /// The edit (the paper's MNIST edit is the dilation).
+    #[arg(long, value_enum, default_value_t = Edit::Dilate, ignore_case = true)]
+    edit: Edit,
     /// Width of the NP/HNP layers.
     #[arg(long, default_value_t = 32)]
     width: usize,
@@ -304,7 +297,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Backends to check.
-        #[arg(long, value_enum, default_value_t = BackendArg::Both)]
+        #[arg(long, value_enum, default_value_t = BackendArg::Both, ignore_case = true)]
         backend: BackendArg,
         /// Print every compared tensor, not only failures and a summary.
         #[arg(long)]
@@ -313,23 +306,23 @@ enum Command {
     /// Forward and training-step throughput of a paper CNN-Zoo model (samples/s, GFLOP/s).
     Bench {
         /// What to measure.
-        #[arg(long, value_enum, default_value_t = BenchWhat::Both)]
+        #[arg(long, value_enum, default_value_t = BenchWhat::Both, ignore_case = true)]
         what: BenchWhat,
         /// Model to measure.
-        #[arg(long, value_enum, default_value_t = ModelArg::Monomial)]
-        model: ModelArg,
+        #[arg(long, value_enum, default_value_t = ModelKind::Monomial, ignore_case = true)]
+        model: ModelKind,
         /// Batch sizes.
         #[arg(long, value_delimiter = ',', default_values_t = [8usize, 64, 256])]
         batches: Vec<usize>,
         /// Backends to measure.
-        #[arg(long, value_enum, default_value_t = BackendArg::Both)]
+        #[arg(long, value_enum, default_value_t = BackendArg::Both, ignore_case = true)]
         backend: BackendArg,
         /// Minimum measuring time per configuration, in seconds.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
-        /// Input networks' activation (relu or tanh Monomial-NFN; the baselines are ReLU).
-        #[arg(long, default_value = "relu")]
-        activation: String,
+        /// Input networks' activation (picks the Monomial-NFN variant; the others ignore it).
+        #[arg(long, value_parser = zoo_activation(), default_value = "relu", ignore_case = true)]
+        activation: NetActivation,
     },
     /// Which symmetries (permutation, positive scale, sign, general monomial) leave a network's
     /// function unchanged: random group elements of each kind, outputs compared on random inputs.
@@ -340,10 +333,10 @@ enum Command {
         /// Which network of the zoo or file.
         #[arg(long, default_value_t = 0)]
         index: usize,
-        /// The network's activation (relu, tanh, sin), overriding the file's; for a zoo it also
-        /// filters the networks `--index` counts.
-        #[arg(long)]
-        activation: Option<String>,
+        /// The network's activation, overriding the file's; for a zoo it also filters the
+        /// networks `--index` counts.
+        #[arg(long, value_parser = activation_parser(&["relu", "tanh", "sin"]), ignore_case = true)]
+        activation: Option<NetActivation>,
         /// Group elements per kind.
         #[arg(long, default_value_t = 8)]
         elements: usize,
@@ -379,7 +372,7 @@ enum InrCommand {
         #[arg(long, default_value_t = 500)]
         steps: usize,
         /// Where to run.
-        #[arg(long, value_enum, default_value_t = Device::Auto)]
+        #[arg(long, value_enum, default_value_t = Device::Auto, ignore_case = true)]
         backend: Device,
         /// Output safetensors file.
         #[arg(long)]
@@ -400,7 +393,7 @@ enum InrCommand {
         #[arg(long, default_value_t = 8)]
         scale: usize,
         /// Where to run.
-        #[arg(long, value_enum, default_value_t = Device::Auto)]
+        #[arg(long, value_enum, default_value_t = Device::Auto, ignore_case = true)]
         backend: Device,
         /// Output PNG.
         #[arg(long)]
@@ -414,11 +407,11 @@ enum ZooCommand {
     /// (weights.npy, layout.csv, metrics.csv.gz).
     Generate {
         /// `cnn-zoo` (the Small CNN Zoo CNN, 4,970 parameters) or `mlp:W1,W2,...` (hidden widths).
-        #[arg(long, default_value = "cnn-zoo")]
-        arch: String,
-        /// Hidden activation: relu or tanh.
-        #[arg(long, default_value = "relu")]
-        activation: String,
+        #[arg(long, value_parser = Arch::parse, default_value = "cnn-zoo")]
+        arch: Arch,
+        /// Hidden activation.
+        #[arg(long, value_parser = zoo_activation(), default_value = "relu", ignore_case = true)]
+        activation: NetActivation,
         /// Number of networks.
         #[arg(long, default_value_t = 200)]
         n: usize,
@@ -460,7 +453,7 @@ fn main() -> ExitCode {
             backend,
             seconds,
             activation,
-        } => bench(what, model, &batches, backend, seconds, &activation),
+        } => bench(what, model, &batches, backend, seconds, activation),
         Command::Zoo {
             command:
                 ZooCommand::Generate {
@@ -470,7 +463,7 @@ fn main() -> ExitCode {
                     seed,
                     out,
                 },
-        } => zoo_generate(&arch, &activation, n, seed, &out),
+        } => zoo_generate(arch, activation, n, seed, &out),
         Command::Inr {
             command:
                 InrCommand::Generate {
@@ -498,7 +491,7 @@ fn main() -> ExitCode {
             activation,
             elements,
             seed,
-        } => symmetry(&path, index, activation.as_deref(), elements, seed),
+        } => symmetry(&path, index, activation, elements, seed),
     };
     match result {
         Ok(code) => code,
@@ -729,7 +722,7 @@ fn make_backend(device: Device) -> Res<Box<dyn Backend>> {
 }
 
 fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
-    use monomial_nfn::editing::{edit_inr, Edit, EditConfig, EditModelKind};
+    use monomial_nfn::editing::{edit_inr, EditConfig};
     let defaults = EditConfig::default();
     let mut editor = defaults.editor.clone();
     editor.widths = vec![a.width; 3];
@@ -737,15 +730,9 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
     editor.grid = (a.grid, a.grid);
     let mut config = EditConfig {
         inrs: a.run.source(),
-        models: a
-            .models
-            .iter()
-            .map(|m| EditModelKind::parse(m))
-            .collect::<Result<_, _>>()?,
+        models: a.models.clone(),
         editor,
-        edit: match a.edit {
-            EditArg::Dilate => Edit::Dilate,
-        },
+        edit: a.edit,
         steps: a.run.steps,
         eval_every: a.run.eval_every,
         batch: a.run.batch,
@@ -765,8 +752,9 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
     config.validate()?;
     let backend = make_backend(a.run.backend)?;
     println!(
-        "edit-inr: dilate, models {}, {} steps, batch {}, lr {}, warm-up {}, {}x{} grid, on {}",
-        a.models.join(","),
+        "edit-inr: {}, models {}, {} steps, batch {}, lr {}, warm-up {}, {}x{} grid, on {}",
+        spellings(&[a.edit]),
+        spellings(&a.models),
         config.steps,
         config.batch,
         config.lr,
@@ -799,7 +787,7 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
 }
 
 fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
-    use monomial_nfn::classify::{classify_inr, ClassifyConfig, InrModelKind};
+    use monomial_nfn::classify::{classify_inr, ClassifyConfig};
     let defaults = ClassifyConfig::default();
     let mut nfn = defaults.nfn.clone();
     nfn.front = Some(a.front_width);
@@ -810,11 +798,7 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
     nfn.head_dropout = a.head_dropout;
     let mut config = ClassifyConfig {
         inrs: a.run.source(),
-        models: a
-            .models
-            .iter()
-            .map(|m| InrModelKind::parse(m))
-            .collect::<Result<_, _>>()?,
+        models: a.models.clone(),
         nfn,
         mlp: vec![a.head_width * 2; 2],
         steps: a.run.steps,
@@ -835,7 +819,7 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
     let backend = make_backend(a.run.backend)?;
     println!(
         "classify-inr: models {}, {} steps, batch {}, lr {}, warm-up {}, on {}",
-        a.models.join(","),
+        spellings(&a.models),
         config.steps,
         config.batch,
         config.lr,
@@ -896,7 +880,7 @@ fn predict(a: &PredictArgs) -> Res<ExitCode> {
 }
 
 fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
-    use monomial_nfn::experiment::{predict_gen, ModelKind, PredictGenConfig, ZooSource};
+    use monomial_nfn::experiment::{predict_gen, PredictGenConfig, ZooSource};
     let defaults = PredictGenConfig::default();
     let config = PredictGenConfig {
         zoo: match &a.zoo {
@@ -906,12 +890,8 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
                 seed: a.seed,
             },
         },
-        activation: parse_activation(&a.activation)?,
-        models: a
-            .models
-            .iter()
-            .map(|m| ModelKind::parse(m))
-            .collect::<Result<_, _>>()?,
+        activation: a.activation,
+        models: a.models.clone(),
         epochs: a.epochs,
         batch: a.batch,
         lr: a.lr,
@@ -927,8 +907,8 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
     let backend = make_backend(a.backend)?;
     println!(
         "predict-gen: {} zoo, models {}, {} epochs, batch {}, lr {}, on {}",
-        a.activation,
-        a.models.join(","),
+        activation_name(a.activation),
+        spellings(&a.models),
         a.epochs,
         a.batch,
         a.lr,
@@ -945,7 +925,7 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
             "loaded".to_string()
         }
     );
-    let scale = if a.activation == "tanh" {
+    let scale = if a.activation == NetActivation::Tanh {
         "sign-flipped".to_string()
     } else {
         format!("rescaled by U[1, {:e}]", a.augment_scale)
@@ -999,27 +979,20 @@ fn train_throughput(
 
 fn bench(
     what: BenchWhat,
-    which_model: ModelArg,
+    which_model: ModelKind,
     batches: &[usize],
     which: BackendArg,
     seconds: f64,
-    activation: &str,
+    activation: NetActivation,
 ) -> Res<ExitCode> {
-    let act = match activation {
-        "relu" => NetActivation::Relu,
-        "tanh" => NetActivation::Tanh,
-        other => return Err(format!("--activation must be relu or tanh, got {other}").into()),
-    };
+    let model = which_model.build(activation, 0)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let (model, name) = match which_model {
-        ModelArg::Monomial => (
-            Model::monomial_cnn_zoo(act, &mut rng)?,
-            format!("Monomial-NFN CNN-Zoo ({activation})"),
-        ),
-        ModelArg::Hnp => (Model::hnp_cnn_zoo(&mut rng)?, "HNP CNN-Zoo".into()),
-        ModelArg::Np => (Model::np_cnn_zoo(&mut rng)?, "NP CNN-Zoo".into()),
-    };
-    println!("model: {name}, {} parameters", model.num_params());
+    println!(
+        "model: {} CNN-Zoo (input networks {}), {} parameters",
+        which_model.name(),
+        activation_name(model.spec().activation),
+        model.num_params()
+    );
     println!(
         "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10}",
         "backend", "pass", "batch", "samples/s", "ms/batch", "GFLOP/s"
@@ -1053,16 +1026,39 @@ fn bench(
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_activation(s: &str) -> Res<NetActivation> {
-    match monomial_nfn::zoo::dataset::parse_activation(s) {
-        Some(a @ (NetActivation::Relu | NetActivation::Tanh)) => Ok(a),
-        _ => Err(format!("--activation must be relu or tanh, got {s}").into()),
-    }
+/// A `--activation` parser accepting `names` in any case (the library's spellings); clap lists
+/// them in --help and in errors.
+fn activation_parser(
+    names: &'static [&'static str],
+) -> impl TypedValueParser<Value = NetActivation> {
+    PossibleValuesParser::new(names.iter().copied())
+        .map(|s| parse_activation(&s).expect("every listed name is an activation"))
 }
 
-fn zoo_generate(arch: &str, activation: &str, n: usize, seed: u64, out: &Path) -> Res<ExitCode> {
-    use monomial_nfn::zoo::{generate, Arch, GenerateConfig, Zoo};
-    let cfg = GenerateConfig::new(Arch::parse(arch)?, parse_activation(activation)?, n, seed);
+/// `--activation` of CNN zoos and their models: relu or tanh.
+fn zoo_activation() -> impl TypedValueParser<Value = NetActivation> {
+    activation_parser(&["relu", "tanh"])
+}
+
+/// The command-line spellings of `values`, comma-separated (for run headers).
+fn spellings<T: ValueEnum>(values: &[T]) -> String {
+    let names: Vec<String> = values
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .map(|p| p.get_name().to_string())
+        .collect();
+    names.join(",")
+}
+
+fn zoo_generate(
+    arch: Arch,
+    activation: NetActivation,
+    n: usize,
+    seed: u64,
+    out: &Path,
+) -> Res<ExitCode> {
+    use monomial_nfn::zoo::{generate, GenerateConfig, Zoo};
+    let cfg = GenerateConfig::new(arch, activation, n, seed);
     let bar = progress_bar(n)?;
     let t0 = Instant::now();
     let zoo = generate(&cfg, &|| bar.inc(1))?;
@@ -1089,18 +1085,12 @@ fn zoo_generate(arch: &str, activation: &str, n: usize, seed: u64, out: &Path) -
 fn symmetry(
     path: &Path,
     index: usize,
-    activation: Option<&str>,
+    activation: Option<NetActivation>,
     elements: usize,
     seed: u64,
 ) -> Res<ExitCode> {
     use monomial_nfn::zoo::symmetry::{diagnose, EXACT_TOLERANCE};
     use monomial_nfn::zoo::{NetworkFile, StepFilter, Zoo, ZooFilter};
-    let activation = activation
-        .map(|a| {
-            monomial_nfn::zoo::dataset::parse_activation(a)
-                .ok_or_else(|| format!("--activation must be relu, tanh or sin, got {a}"))
-        })
-        .transpose()?;
     let (spec, ws) = if path.is_dir() {
         let filter = ZooFilter {
             activation,
@@ -1116,13 +1106,10 @@ fn symmetry(
         (file.spec.clone(), file.network(index)?)
     };
     println!(
-        "architecture: {} layers {:?}, activation {:?}",
+        "architecture: {} layers ({}), activation {}",
         spec.num_layers(),
-        spec.layers
-            .iter()
-            .map(|l| (l.n_out, l.n_in, l.kh, l.kw))
-            .collect::<Vec<_>>(),
-        spec.activation
+        spec.layers_in_words(),
+        activation_name(spec.activation)
     );
     let reports = diagnose(&spec, &ws, 16, elements, 64, seed)?;
     println!(

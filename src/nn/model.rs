@@ -21,7 +21,7 @@ use crate::nn::pool::{InvariantPool, PoolAxes, PoolMode};
 use crate::nn::posenc::PositionEncoding;
 use crate::nn::stat::StatFeatures;
 use crate::nn::SpaceBufs;
-use crate::plan::{Activation, LossKind, LossOp, Op, Plan, PlanBuilder};
+use crate::plan::{Activation, BufId, LossKind, LossOp, Op, Plan, PlanBuilder};
 use crate::space::{InternalLayout, WeightSpace};
 use crate::spec::NetworkSpec;
 use crate::tensor::Tensor;
@@ -87,15 +87,16 @@ struct GradPlan {
     target: bool,
 }
 
-/// A stateful training-step plan (see [`Model::train_plan`]).
+/// Forward, loss and backward of a training step, lowered by [`Model::loss_backward`]; the
+/// optimizer's ops are appended before the plan is finished.
 #[derive(Debug)]
-pub struct TrainPlan {
-    /// The plan.
-    pub plan: Plan,
+pub struct LossBackward {
+    /// The plan so far.
+    pub builder: PlanBuilder,
     /// One-element buffer accumulating the loss of every step.
-    pub loss_sum: usize,
-    /// Parameter buffers the optimizer updates.
-    pub params: Vec<usize>,
+    pub loss_sum: BufId,
+    /// Gradients of every reached parameter.
+    pub backward: Backward,
     /// Whether the plan takes a target input.
     pub has_target: bool,
     /// Dropout masks, inputs after the weight space and before the target, drawn per step.
@@ -541,7 +542,7 @@ impl Model {
         let target = kind != LossKind::HalfSumSquares;
         if target && self.output_shape(batch).is_none() {
             return Err(Error::Spec(format!(
-                "loss {kind:?} needs a feature output; an equivariant model supports HalfSumSquares"
+                "the {kind} loss needs a model with a feature output (a pool and head); an equivariant model's output takes the half sum of squares only"
             )));
         }
         let mut seeds = Vec::new();
@@ -577,8 +578,8 @@ impl Model {
 
     /// The loss of the model's output on `input` and its gradients with respect to every
     /// parameter and the input (an error for STATNN, whose statistics have no input gradient;
-    /// it trains through [`Model::train_plan`], which needs none). `target` (shaped like the output) is required by every loss
-    /// but `HalfSumSquares`.
+    /// it trains through [`Model::loss_backward`], which needs none). `target` (shaped like the
+    /// output) is required by every loss but `HalfSumSquares`.
     pub fn gradients(
         &self,
         backend: &dyn Backend,
@@ -591,7 +592,11 @@ impl Model {
         let gp = self.grad_plan(batch, kind)?;
         let mut inputs = self.pack_input(input, batch);
         if gp.target {
-            let t = target.ok_or_else(|| Error::Input(format!("loss {kind:?} needs a target")))?;
+            let t = target.ok_or_else(|| {
+                Error::Input(format!(
+                    "the {kind} loss needs a target shaped like the model's output"
+                ))
+            })?;
             let want = self.output_shape(batch).unwrap_or_default();
             t.expect_shape("target", &want)
                 .or_else(|_| t.expect_shape("target", &[batch]))?;
@@ -653,17 +658,10 @@ impl Model {
         })
     }
 
-    /// A training-step plan: forward, `kind` loss against a target input, backward,
-    /// optional squared gradient norm, and `optimizer` on every reached parameter, all in one
-    /// stateful plan. Inputs: the weight space (as [`Model::forward`]), the target, then
-    /// `hyper` = [lr, 1−β₁ᵗ, 1−β₂ᵗ]. Nothing is output per run: the loss accumulates in
-    /// [`TrainPlan::loss_sum`] and parameters stay in the plan's buffers.
-    pub fn train_plan(
-        &self,
-        batch: usize,
-        kind: LossKind,
-        optimizer: &crate::train::AdamConfig,
-    ) -> Result<TrainPlan> {
+    /// Forward, `kind` loss against a target input and backward of a training step, the loss
+    /// summed into [`LossBackward::loss_sum`]; the training module appends the optimizer.
+    /// Inputs so far: the weight space (as [`Model::forward`]), dropout masks, the target.
+    pub fn loss_backward(&self, batch: usize, kind: LossKind) -> Result<LossBackward> {
         if self.output_shape(batch).is_none() {
             return Err(Error::Spec(
                 "training needs a model with a feature output (a pool and head)".into(),
@@ -689,43 +687,10 @@ impl Model {
         let backward = append_backward(&mut pb, forward_ops, &[(pred, dpred)], false)?;
         let loss_sum = pb.scratch(1);
         pb.reduce(crate::plan::ReduceOp::sum_rows(loss, loss_sum, 1, 1, true));
-        let hyper = pb.input(3);
-        let norm_sq = optimizer.clip_norm.map(|_| pb.scratch(1));
-        if let Some(n) = norm_sq {
-            for (i, &(_, g)) in backward.params.iter().enumerate() {
-                let len = pb.len_of(g);
-                pb.push(Op::SumSquares(crate::plan::SumSquaresOp {
-                    x: g,
-                    out: n,
-                    len,
-                    accumulate: i > 0,
-                }));
-            }
-        }
-        for &(param, grad) in &backward.params {
-            let len = pb.len_of(param);
-            let (m, v) = (pb.scratch(len), pb.scratch(len));
-            pb.push(Op::Adam(crate::plan::AdamOp {
-                param,
-                grad,
-                m,
-                v,
-                hyper,
-                norm_sq,
-                max_norm: optimizer.clip_norm.unwrap_or(0.0),
-                len,
-                beta1: optimizer.beta1,
-                beta2: optimizer.beta2,
-                eps: optimizer.eps,
-                weight_decay: optimizer.weight_decay,
-                decoupled: optimizer.decoupled,
-            }));
-        }
-        let params = backward.params.iter().map(|&(p, _)| p).collect();
-        Ok(TrainPlan {
-            plan: pb.finish_stateful(Vec::new()),
+        Ok(LossBackward {
+            builder: pb,
             loss_sum,
-            params,
+            backward,
             has_target: target.is_some(),
             masks,
         })

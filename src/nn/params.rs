@@ -179,17 +179,6 @@ pub enum Init {
 }
 
 impl Init {
-    /// Parses the reference's `init_type` names.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pytorch_default" => Init::PytorchDefault,
-            "kaiming_normal" => Init::KaimingNormal,
-            "xavier_normal" => Init::XavierNormal,
-            "xavier_uniform" => Init::XavierUniform,
-            _ => return None,
-        })
-    }
-
     fn fill(self, data: &mut [f64], fan_in: usize, fan_out: usize, rng: &mut impl Rng) {
         let (fi, fo) = (fan_in.max(1) as f64, fan_out as f64);
         let uniform = |b: f64, rng: &mut dyn rand::RngCore| b * (2.0 * rng.random::<f64>() - 1.0);

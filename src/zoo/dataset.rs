@@ -111,12 +111,12 @@ impl Zoo {
             None => vec![true; n],
         };
         let step_keep = step_mask(&metrics, &mpath, filter.step)?;
-        keep.iter_mut().zip(step_keep).for_each(|(k, s)| *k &= s);
+        keep.iter_mut().zip(&step_keep).for_each(|(k, s)| *k &= s);
         let rows: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
         if rows.is_empty() {
             return Err(Error::dataset(
                 &mpath,
-                DatasetProblem::Empty(format!("none of {n} networks passes the filter {filter:?}")),
+                DatasetProblem::Empty(nothing_passes(filter, &acts, &step_keep)),
             ));
         }
         let activation = match filter.activation {
@@ -127,7 +127,7 @@ impl Zoo {
                     return Err(Error::dataset(
                         &mpath,
                         DatasetProblem::Mismatch(format!(
-                            "networks of activations {first:?} and {other:?}: filter by activation"
+                            "networks of activations {first} and {other}: pick one (--activation)"
                         )),
                     ));
                 }
@@ -223,6 +223,36 @@ impl Zoo {
     /// Column `name` of the metrics as numbers (e.g. `test_accuracy`, the usual target).
     pub fn metric(&self, name: &str) -> Result<Vec<f64>> {
         self.metrics.f64_column(&self.metrics_path, name)
+    }
+}
+
+/// Why no network passes `filter`, in words, naming the activations the zoo holds at the
+/// filtered steps (`at_step`) so the user can pick one.
+fn nothing_passes(filter: &ZooFilter, acts: &[&str], at_step: &[bool]) -> String {
+    let step = match filter.step {
+        StepFilter::All => String::new(),
+        StepFilter::Exact(s) => format!(" at step {s}"),
+        StepFilter::Final => " at the final step".to_string(),
+    };
+    let n = acts.len();
+    let Some(want) = filter.activation else {
+        return format!("no networks{step} among its {n}");
+    };
+    let mut held: Vec<&str> = acts
+        .iter()
+        .zip(at_step)
+        .filter(|(_, &k)| k)
+        .filter_map(|(a, _)| parse_activation(a).map(activation_name))
+        .collect();
+    held.sort_unstable();
+    held.dedup();
+    let want = activation_name(want);
+    match held.first() {
+        None => format!("no networks{step} among its {n}"),
+        Some(other) => format!(
+            "no {want} networks{step} among its {n}; it holds {} networks{step}: pass --activation {other}",
+            held.join(" and ")
+        ),
     }
 }
 

@@ -24,20 +24,25 @@ pub enum Arch {
 }
 
 impl Arch {
-    /// Parses `cnn-zoo` or `mlp:W1,W2,...` (hidden widths).
+    /// Parses `cnn-zoo` or `mlp:W1,W2,...` (hidden widths), in any case.
     pub fn parse(s: &str) -> Result<Self> {
-        if s == "cnn-zoo" {
+        let lower = s.trim().to_ascii_lowercase();
+        if lower == "cnn-zoo" {
             return Ok(Arch::CnnZoo);
         }
-        let widths = s.strip_prefix("mlp:").ok_or_else(|| {
-            Error::Spec(format!("--arch must be cnn-zoo or mlp:WIDTHS, got {s:?}"))
+        let widths = lower.strip_prefix("mlp:").ok_or_else(|| {
+            Error::Spec(format!(
+                "unknown architecture '{s}': use cnn-zoo or mlp: and hidden widths, e.g. mlp:32,16"
+            ))
         })?;
         let hidden = widths
             .split(',')
             .map(|w| w.trim().parse::<usize>().ok().filter(|&w| w > 0))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| {
-                Error::Spec(format!("mlp widths must be positive integers: {widths:?}"))
+                Error::Spec(format!(
+                    "'{s}': the hidden widths after mlp: must be positive integers separated by commas, e.g. mlp:32,16"
+                ))
             })?;
         Ok(Arch::Mlp(hidden))
     }
@@ -217,12 +222,30 @@ pub struct GeneratedZoo {
 /// Trains `cfg.n` networks in parallel (rayon); `on_done` is called after each.
 pub fn generate(cfg: &GenerateConfig, on_done: &(dyn Fn() + Sync)) -> Result<GeneratedZoo> {
     if !matches!(cfg.activation, NetActivation::Relu | NetActivation::Tanh) {
-        return Err(Error::Spec("zoo networks use relu or tanh".into()));
-    }
-    if cfg.n == 0 || cfg.batch == 0 || cfg.steps.0 > cfg.steps.1 || cfg.train_images < cfg.batch {
-        return Err(Error::Input(format!(
-            "unusable generator settings: {cfg:?}"
+        return Err(Error::Spec(format!(
+            "zoo networks use relu or tanh, not {}",
+            activation_name(cfg.activation)
         )));
+    }
+    if cfg.n == 0 {
+        return Err(Error::setting("networks to generate (n)", 0, "at least 1"));
+    }
+    if cfg.batch == 0 {
+        return Err(Error::setting("batch", 0, "at least 1"));
+    }
+    if cfg.train_images < cfg.batch {
+        return Err(Error::setting(
+            "train_images",
+            cfg.train_images,
+            &format!("at least the batch size, {}", cfg.batch),
+        ));
+    }
+    if cfg.steps.0 > cfg.steps.1 {
+        return Err(Error::setting(
+            "steps",
+            format!("{} to {}", cfg.steps.0, cfg.steps.1),
+            "a range whose first step count is at most its last",
+        ));
     }
     let layout = Layout::for_spec(&cfg.arch.spec(cfg.activation)?);
     let net = Net::new(&layout, SIDE, SIDE)?;

@@ -248,8 +248,9 @@ impl Layout {
             return Err(Error::dataset(
                 path,
                 DatasetProblem::Mismatch(format!(
-                    "layout describes layers {:?}, expected {:?}",
-                    self.spec.layers, spec.layers
+                    "layout describes layers {}, expected {}",
+                    self.spec.layers_in_words(),
+                    spec.layers_in_words()
                 )),
             ));
         }

@@ -289,7 +289,7 @@ impl Net {
             {
                 let (gk, gb) = self.layout.kernel_bias_mut(grad, i);
                 // gK += Xᵀ dZ
-                sgemm(k, m, n, x, 1, k, &dz, n, 1, gk);
+                f32::gemm(k, m, n, x, (1, k), &dz, (n, 1), 1.0, gk);
                 for r in dz.chunks_exact(n) {
                     gb.iter_mut().zip(r).for_each(|(b, d)| *b += d);
                 }
@@ -300,7 +300,7 @@ impl Net {
             // dX = dZ Kᵀ
             let kernel = self.layout.kernel(row, i);
             let mut dx = vec![0f32; m * k];
-            sgemm(m, n, k, &dz, n, 1, kernel, 1, n, &mut dx);
+            f32::gemm(m, n, k, &dz, (n, 1), kernel, (1, n), 1.0, &mut dx);
             let mut da = if g.conv {
                 col2im(g, &dx, batch)
             } else if g.pooled {
@@ -343,46 +343,6 @@ fn dropout_mask<T: Float>(n: usize, p: f32, rng: &mut dyn rand::RngCore) -> Vec<
     }
     mask.truncate(n);
     mask
-}
-
-/// C += A·B for f32 matrices given by (row stride, column stride).
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: &[f32],
-    rsb: usize,
-    csb: usize,
-    c: &mut [f32],
-) {
-    assert!(
-        a.len() > (m - 1) * rsa + (k - 1) * csa
-            && b.len() > (k - 1) * rsb + (n - 1) * csb
-            && c.len() >= m * n
-    );
-    // SAFETY: the assertion above keeps every index of A, B and C inside its slice.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            1.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        )
-    }
 }
 
 /// Calls `visit(map, patch)` with the offsets of every in-bounds pair of a map pixel's c_in

@@ -63,7 +63,8 @@ impl GpuContext {
                 .find(|a| a.get_info().name.to_lowercase().contains(&want))
                 .ok_or_else(|| {
                     Error::Device(format!(
-                        "no adapter matches WGPU_ADAPTER_NAME={name:?}; found {seen:?}"
+                        "no adapter name contains WGPU_ADAPTER_NAME '{name}': set it to part of one of {}",
+                        seen.join(", ")
                     ))
                 })?
         } else {

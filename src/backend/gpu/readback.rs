@@ -77,7 +77,7 @@ pub fn submit_and_read_bytes(
             let view = r
                 .staging
                 .get_mapped_range(..)
-                .map_err(|e| Error::Device(format!("reading a buffer: {e:?}")))?;
+                .map_err(|e| Error::Device(format!("reading a buffer: {e}")))?;
             out.push(view[..4 * r.len].to_vec());
         }
         r.staging.unmap();
