@@ -4,7 +4,7 @@
 //! layout and metrics CSV) edited with the lengths fixed up. Every mutated file goes through its
 //! reader, which must return data or a typed error: no panic (caught per case), no hang (each
 //! case runs on its own thread under a time limit), no huge allocation (this binary's allocator
-//! refuses any single request over 1 GiB, which aborts the run, and the peak resident set is
+//! refuses any single request over 256 MiB, which aborts the run, and the peak resident set is
 //! checked at the end).
 //!
 //! A bounded number of iterations runs with `cargo test`; `MNFN_FUZZ_ITERS=N` sets the number,
@@ -34,13 +34,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// The largest single allocation any reader may make on these small files.
-const ALLOC_LIMIT: usize = 1 << 30;
+const ALLOC_LIMIT: usize = 256 << 20;
 /// The largest peak resident set the whole run may reach.
 const RSS_LIMIT_KIB: u64 = 3 << 20;
 /// Per-case time limit.
 const CASE_LIMIT: Duration = Duration::from_secs(10);
 /// Iterations per format in a default `cargo test` run.
-const DEFAULT_ITERS_PER_FORMAT: u64 = 60;
+const DEFAULT_ITERS_PER_FORMAT: u64 = 400;
 
 /// The system allocator, refusing (so aborting the run with "memory allocation of N bytes
 /// failed") any single request over [`ALLOC_LIMIT`]: a header's claimed size must be checked

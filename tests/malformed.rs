@@ -425,6 +425,20 @@ fn cases() -> Vec<Case> {
             },
         ),
         lib(
+            "layout.csv shape overflowing usize (fuzzer find)",
+            "Layout::read",
+            |p| Layout::read(p, NetActivation::Relu).map(|_| ()),
+            "Dataset(Mismatch)",
+            &["layout.csv", "overflows"],
+            |fx| {
+                let t = String::from_utf8(fx.read("zoo/layout.csv"))
+                    .unwrap()
+                    .replacen("(3, 3, 1, 16)", "(18446744073709551615, 3, 16, 16)", 1);
+                fx.zoo_with("z-l-overflow", LAYOUT, Some(t.into_bytes()))
+                    .join(LAYOUT)
+            },
+        ),
+        lib(
             "layout.csv empty",
             "Layout::read",
             |p| Layout::read(p, NetActivation::Relu).map(|_| ()),
@@ -561,6 +575,19 @@ fn cases() -> Vec<Case> {
             |fx| {
                 monomial_nfn::zoo::npy::write_indices(&fx.path("split-oor.npy"), &[0, 99]).unwrap();
                 fx.path("split-oor.npy")
+            },
+        ),
+        lib(
+            "split .npy header length 2^32-1 (fuzzer find)",
+            "Splits::from_index_file",
+            split,
+            "Dataset(Truncated)",
+            &["split-hdr.npy", "header"],
+            |fx| {
+                let mut b = fx.read("split.npy");
+                b[6] = 2;
+                b[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+                fx.write("split-hdr.npy", &b)
             },
         ),
         lib(
