@@ -823,6 +823,40 @@ fn cases() -> Vec<Case> {
             },
         ),
         lib(
+            "checkpoint layer with 2^63 kernel rows (fuzzer find)",
+            "Checkpoint::load",
+            load_ckpt,
+            "Format",
+            &["2^32 weights"],
+            |fx| {
+                fx.edited("mlp.ckpt.safetensors", "ck-kh.safetensors", |f| {
+                    let a = f.metadata["architecture"].replacen(
+                        "\"kh\":1",
+                        "\"kh\":9223372036854775807",
+                        1,
+                    );
+                    f.metadata.insert("architecture".into(), a);
+                })
+            },
+        ),
+        lib(
+            "checkpoint in_channels 2^64-1 (fuzzer find)",
+            "Checkpoint::load",
+            load_ckpt,
+            "Format",
+            &["in_channels"],
+            |fx| {
+                fx.edited("mlp.ckpt.safetensors", "ck-inch.safetensors", |f| {
+                    let a = f.metadata["architecture"].replacen(
+                        "\"in_channels\":1",
+                        "\"in_channels\":18446744073709551615",
+                        1,
+                    );
+                    f.metadata.insert("architecture".into(), a);
+                })
+            },
+        ),
+        lib(
             "checkpoint tensor missing",
             "Checkpoint::load",
             load_ckpt,
@@ -963,6 +997,20 @@ fn cases() -> Vec<Case> {
                 "cpu",
             ],
             &["ck-cut.safetensors"],
+            none,
+        ),
+        cli(
+            "predict: checkpoint in_channels 2^64-1",
+            &[
+                "predict",
+                "--model",
+                "{d}/ck-inch.safetensors",
+                "--networks",
+                "{d}/nets.safetensors",
+                "--backend",
+                "cpu",
+            ],
+            &["in_channels"],
             none,
         ),
         cli(
