@@ -148,6 +148,12 @@ impl Checkpoint {
             None => None,
         };
         let spec = valid_spec(&arch.spec).map_err(|e| bad(format!("architecture: {e}")))?;
+        if !(1..=1 << 16).contains(&arch.in_channels) {
+            return Err(bad(format!(
+                "architecture: in_channels {} is not in 1..=65536",
+                arch.in_channels
+            )));
+        }
         // The rebuilt layers may not allocate far more parameters than the file holds (with
         // slack, so that a missing tensor is reported by name below).
         let stored: usize = file.tensors.values().map(Tensor::len).sum();
@@ -246,6 +252,18 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path, v: Option<&str>, key: &str
 }
 
 fn valid_spec(spec: &NetworkSpec) -> Result<NetworkSpec> {
+    // Sizes derived from a claimed layer (weights × channels × batch) must not overflow later.
+    for l in &spec.layers {
+        let n = [l.n_out, l.n_in, l.kh, l.kw]
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d));
+        if n.is_none_or(|n| n > 1 << 32) {
+            return Err(Error::Spec(format!(
+                "layer ({}, {}, {}, {}) has more than 2^32 weights",
+                l.n_out, l.n_in, l.kh, l.kw
+            )));
+        }
+    }
     NetworkSpec::new(spec.layers.clone(), spec.activation)
 }
 
@@ -267,7 +285,19 @@ fn rebuilt(layer: Layer) -> Result<Layer> {
             l.kind,
         )?),
         Layer::Pool(p) => {
-            let mut q = InvariantPool::new(&valid_spec(&p.spec)?, p.channels, p.mode, p.axes)?;
+            let spec = valid_spec(&p.spec)?;
+            // γ/β hold channels × features values per layer: a claimed count may not overflow.
+            if spec.layers.iter().any(|l| {
+                l.kh.checked_mul(l.kw)
+                    .and_then(|f| f.checked_mul(p.channels))
+                    .is_none()
+            }) {
+                return Err(Error::Spec(format!(
+                    "pool of {} channels: parameter count overflows",
+                    p.channels
+                )));
+            }
+            let mut q = InvariantPool::new(&spec, p.channels, p.mode, p.axes)?;
             if !(p.eps.is_finite() && p.eps >= 0.0) {
                 return Err(Error::Spec(format!("pool ε {} is not ≥ 0", p.eps)));
             }

@@ -91,7 +91,9 @@ impl Layout {
             ));
         }
         for e in &entries {
-            let n: usize = e.shape.iter().product();
+            let Some(n) = e.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+                return Err(bad(format!("{}: shape {:?} overflows", e.varname, e.shape)));
+            };
             if e.end < e.start || e.end - e.start != n {
                 return Err(bad(format!(
                     "{}: [{}, {}) holds {} values, shape {:?} needs {n}",

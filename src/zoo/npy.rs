@@ -63,6 +63,34 @@ fn read_header(r: impl Read) -> std::result::Result<NpyHeader, DatasetProblem> {
     })
 }
 
+/// Refuses a preamble whose header length runs past the end of the file (`npyz` allocates the
+/// claimed length, up to 4 GiB, before reading it); leaves the file at its start.
+fn check_header_len(file: &mut File, size: u64, path: &Path) -> Result<()> {
+    let mut pre = Vec::with_capacity(12);
+    file.take(12).read_to_end(&mut pre).map_err(io_err(path))?;
+    file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
+    if pre.len() < 10 || !pre.starts_with(b"\x93NUMPY") {
+        return Ok(());
+    }
+    let (start, len) = match pre[6] {
+        1 => (10, u64::from(u16::from_le_bytes([pre[8], pre[9]]))),
+        _ if pre.len() == 12 => (
+            12,
+            u64::from(u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]])),
+        ),
+        _ => return Ok(()),
+    };
+    if start + len > size {
+        return Err(Error::dataset(
+            path,
+            DatasetProblem::Truncated(format!(
+                "the npy header claims {len} bytes, the file has {size} in all"
+            )),
+        ));
+    }
+    Ok(())
+}
+
 /// An open `.npy` file whose header has been checked against the file's size.
 pub struct NpyFile {
     path: PathBuf,
@@ -78,6 +106,8 @@ impl NpyFile {
         let bad = |p| Error::dataset(path, p);
         let file = File::open(path).map_err(io_err(path))?;
         let size = file.metadata().map_err(io_err(path))?.len();
+        let mut file = file;
+        check_header_len(&mut file, size, path)?;
         let mut file = BufReader::new(file);
         let header = read_header(&mut file).map_err(bad)?;
         let data_offset = file.stream_position().map_err(io_err(path))?;
