@@ -535,7 +535,7 @@ fn cases() -> Vec<Case> {
                 .map(|_| ())
             },
             "Dataset(Empty)",
-            &["metrics.csv.gz", "none of 4"],
+            &["metrics.csv.gz", "no tanh networks among its 4"],
             |fx| fx.path("zoo"),
         ),
         // --- split .npy ---
