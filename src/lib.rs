@@ -39,6 +39,7 @@ pub mod picture;
 pub mod plan;
 pub mod plot;
 pub mod predict;
+pub mod profiling;
 pub mod progress;
 pub mod scalar;
 pub mod siren;

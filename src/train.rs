@@ -218,9 +218,23 @@ impl<'a> Trainer<'a> {
         self.step
     }
 
+    /// The compiled training-step plan (what [`Trainer::step`] runs).
+    pub fn plan(&self) -> &Plan {
+        &self.train.plan
+    }
+
     /// One optimizer step on a batch of exactly `batch` networks: a single submission, nothing
     /// read back.
     pub fn step(&mut self, data: &Dataset) -> Result<()> {
+        let inputs = self.step_inputs(data)?;
+        self.backend.run(&self.train.plan, &inputs)?;
+        self.step += 1;
+        Ok(())
+    }
+
+    /// The inputs of the next step's plan on `data` (weight space, fresh dropout masks, targets,
+    /// step hyperparameters), checked; [`Trainer::step`] runs the plan on them.
+    pub fn step_inputs(&mut self, data: &Dataset) -> Result<Vec<Vec<f64>>> {
         if data.len() != self.batch {
             return Err(Error::shape("training batch", &[self.batch], &[data.len()]));
         }
@@ -247,9 +261,7 @@ impl<'a> Trainer<'a> {
             inputs.push(data.targets.data.clone());
         }
         inputs.push(hyper);
-        self.backend.run(&self.train.plan, &inputs)?;
-        self.step += 1;
-        Ok(())
+        Ok(inputs)
     }
 
     /// The summed loss of the steps since the last call (one read-back).

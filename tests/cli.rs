@@ -2,6 +2,8 @@
 //! architectures in any case, clap names the accepted values when one is wrong, and errors
 //! about zoos say in words what is wrong and how to fix it.
 
+mod common;
+
 use std::process::Command;
 
 /// Runs `mnfn args`; returns (exit code, stderr and stdout).
@@ -145,4 +147,77 @@ fn zoo_errors_say_what_is_wrong_in_words() {
         text.contains("holds 2 relu networks at the final step; at least 10 are needed"),
         "{text}"
     );
+}
+
+/// `mnfn bench --profile` on the GPU: after the timings, one table per pass (forward, training
+/// step) with one row per kernel family the pass runs, each with its dispatches, a positive time,
+/// its share and a rate (GFLOP/s for GEMMs, GB/s for the rest); the shares add up to 100%.
+#[test]
+fn bench_profile_prints_a_table_per_pass_and_kernel_family() {
+    if common::gpu_or_skip().is_none() {
+        return;
+    }
+    let (code, text) = mnfn(&[
+        "bench",
+        "--backend",
+        "gpu",
+        "--profile",
+        "--batches",
+        "1",
+        "--seconds",
+        "0.01",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let expected: [(&str, &[&str]); 2] = [
+        ("forward", &["gemm", "activation", "pool"]),
+        (
+            "train",
+            &[
+                "gemm",
+                "activation",
+                "pool",
+                "loss",
+                "activation_grad",
+                "pool_grad",
+                "reduce",
+                "adam",
+            ],
+        ),
+    ];
+    for (pass, families) in expected {
+        let head = format!("profile: {pass}, batch 1, gpu-f32");
+        let at = text.find(&head).unwrap_or_else(|| panic!("{head}: {text}"));
+        let lines: Vec<&str> = text[at..].lines().skip(1).collect();
+        assert!(
+            lines[0].starts_with("kernel") && lines[0].ends_with("rate"),
+            "{text}"
+        );
+        let end = lines.iter().position(|l| l.starts_with("total ")).unwrap();
+        let mut shares = 0.0;
+        let mut seen = Vec::new();
+        for row in &lines[1..end] {
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(cells.len(), 6, "{row}");
+            let dispatches: usize = cells[1].parse().unwrap();
+            let ms: f64 = cells[2].parse().unwrap();
+            let rate: f64 = cells[4].parse().unwrap();
+            assert!(dispatches > 0 && ms > 0.0 && rate.is_finite(), "{row}");
+            shares += cells[3].trim_end_matches('%').parse::<f64>().unwrap();
+            let unit = if cells[0] == "gemm" {
+                "GFLOP/s"
+            } else {
+                "GB/s"
+            };
+            assert_eq!(cells[5], unit, "{row}");
+            seen.push(cells[0]);
+        }
+        assert!(
+            (shares - 100.0).abs() < 0.5,
+            "{pass}: shares {shares}: {text}"
+        );
+        for f in families {
+            assert!(seen.contains(f), "{pass}: {f} missing from {seen:?}");
+        }
+        assert!(lines[end].contains(" ms ("), "{}", lines[end]);
+    }
 }

@@ -14,6 +14,7 @@ use monomial_nfn::editing::{Edit, EditModelKind};
 use monomial_nfn::experiment::ModelKind;
 use monomial_nfn::golden::check_golden;
 use monomial_nfn::plan::LossKind;
+use monomial_nfn::profiling::profile_passes;
 use monomial_nfn::train::{AdamConfig, Dataset, Trainer};
 use monomial_nfn::zoo::dataset::{activation_name, parse_activation};
 use monomial_nfn::zoo::Arch;
@@ -323,6 +324,10 @@ enum Command {
         /// Input networks' activation (picks the Monomial-NFN variant; the others ignore it).
         #[arg(long, value_parser = zoo_activation(), default_value = "relu", ignore_case = true)]
         activation: NetActivation,
+        /// Also time every GPU kernel of the forward and training-step plans (timestamp queries
+        /// where the adapter has them) and print time and GFLOP/s or GB/s per kernel family.
+        #[arg(long)]
+        profile: bool,
     },
     /// Which symmetries (permutation, positive scale, sign, general monomial) leave a network's
     /// function unchanged: random group elements of each kind, outputs compared on random inputs.
@@ -453,7 +458,8 @@ fn main() -> ExitCode {
             backend,
             seconds,
             activation,
-        } => bench(what, model, &batches, backend, seconds, activation),
+            profile,
+        } => bench(what, model, &batches, backend, seconds, activation, profile),
         Command::Zoo {
             command:
                 ZooCommand::Generate {
@@ -514,16 +520,25 @@ fn backends(which: BackendArg, cpu_f64: bool) -> Res<Vec<Box<dyn Backend>>> {
             out.push(Box::new(Cpu::<f32>::new()));
         }
     }
-    if which != BackendArg::Cpu {
-        match Gpu::new(&AdapterChoice::default()) {
-            Ok(g) => out.push(Box::new(g)),
-            Err(e) if which == BackendArg::Both => {
-                eprintln!("note: GPU backend unavailable, CPU only: {e}")
-            }
-            Err(e) => return Err(e.into()),
-        }
+    if let Some(g) = gpu_backend(which)? {
+        out.push(Box::new(g));
     }
     Ok(out)
+}
+
+/// The GPU when `which` names it; with `both`, a missing GPU is a note, not an error.
+fn gpu_backend(which: BackendArg) -> Res<Option<Gpu>> {
+    if which == BackendArg::Cpu {
+        return Ok(None);
+    }
+    match Gpu::new(&AdapterChoice::default()) {
+        Ok(g) => Ok(Some(g)),
+        Err(e) if which == BackendArg::Both => {
+            eprintln!("note: GPU backend unavailable, CPU only: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn demo(batch: usize, seed: u64) -> Res<ExitCode> {
@@ -977,6 +992,9 @@ fn train_throughput(
     Ok((batch as f64 / per, t.flops() / per / 1e9))
 }
 
+/// Repetitions per dispatch of `mnfn bench --profile` (the fastest counts).
+const PROFILE_REPS: usize = 5;
+
 fn bench(
     what: BenchWhat,
     which_model: ModelKind,
@@ -984,6 +1002,7 @@ fn bench(
     which: BackendArg,
     seconds: f64,
     activation: NetActivation,
+    profile: bool,
 ) -> Res<ExitCode> {
     let model = which_model.build(activation, 0)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
@@ -997,18 +1016,18 @@ fn bench(
         "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10}",
         "backend", "pass", "batch", "samples/s", "ms/batch", "GFLOP/s"
     );
-    for b in backends(which, false)? {
+    let cpu = (which != BackendArg::Gpu).then(Cpu::<f32>::new);
+    let gpu = gpu_backend(which)?;
+    let all = cpu.iter().map(|c| c as &dyn Backend);
+    for b in all.chain(gpu.iter().map(|g| g as &dyn Backend)) {
         for &batch in batches {
             let input = WeightSpace::random(model.spec(), batch, 1, &mut rng);
             let mut rows = Vec::new();
             if what != BenchWhat::Train {
-                rows.push(("forward", throughput(&model, b.as_ref(), &input, seconds)?));
+                rows.push(("forward", throughput(&model, b, &input, seconds)?));
             }
             if what != BenchWhat::Forward {
-                rows.push((
-                    "train",
-                    train_throughput(&model, b.as_ref(), input, seconds)?,
-                ));
+                rows.push(("train", train_throughput(&model, b, input, seconds)?));
             }
             for (pass, (rate, gflops)) in rows {
                 println!(
@@ -1022,6 +1041,19 @@ fn bench(
                 );
             }
         }
+    }
+    match (profile, &gpu) {
+        (true, Some(gpu)) => {
+            for &batch in batches {
+                let input = WeightSpace::random(model.spec(), batch, 1, &mut rng);
+                for (pass, p) in profile_passes(gpu, &model, &input, PROFILE_REPS)? {
+                    println!("\nprofile: {pass}, batch {batch}, {}", gpu.describe());
+                    print!("{}", p.table());
+                }
+            }
+        }
+        (true, None) => eprintln!("note: --profile times GPU kernels; no GPU backend here"),
+        _ => {}
     }
     Ok(ExitCode::SUCCESS)
 }
