@@ -20,6 +20,92 @@ pub fn gpu_or_skip() -> Option<Gpu> {
     }
 }
 
+/// Precision of a backend under test: what its tolerances are scaled to.
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F64,
+    F32,
+}
+
+/// One backend of a suite that runs on every backend ([`on_every_backend!`]).
+#[allow(dead_code)]
+pub struct TestBackend {
+    pub backend: Box<dyn monomial_nfn::Backend>,
+    pub precision: Precision,
+}
+
+#[allow(dead_code)]
+impl TestBackend {
+    pub fn cpu_f64() -> Self {
+        TestBackend {
+            backend: Box::new(monomial_nfn::Cpu::<f64>::new()),
+            precision: Precision::F64,
+        }
+    }
+
+    pub fn cpu_f32() -> Self {
+        TestBackend {
+            backend: Box::new(monomial_nfn::Cpu::<f32>::new()),
+            precision: Precision::F32,
+        }
+    }
+
+    /// The GPU (f32), or None as [`gpu_or_skip`] decides (`MNFN_REQUIRE_GPU=1` fails instead).
+    pub fn gpu() -> Option<Self> {
+        gpu_or_skip().map(|g| TestBackend {
+            backend: Box::new(g),
+            precision: Precision::F32,
+        })
+    }
+
+    /// The backend itself.
+    pub fn get(&self) -> &dyn monomial_nfn::Backend {
+        self.backend.as_ref()
+    }
+
+    /// `f64` on an f64 backend, `f32` on the f32 ones (CPU f32 and the GPU).
+    pub fn tol(&self, f64: f64, f32: f64) -> f64 {
+        match self.precision {
+            Precision::F64 => f64,
+            Precision::F32 => f32,
+        }
+    }
+}
+
+/// Expands `fn name(b) { body }` into a module `name` of three tests, `cpu_f64`, `cpu_f32` and
+/// `gpu`, each running `body` with `b: &TestBackend` (the GPU one skips, or fails under
+/// `MNFN_REQUIRE_GPU=1`, without an adapter). Tolerances come from `b.tol(f64, f32)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($(#[doc = $doc:expr])* fn $name:ident($b:ident) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body($b: &$crate::common::TestBackend) $body
+
+            #[test]
+            fn cpu_f64() {
+                body(&$crate::common::TestBackend::cpu_f64());
+            }
+
+            #[test]
+            fn cpu_f32() {
+                body(&$crate::common::TestBackend::cpu_f32());
+            }
+
+            #[test]
+            fn gpu() {
+                if let Some(b) = $crate::common::TestBackend::gpu() {
+                    body(&b);
+                }
+            }
+        }
+    };
+}
+
 /// Every golden file shipped in tests/goldens.
 #[allow(dead_code)]
 pub fn golden_files() -> Vec<PathBuf> {
