@@ -156,6 +156,48 @@ fn gpu_matches_cpu_f64_on_invariant_models_and_every_pool_mode() {
     }
 }
 
+/// The pool kernel gives each output column one workgroup of 256 threads, which takes rows in
+/// chunks of 256 and entry elements in strides of 256: entries of 32 channels × 3×3 kernels
+/// (E = 288) take two strides, 20×20 hidden weights (R = 400) two chunks, one-value bias entries
+/// leave most threads idle; every mode must match the CPU.
+#[test]
+fn gpu_pools_match_cpu_f64_past_a_workgroup_of_rows_and_entries() {
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let cpu = Cpu::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let cnn = NetworkSpec::new(
+        vec![
+            LayerShape::conv(4, 1, 3, 3),
+            LayerShape::conv(5, 4, 3, 3),
+            LayerShape::dense(2, 5),
+        ],
+        NetActivation::Relu,
+    )
+    .unwrap();
+    let mlp = NetworkSpec::mlp(&[2, 20, 20, 2], NetActivation::Relu).unwrap();
+    for (spec, c) in [(cnn, 32), (mlp, 3)] {
+        for mode in [
+            PoolMode::L1,
+            PoolMode::L2,
+            PoolMode::L2Square,
+            PoolMode::ParamMulL2,
+            PoolMode::Mean,
+        ] {
+            let mut pool = InvariantPool::new(&spec, c, mode, PoolAxes::Hidden).unwrap();
+            pool.randomize(&mut rng);
+            let model = Model::new(spec.clone(), c, vec![Layer::Pool(pool)]);
+            let x = WeightSpace::random(&spec, 3, c, &mut rng);
+            let err = rel_err(
+                &model.forward(&gpu, &x).unwrap(),
+                &model.forward(&cpu, &x).unwrap(),
+            );
+            assert!(err <= 1e-5, "{mode:?} C={c}: rel err {err:.3e}");
+        }
+    }
+}
+
 #[test]
 fn gpu_matches_cpu_f64_on_the_paper_models() {
     let Some(gpu) = common::gpu_or_skip() else {

@@ -1,6 +1,6 @@
 //! `pool.wgsl`: one invariant-pool piece (normalise each entry vector, then average).
 
-use super::{grid, u32_of, Encoded, Shader};
+use super::{grid, u32_of, Encoded, Shader, WG};
 use crate::backend::gpu::kernels::Kernel;
 use crate::error::Result;
 use crate::plan::{Norm, PoolOp};
@@ -28,9 +28,9 @@ uniform! {
 /// The shader.
 pub const SHADER: Shader = shader!("pool", PoolParams);
 
-/// A pool op.
+/// A pool op: one workgroup per output column (b, s).
 pub fn encode(q: &PoolOp) -> Result<Encoded> {
-    let (groups, row) = grid(q.batch * q.s * q.channels * q.f)?;
+    let (groups, row) = grid(q.batch * q.s * WG as usize)?;
     let p = params(q, flags(q), row)?;
     let bindings = vec![q.x, q.gamma.unwrap_or(q.x), q.beta.unwrap_or(q.x), q.out];
     Ok(Encoded::new(Kernel::Pool, bindings, &p, groups))
