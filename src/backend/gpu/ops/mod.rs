@@ -54,6 +54,14 @@ macro_rules! shader {
             name: $name,
             body: include_str!(concat!("../../../../shaders/", $name, ".wgsl")),
             uniform: <$uniform>::LAYOUT,
+            prelude: "",
+        }
+    };
+    // With the shared functions of `shaders/math.wgsl`.
+    ($name:literal, $uniform:ty, math) => {
+        super::Shader {
+            prelude: include_str!("../../../../shaders/math.wgsl"),
+            ..shader!($name, $uniform)
         }
     };
 }
@@ -81,12 +89,14 @@ pub struct Shader {
     pub body: &'static str,
     /// Layout of the uniform struct, declared in Rust.
     pub uniform: UniformLayout,
+    /// Shared WGSL placed between the uniform struct and the file (`shaders/math.wgsl`), or empty.
+    pub prelude: &'static str,
 }
 
 impl Shader {
-    /// The complete WGSL module: the generated uniform struct, then the file.
+    /// The complete WGSL module: the generated uniform struct, the prelude, then the file.
     pub fn source(&self) -> String {
-        format!("{}\n{}", self.uniform.wgsl(), self.body)
+        format!("{}\n{}\n{}", self.uniform.wgsl(), self.prelude, self.body)
     }
 }
 
