@@ -114,14 +114,7 @@ impl Default for EditConfig {
                 ..InrEditorConfig::paper_monomial((16, 16))
             },
             edit: Edit::Dilate,
-            schedule: StepSchedule {
-                steps: 2000,
-                eval_every: 200,
-                batch: 32,
-                lr: 1e-3,
-                warmup: 100,
-                seed: 0,
-            },
+            schedule: StepSchedule::default(),
             examples: 6,
             save_edited: None,
             cache_dir: default_cache_dir(),
