@@ -17,6 +17,12 @@ use wgpu::util::DeviceExt;
 pub use context::{list_adapters, AdapterChoice, GpuContext};
 pub use kernels::Kernel;
 pub use ops::{Shader, UniformLayout};
+
+/// The block of C `(rows, columns)` each GEMM thread computes for an m×n product: the tile
+/// shape the backend picks for it (one pipeline per shape, `shaders/gemm.wgsl`).
+pub fn gemm_block(m: usize, n: usize) -> (usize, usize) {
+    ops::gemm::block(ops::gemm::tile(m, n))
+}
 pub use profile::{OpProfile, Profile};
 
 use crate::backend::Backend;
@@ -99,7 +105,7 @@ impl Gpu {
             binding: e.bindings.len() as u32,
             resource: uniform.as_entire_binding(),
         });
-        let pipeline = self.kernels.get(e.kernel).clone();
+        let pipeline = self.kernels.get(e.kernel, e.variant).clone();
         let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),

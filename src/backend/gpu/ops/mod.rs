@@ -55,6 +55,7 @@ macro_rules! shader {
             body: include_str!(concat!("../../../../shaders/", $name, ".wgsl")),
             uniform: <$uniform>::LAYOUT,
             prelude: "",
+            variants: &[&[]],
         }
     };
     // With the shared functions of `shaders/math.wgsl`.
@@ -91,6 +92,9 @@ pub struct Shader {
     pub uniform: UniformLayout,
     /// Shared WGSL placed between the uniform struct and the file (`shaders/math.wgsl`), or empty.
     pub prelude: &'static str,
+    /// One pipeline per entry, compiled with these values of the file's `override` constants
+    /// (`Encoded::variant` picks one); a single empty set for shaders without any.
+    pub variants: &'static [&'static [(&'static str, f64)]],
 }
 
 impl Shader {
@@ -137,10 +141,11 @@ impl UniformLayout {
     }
 }
 
-/// One dispatch, ready to bind: its kernel, storage buffers in binding order (the uniform binds
-/// after them), the uniform's bytes and the workgroup grid.
+/// One dispatch, ready to bind: its kernel and pipeline variant, storage buffers in binding
+/// order (the uniform binds after them), the uniform's bytes and the workgroup grid.
 pub struct Encoded {
     pub kernel: Kernel,
+    pub variant: usize,
     pub bindings: Vec<BufId>,
     pub uniform: Vec<u8>,
     pub groups: (u32, u32),
@@ -155,6 +160,7 @@ impl Encoded {
     ) -> Self {
         Encoded {
             kernel,
+            variant: 0,
             bindings,
             uniform: bytemuck::bytes_of(uniform).to_vec(),
             groups,
