@@ -310,7 +310,8 @@ fn gpu_gemm_matches_cpu_on_every_tile_shape_and_transpose() {
         return;
     };
     let mut rng = ChaCha8Rng::seed_from_u64(23);
-    // Shapes ragged against every tile, covering each tile shape the backend picks.
+    // Shapes ragged against every tile, covering each tile shape the backend picks, with odd
+    // dimensions (scalar loads) and multiples of 4 (vec4 loads of every operand layout).
     let shapes = [
         (5, 37, 5),
         (70, 21, 20),
@@ -318,6 +319,12 @@ fn gpu_gemm_matches_cpu_on_every_tile_shape_and_transpose() {
         (4100, 19, 7),
         (4097, 33, 30),
         (4099, 18, 70),
+        (8, 36, 4),
+        (68, 20, 28),
+        (36, 44, 144),
+        (4100, 12, 8),
+        (4096, 36, 32),
+        (4104, 20, 68),
     ];
     let blocks: std::collections::BTreeSet<_> =
         shapes.iter().map(|&(m, _, n)| gemm_block(m, n)).collect();

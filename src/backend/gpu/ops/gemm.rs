@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 use crate::plan::{BufId, GemmOp};
 
 uniform! {
-    /// Flags: bit 0 accumulate, bit 1 bias, bit 2 transpose A, bit 3 transpose B.
+    /// Flags: bit 0 accumulate, bit 1 bias, bit 2 transpose A, bit 3 transpose B, bit 4 load A
+    /// and bit 5 load B as vec4 (their contiguous dimension is a multiple of 4).
     GemmParams {
         m: u32,
         k: u32,
@@ -60,7 +61,7 @@ pub fn tile(m: usize, n: usize) -> usize {
 /// A whole GEMM op.
 pub fn encode(g: &GemmOp) -> Result<Encoded> {
     let (p, groups) = params(g, g.accumulate, g.bias.is_some(), 0, g.k, 0)?;
-    let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c];
+    let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c, g.a, g.b];
     Ok(Encoded {
         variant: tile(g.m, g.n),
         ..Encoded::new(Kernel::Gemm, bindings, &p, groups)
@@ -79,7 +80,7 @@ pub fn encode_chunk(
     let (p, groups) = params(g, false, false, k_begin, k_end, c_base)?;
     Ok(Encoded {
         variant: tile(g.m, g.n),
-        ..Encoded::new(Kernel::Gemm, vec![g.a, g.b, g.b, out], &p, groups)
+        ..Encoded::new(Kernel::Gemm, vec![g.a, g.b, g.b, out, g.a, g.b], &p, groups)
     })
 }
 
@@ -92,10 +93,15 @@ fn params(
     k_end: usize,
     c_base: usize,
 ) -> Result<(GemmParams, (u32, u32))> {
+    // vec4 loads run along each operand's contiguous dimension; k chunks start at multiples of 4.
+    let vec_a = if g.trans_a { g.m } else { g.k } % 4 == 0;
+    let vec_b = if g.trans_b { g.k } else { g.n } % 4 == 0;
     let flags = u32::from(accumulate)
         | (u32::from(bias) << 1)
         | (u32::from(g.trans_a) << 2)
-        | (u32::from(g.trans_b) << 3);
+        | (u32::from(g.trans_b) << 3)
+        | (u32::from(vec_a) << 4)
+        | (u32::from(vec_b) << 5);
     let (rm, rn) = block(tile(g.m, g.n));
     let gx = g.n.div_ceil(16 * rn);
     let gy = g.m.div_ceil(16 * rm);
