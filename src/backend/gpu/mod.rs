@@ -17,6 +17,18 @@ use wgpu::util::DeviceExt;
 pub use context::{list_adapters, AdapterChoice, GpuContext};
 pub use kernels::Kernel;
 pub use ops::{Shader, UniformLayout};
+
+/// Bytes allocated for a buffer of `len` f32s: at least 16, since GEMMs also bind their
+/// operands as vec4 arrays.
+fn buffer_bytes(len: usize) -> u64 {
+    (len.max(4) * 4) as u64
+}
+
+/// The block of C `(rows, columns)` each GEMM thread computes for an m×n product: the tile
+/// shape the backend picks for it (one pipeline per shape, `shaders/gemm.wgsl`).
+pub fn gemm_block(m: usize, n: usize) -> (usize, usize) {
+    ops::gemm::block(ops::gemm::tile(m, n))
+}
 pub use profile::{OpProfile, Profile};
 
 use crate::backend::Backend;
@@ -99,7 +111,7 @@ impl Gpu {
             binding: e.bindings.len() as u32,
             resource: uniform.as_entire_binding(),
         });
-        let pipeline = self.kernels.get(e.kernel).clone();
+        let pipeline = self.kernels.get(e.kernel, e.variant).clone();
         let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),
@@ -124,7 +136,7 @@ impl Gpu {
             | wgpu::BufferUsages::COPY_SRC;
         let mut bufs = Vec::with_capacity(plan.bufs.len());
         for (i, d) in plan.bufs.iter().enumerate() {
-            let bytes = (d.len.max(1) * 4) as u64;
+            let bytes = buffer_bytes(d.len);
             if bytes > max {
                 return Err(Error::Device(format!(
                     "buffer {i} needs {bytes} bytes, over the adapter's storage binding limit of {max}: use a smaller batch"
@@ -132,7 +144,8 @@ impl Gpu {
             }
             bufs.push(match &d.kind {
                 BufKind::Param(v) => {
-                    let data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+                    let mut data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+                    data.resize(bytes as usize / 4, 0.0);
                     dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                         label: None,
                         contents: bytemuck::cast_slice(&data),
@@ -160,7 +173,7 @@ impl Gpu {
         for len in extra {
             bufs.push(dev.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("partial sums"),
-                size: (len.max(1) * 4) as u64,
+                size: buffer_bytes(len),
                 usage,
                 mapped_at_creation: false,
             }));
