@@ -1,10 +1,14 @@
-//! `mnfn bench --profile`: a model's forward pass and training step, each profiled per kernel
-//! family on the GPU ([`Gpu::profile`]).
+//! `mnfn bench`'s measurements beyond plain timings: the in-run GEMM figure every pass is
+//! compared with ([`gemm_gflops`] of the model's [`hot_gemm`]), and `--profile`: a model's
+//! forward pass and training step, each profiled per kernel family on the GPU ([`Gpu::profile`]).
+
+use std::time::{Duration, Instant};
 
 use crate::backend::gpu::{Gpu, Profile};
+use crate::backend::Backend;
 use crate::error::Result;
 use crate::nn::model::Model;
-use crate::plan::LossKind;
+use crate::plan::{GemmOp, LossKind, Op, Plan, PlanBuilder, ReduceOp};
 use crate::space::WeightSpace;
 use crate::tensor::Tensor;
 use crate::train::{AdamConfig, Dataset, Trainer};
@@ -27,4 +31,62 @@ pub fn profile_passes(
     let inputs = trainer.step_inputs(&data)?;
     let train = gpu.profile(trainer.plan(), &inputs, reps)?;
     Ok(vec![("forward", forward), ("train", train)])
+}
+
+/// The shape `(m, k, n)` of the GEMM with the most FLOPs in `plan`: for the CNN-Zoo models the
+/// middle layers' channel mix, (B·entries) × 144 × 144 (DESIGN §4b).
+pub fn hot_gemm(plan: &Plan) -> Option<(usize, usize, usize)> {
+    plan.ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Gemm(g) => Some((g.m, g.k, g.n)),
+            _ => None,
+        })
+        .max_by_key(|&(m, k, n)| m * k * n)
+}
+
+/// Products per run of [`gemm_gflops`]: enough that the run's one small read-back is noise.
+const GEMM_REPS: usize = 16;
+
+/// GFLOP/s of a plain f32 GEMM C = A·B of shape m×k×n on `backend`, the machine-independent
+/// yardstick of `mnfn bench`: a plan of [`GEMM_REPS`] products of two parameter matrices (so
+/// nothing is uploaded per run), then C's column sums as the only output (read back once per
+/// run, not counted), run for at least `seconds` after a warm-up run.
+pub fn gemm_gflops(
+    backend: &dyn Backend,
+    (m, k, n): (usize, usize, usize),
+    seconds: f64,
+) -> Result<f64> {
+    let mut pb = PlanBuilder::new();
+    let value = |i: usize| ((i * 7919) % 1009) as f64 / 1009.0 - 0.5;
+    let a = pb.param((0..m * k).map(value).collect());
+    let b = pb.param((0..k * n).map(value).collect());
+    let c = pb.scratch(m * n);
+    let sums = pb.scratch(n);
+    for _ in 0..GEMM_REPS {
+        pb.push(Op::Gemm(GemmOp {
+            a,
+            b,
+            bias: None,
+            c,
+            m,
+            k,
+            n,
+            accumulate: false,
+            trans_a: false,
+            trans_b: false,
+        }));
+    }
+    pb.reduce(ReduceOp::sum_rows(c, sums, m, n, false));
+    let plan = pb.finish(vec![sums]);
+    backend.run(&plan, &[])?;
+    let start = Instant::now();
+    let mut runs = 0u32;
+    while start.elapsed() < Duration::from_secs_f64(seconds) || runs < 2 {
+        backend.run(&plan, &[])?;
+        runs += 1;
+    }
+    let per_run = start.elapsed().as_secs_f64() / f64::from(runs);
+    backend.release(&plan);
+    Ok(GEMM_REPS as f64 * 2.0 * (m * k * n) as f64 / per_run / 1e9)
 }

@@ -168,6 +168,20 @@ fn bench_profile_prints_a_table_per_pass_and_kernel_family() {
         "0.01",
     ]);
     assert_eq!(code, 0, "{text}");
+    // The timings table compares each pass with a plain GEMM of the model's hot shape.
+    let gemm = text
+        .lines()
+        .find(|l| l.contains(" gemm ") && l.contains("x144x144"))
+        .unwrap_or_else(|| panic!("no GEMM yardstick row: {text}"));
+    assert!(gemm.trim_end().ends_with("1.00"), "{gemm}");
+    for pass in ["forward", "train"] {
+        let row = text
+            .lines()
+            .find(|l| l.contains(&format!(" {pass} ")) && !l.starts_with("profile"))
+            .unwrap_or_else(|| panic!("no {pass} row: {text}"));
+        let fraction: f64 = row.split_whitespace().last().unwrap().parse().unwrap();
+        assert!(fraction.is_finite() && fraction > 0.0, "{row}");
+    }
     let expected: [(&str, &[&str]); 2] = [
         ("forward", &["gemm", "activation", "pool"]),
         (

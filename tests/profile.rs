@@ -44,3 +44,28 @@ fn profile_times_every_kernel_family_of_a_forward_plan() {
     let out = gpu.run(&plan, &inputs).unwrap();
     assert!(out[0].iter().all(|v| v.is_finite()));
 }
+
+/// `mnfn bench`'s yardstick: the hot GEMM of the CNN-Zoo Monomial-NFN is its middle layers'
+/// channel mix, (B·entries) × 144 × 144, and a plain GEMM of a shape runs at a finite, positive
+/// rate on every backend.
+#[test]
+fn the_hot_gemm_is_the_channel_mix_and_times_on_every_backend() {
+    use monomial_nfn::profiling::{gemm_gflops, hot_gemm};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let model = monomial_nfn::Model::monomial_cnn_zoo(NetActivation::Relu, &mut rng).unwrap();
+    let (m1, k, n) = hot_gemm(&model.plan(1).unwrap()).unwrap();
+    assert_eq!((k, n), (144, 144));
+    let (m3, _, _) = hot_gemm(&model.plan(3).unwrap()).unwrap();
+    assert_eq!(m3, 3 * m1, "rows grow with the batch");
+    let mut backends: Vec<Box<dyn Backend>> = vec![
+        Box::new(monomial_nfn::Cpu::<f32>::new()),
+        Box::new(monomial_nfn::Cpu::<f64>::new()),
+    ];
+    if let Some(gpu) = common::gpu_or_skip() {
+        backends.push(Box::new(gpu));
+    }
+    for b in &backends {
+        let g = gemm_gflops(b.as_ref(), (67, 33, 20), 0.01).unwrap();
+        assert!(g.is_finite() && g > 0.0, "{}: {g}", b.describe());
+    }
+}

@@ -14,7 +14,7 @@ use monomial_nfn::editing::{Edit, EditModelKind};
 use monomial_nfn::experiment::ModelKind;
 use monomial_nfn::golden::check_golden;
 use monomial_nfn::plan::LossKind;
-use monomial_nfn::profiling::profile_passes;
+use monomial_nfn::profiling::{gemm_gflops, hot_gemm, profile_passes};
 use monomial_nfn::train::{AdamConfig, Dataset, Trainer};
 use monomial_nfn::zoo::dataset::{activation_name, parse_activation};
 use monomial_nfn::zoo::Arch;
@@ -1015,8 +1015,8 @@ fn bench(
         model.num_params()
     );
     println!(
-        "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10}",
-        "backend", "pass", "batch", "samples/s", "ms/batch", "GFLOP/s"
+        "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10} {:>8}",
+        "backend", "pass", "batch", "samples/s", "ms/batch", "GFLOP/s", "of GEMM"
     );
     let cpu = (which != BackendArg::Gpu).then(Cpu::<f32>::new);
     let gpu = gpu_backend(which)?;
@@ -1031,17 +1031,33 @@ fn bench(
             if what != BenchWhat::Forward {
                 rows.push(("train", train_throughput(&model, b, input, seconds)?));
             }
+            // The machine-independent figure: each pass against a plain GEMM of the model's
+            // hottest shape, timed in this run on this backend.
+            let shape = hot_gemm(&*model.plan(batch)?).ok_or("the model has no GEMM")?;
+            let peak = gemm_gflops(b, shape, seconds)?;
             for (pass, (rate, gflops)) in rows {
                 println!(
-                    "{:<48} {:<8} {:>6} {:>12.0} {:>10.3} {:>10.1}",
+                    "{:<48} {:<8} {:>6} {:>12.0} {:>10.3} {:>10.1} {:>8.2}",
                     b.describe(),
                     pass,
                     batch,
                     rate,
                     1e3 * batch as f64 / rate,
-                    gflops
+                    gflops,
+                    gflops / peak
                 );
             }
+            let (m, k, n) = shape;
+            println!(
+                "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10.1} {:>8.2}",
+                b.describe(),
+                "gemm",
+                batch,
+                format!("{m}x{k}x{n}"),
+                "",
+                peak,
+                1.0
+            );
         }
     }
     match (profile, &gpu) {
