@@ -3,7 +3,6 @@
 //! weight-space dataset, a validation metric with best-epoch selection, seeded shuffling, a
 //! progress bar and the learning curve as CSV.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -481,14 +480,12 @@ pub fn fit(
         (config.epochs * steps_per_epoch) as u64,
         "{bar:30} {pos}/{len} steps, {elapsed} elapsed, eta {eta} {msg}",
     )?;
-    let mut csv = match &config.csv {
-        Some(p) => {
-            let mut f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
-            writeln!(f, "epoch,step,train_loss,val_metric").map_err(|e| Error::io(p, e))?;
-            Some((f, p.clone()))
-        }
-        None => None,
-    };
+    // The curve so far, rewritten whole through a temporary name every round: the file on
+    // disk always holds complete rows, whenever the run stops.
+    let mut csv_text = String::from("epoch,step,train_loss,val_metric\n");
+    if let Some(p) = &config.csv {
+        crate::io::write_file(p, csv_text.as_bytes())?;
+    }
     let mut curve = Vec::with_capacity(config.epochs);
     let mut best: Option<(f64, usize, Vec<Layer>)> = None;
     let mut train_seconds = 0.0;
@@ -544,13 +541,12 @@ pub fn fit(
             None => f64::NAN,
         };
         bar.set_message(format!("loss {train_loss:.4}, val {val_metric:.4}"));
-        if let Some((f, p)) = csv.as_mut() {
-            writeln!(
-                f,
-                "{epoch},{},{train_loss},{val_metric}",
+        if let Some(p) = &config.csv {
+            csv_text += &format!(
+                "{epoch},{},{train_loss},{val_metric}\n",
                 epoch * steps_per_epoch
-            )
-            .map_err(|e| Error::io(p.clone(), e))?;
+            );
+            crate::io::write_file(p, csv_text.as_bytes())?;
         }
         // Without validation the last epoch wins; a NaN metric never beats a number.
         let better = match &best {
