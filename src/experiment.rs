@@ -316,28 +316,10 @@ pub(crate) fn bar(show: bool, len: u64, what: &str) -> Result<crate::progress::B
 
 /// Concatenates two datasets of the same spec.
 fn concat(a: &Dataset, b: &Dataset) -> Result<Dataset> {
-    let cat = |x: &Tensor, y: &Tensor| {
-        let mut shape = x.shape.clone();
-        shape[0] += y.shape[0];
-        Tensor::new(shape, [x.data.as_slice(), &y.data].concat())
-    };
-    let inputs = WeightSpace {
-        weights: a
-            .inputs
-            .weights
-            .iter()
-            .zip(&b.inputs.weights)
-            .map(|(x, y)| cat(x, y))
-            .collect::<Result<_>>()?,
-        biases: a
-            .inputs
-            .biases
-            .iter()
-            .zip(&b.inputs.biases)
-            .map(|(x, y)| cat(x, y))
-            .collect::<Result<_>>()?,
-    };
-    Dataset::new(inputs, cat(&a.targets, &b.targets)?)
+    Dataset::new(
+        WeightSpace::concat(&[a.inputs.clone(), b.inputs.clone()])?,
+        Tensor::concat_rows(&[a.targets.clone(), b.targets.clone()])?,
+    )
 }
 
 /// Runs the comparison: loads (or generates) the zoo, splits it as the paper does (the first
