@@ -264,7 +264,7 @@ impl Dataset {
 /// How a step runs: one plan, or a batch split into parts that fit the backend.
 enum Mode {
     Whole(Arc<TrainPlan>),
-    Split(Split),
+    Split(Box<Split>),
 }
 
 /// One compiled training step on a backend; dropping it frees the backend's state. A batch
@@ -296,7 +296,7 @@ impl<'a> Trainer<'a> {
         let mode = if backend.fits(&train.plan) {
             Mode::Whole(Arc::new(train))
         } else {
-            Mode::Split(Split::new(model, backend, batch, loss, &config)?)
+            Mode::Split(Box::new(Split::new(model, backend, batch, loss, &config)?))
         };
         Ok(Trainer {
             backend,

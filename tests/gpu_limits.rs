@@ -6,35 +6,20 @@ mod common;
 #[path = "support/formats.rs"]
 mod formats;
 
+use std::path::Path;
 use std::process::Command;
 
 use monomial_nfn::backend::gpu::{AdapterChoice, Gpu, MAX_BINDING_ENV, NO_GPU_ENV};
 use monomial_nfn::plan::{LossKind, Plan};
 use monomial_nfn::train::{train_plan, AdamConfig, Dataset, Trainer};
-use monomial_nfn::{
-    Activation, Backend, Init, Model, NetActivation, NetworkSpec, PoolMode, Tensor, Variant,
-    WeightSpace,
-};
+use monomial_nfn::{Backend, Model, Tensor, WeightSpace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// A ReLU Monomial-NFN on 3 -> 16 -> 16 -> 2 MLPs, whose activations (not its parameters) are
 /// its largest buffers, so they grow with the batch.
 fn model(r: &mut ChaCha8Rng) -> Model {
-    let spec = NetworkSpec::mlp(&[3, 16, 16, 2], NetActivation::Relu).unwrap();
-    Model::monomial_invariant(
-        &spec,
-        1,
-        &[4, 3],
-        Activation::Relu,
-        Activation::Relu,
-        Variant::Scale,
-        Init::XavierNormal,
-        PoolMode::ParamMulL2,
-        &[8],
-        r,
-    )
-    .unwrap()
+    common::monomial_on(&[3, 16, 16, 2], &[8], r)
 }
 
 /// Bytes of the largest buffer of `plan` (f32 on the GPU).
@@ -109,18 +94,7 @@ fn training_over_the_binding_limit_accumulates_parts_to_the_one_pass_step() {
         "loss {l1} vs {l2}"
     );
     let (a, b) = (one.model().unwrap(), split.model().unwrap());
-    let params = |m: &Model| -> Vec<f64> {
-        m.layers()
-            .iter()
-            .filter_map(monomial_nfn::nn::model::layer_params)
-            .flat_map(|p| {
-                p.iter()
-                    .flat_map(|(_, t)| t.data.clone())
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    };
-    let (pa, pb) = (params(&a), params(&b));
+    let (pa, pb) = (common::flat_params(&a), common::flat_params(&b));
     let scale = pa.iter().fold(0f64, |m, v| m.max(v.abs()));
     let worst = pa
         .iter()
@@ -131,8 +105,27 @@ fn training_over_the_binding_limit_accumulates_parts_to_the_one_pass_step() {
         "parameters differ by {worst} (scale {scale})"
     );
     // The same parameters moved: training did something.
-    let start = params(&m);
+    let start = common::flat_params(&m);
     assert!(start.iter().zip(&pb).any(|(u, v)| u != v));
+}
+
+/// Runs `mnfn args` with the variable `env` set; returns the exit code and the output.
+fn mnfn(args: &[&str], env: (&str, &str)) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mnfn"))
+        .args(args)
+        .env(env.0, env.1)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("panicked"), "mnfn {args:?}: {text}");
+    (out.status.code(), text)
+}
+
+/// A path as a command-line argument.
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
 }
 
 /// `mnfn predict` with no adapter: `auto` warns and runs on the CPU, `gpu` is an error that
@@ -147,21 +140,10 @@ fn without_an_adapter_auto_falls_back_to_the_cpu_and_gpu_is_an_error() {
     formats::write_mlp_checkpoint(&ckpt);
     formats::write_mlp_networks(&nets);
     let run = |backend: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_mnfn"))
-            .args(["predict", "--model"])
-            .arg(&ckpt)
-            .arg("--networks")
-            .arg(&nets)
-            .args(["--backend", backend, "--out"])
-            .arg(dir.path().join(format!("{backend}.csv")))
-            .env(NO_GPU_ENV, "1")
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stderr).to_string()
-            + &String::from_utf8_lossy(&out.stdout);
-        assert!(!text.contains("panicked"), "{text}");
-        (out.status.code(), text)
+        let out = dir.path().join(format!("{backend}.csv"));
+        let args = ["predict", "--model", p(&ckpt), "--networks", p(&nets)];
+        let args = [&args[..], &["--backend", backend, "--out", p(&out)]].concat();
+        mnfn(&args, (NO_GPU_ENV, "1"))
     };
     let (code, text) = run("auto");
     assert_eq!(code, Some(0), "{text}");
@@ -181,25 +163,19 @@ fn bench_runs_batches_over_the_binding_limit() {
         return;
     }
     let bench = |limit: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_mnfn"))
-            .args([
-                "bench",
-                "--model",
-                "monomial",
-                "--batches",
-                "4",
-                "--backend",
-                "gpu",
-            ])
-            .args(["--seconds", "0.05"])
-            .env(MAX_BINDING_ENV, limit)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stderr).to_string()
-            + &String::from_utf8_lossy(&out.stdout);
-        assert!(!text.contains("panicked"), "{text}");
-        (out.status.code(), text)
+        let args = [
+            "bench",
+            "--model",
+            "monomial",
+            "--batches",
+            "4",
+            "--backend",
+            "gpu",
+        ];
+        mnfn(
+            &[&args[..], &["--seconds", "0.05"]].concat(),
+            (MAX_BINDING_ENV, limit),
+        )
     };
     // A middle layer's features take 2,304 entries × 144 channels × 4 bytes = 1.3 MB per
     // network: 4 networks do not fit in 2 MB, one does (the largest parameter is 83 kB).
