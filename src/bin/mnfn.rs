@@ -1168,8 +1168,11 @@ fn inr_render(
     let file = monomial_nfn::zoo::NetworkFile::read(path, None)?;
     let stored = stored_picture(&file, index);
     let side = size.or(stored.as_ref().map(|p| p.h)).unwrap_or(16);
-    let backend = make_backend(backend)?;
-    let render = render_pictures(backend.as_ref(), &file, &[index], side, side)?;
+    let device = backend;
+    let backend = make_backend(device)?;
+    let render = with_fallback(device, backend.as_ref(), |b| {
+        render_pictures(b, &file, &[index], side, side)
+    })?;
     let mut row = render;
     if let Some(img) = stored.filter(|p| p.h == side && p.w == side) {
         row.push(img);
@@ -1194,10 +1197,14 @@ fn inr_generate(n: usize, seed: u64, steps: usize, backend: Device, out: &Path) 
         steps,
         ..InrConfig::new(n, seed)
     };
-    let backend = make_backend(backend)?;
+    let device = backend;
+    let backend = make_backend(device)?;
     let bar = progress_bar(n)?;
     let t0 = Instant::now();
-    let (file, mse) = generate(&cfg, backend.as_ref(), &|k| bar.inc(k as u64))?;
+    let (file, mse) = with_fallback(device, backend.as_ref(), |b| {
+        bar.reset();
+        generate(&cfg, b, &|k| bar.inc(k as u64))
+    })?;
     bar.finish();
     file.write(out)?;
     let worst = mse.iter().fold(0f64, |m, &v| m.max(v));
