@@ -24,17 +24,25 @@ struct Entry {
     fnv1a64: String,
 }
 
-/// FNV-1a (64-bit) of a file's bytes, in hex: cheap, dependency-free, and enough to catch
-/// truncation and corruption (not an adversary).
-fn fnv1a64(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+/// Size and FNV-1a (64-bit, hex) of a file, read in blocks (a zoo's weights may be large).
+/// FNV-1a is cheap, dependency-free, and enough to catch truncation and corruption (not an
+/// adversary).
+fn size_and_hash(path: &Path) -> Result<(u64, String)> {
+    use std::io::Read;
+    let io = |e| Error::io(path, e);
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let (mut hash, mut size) = (0xcbf2_9ce4_8422_2325u64, 0u64);
+    let mut block = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut block).map_err(io)?;
+        if n == 0 {
+            return Ok((size, format!("{hash:016x}")));
+        }
+        size += n as u64;
+        hash = block[..n]
+            .iter()
+            .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    }
 }
 
 /// Writes the manifest `manifest` of `files` (names in the manifest's directory, already
@@ -44,11 +52,11 @@ pub fn write(manifest: &Path, files: &[&str]) -> Result<()> {
     let files = files
         .iter()
         .map(|&name| {
-            let bytes = read(&dir.join(name))?;
+            let (bytes, fnv1a64) = size_and_hash(&dir.join(name))?;
             Ok(Entry {
                 name: name.into(),
-                bytes: bytes.len() as u64,
-                fnv1a64: fnv1a64(&bytes),
+                bytes,
+                fnv1a64,
             })
         })
         .collect::<Result<_>>()?;
@@ -89,18 +97,16 @@ pub fn verify(manifest: &Path) -> Result<()> {
     let dir = manifest.parent().unwrap_or(Path::new(""));
     for e in &m.files {
         let path = dir.join(&e.name);
-        let bytes = read(&path)?;
-        if bytes.len() as u64 != e.bytes {
+        let (bytes, hash) = size_and_hash(&path)?;
+        if bytes != e.bytes {
             return problem(
                 &path,
                 DatasetProblem::Truncated(format!(
-                    "{} bytes where the manifest records {}",
-                    bytes.len(),
+                    "{bytes} bytes where the manifest records {}",
                     e.bytes
                 )),
             );
         }
-        let hash = fnv1a64(&bytes);
         if hash != e.fnv1a64 {
             return problem(
                 &path,
