@@ -6,6 +6,7 @@
 //! Run with `cargo run --release --example classify_inr [inrs] [steps]`.
 
 use monomial_nfn::classify::{classify_inr, ClassifyConfig, InrModelKind, InrSource};
+use monomial_nfn::train::StepSchedule;
 use monomial_nfn::Cpu;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,10 +17,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = ClassifyConfig {
         inrs: InrSource::Generate { n: inrs, seed: 0 },
         models: vec![InrModelKind::Monomial, InrModelKind::Mlp],
-        steps,
-        eval_every: (steps / 10).max(1),
+        schedule: StepSchedule {
+            steps,
+            eval_every: (steps / 10).max(1),
+            ..ClassifyConfig::default().schedule // Adam 1e-3 with warm-up, batch 32
+        },
         progress: true,
-        ..ClassifyConfig::default() // Adam 1e-3 with warm-up, batch 32, softmax CE
+        ..ClassifyConfig::default() // softmax CE
     };
     let report = classify_inr(&config, &Cpu::<f32>::new())?;
 

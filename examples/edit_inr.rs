@@ -7,6 +7,7 @@
 
 use monomial_nfn::classify::InrSource;
 use monomial_nfn::editing::{edit_inr, EditConfig, EditModelKind};
+use monomial_nfn::train::StepSchedule;
 use monomial_nfn::Cpu;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,10 +18,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = EditConfig {
         inrs: InrSource::Generate { n: inrs, seed: 0 },
         models: vec![EditModelKind::Monomial],
-        steps,
-        eval_every: (steps / 10).max(1),
+        schedule: StepSchedule {
+            steps,
+            eval_every: (steps / 10).max(1),
+            ..EditConfig::default().schedule // Adam 1e-3 with warm-up, batch 32
+        },
         progress: true,
-        ..EditConfig::default() // dilate, 16×16 grid, Adam 1e-3 with warm-up, batch 32
+        ..EditConfig::default() // dilate, 16×16 grid
     };
     let report = edit_inr(&config, &Cpu::<f32>::new())?;
 

@@ -5,7 +5,8 @@
 // out (B, P, nL); trace (B, P, 2·Σ hidden) with per hidden layer a then ω·cos(ω z).
 // Bindings: 0 params, 1 coords (read), 2 out, 3 trace (read_write), 4 uniform SirenParams.
 
-// The uniform SirenParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
+// The uniform SirenParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host,
+// with shaders/math.wgsl (reduce_angle).
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<storage, read> coords: array<f32>;
@@ -15,19 +16,8 @@
 
 // Widest layer the per-thread arrays hold (checked on the host).
 const MAX_WIDTH: u32 = 64u;
-// 2π split for Cody–Waite range reduction: k·TWO_PI_HI is exact.
-const TWO_PI_HI: f32 = 6.28125;
-const TWO_PI_LO: f32 = 0.0019353071795864769;
-const INV_TWO_PI: f32 = 0.15915494309189535;
-
 fn width(i: u32) -> u32 {
     return p.widths[i / 4u][i % 4u];
-}
-
-// x reduced to [−π, π] (WGSL's sin and cos are only accurate there, SPEC §9.7).
-fn reduce_angle(x: f32) -> f32 {
-    let k = round(x * INV_TWO_PI);
-    return (x - k * TWO_PI_HI) - k * TWO_PI_LO;
 }
 
 @compute @workgroup_size(256)

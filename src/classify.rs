@@ -89,18 +89,9 @@ pub struct ClassifyConfig {
     pub nfn: InrClassifierConfig,
     /// MLP baseline hidden widths.
     pub mlp: Vec<usize>,
-    /// Optimizer steps.
-    pub steps: usize,
-    /// Validate every this many steps.
-    pub eval_every: usize,
-    /// Mini-batch size.
-    pub batch: usize,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Linear warm-up steps.
-    pub warmup: u64,
-    /// Seed of the models, the dropout and the group elements.
-    pub seed: u64,
+    /// Steps, validation interval, batch, learning rate, warm-up; its seed also seeds the
+    /// models, the dropout and the group elements.
+    pub schedule: StepSchedule,
     /// Where generated INR sets are cached.
     pub cache_dir: PathBuf,
     /// Where learning curves are written.
@@ -134,12 +125,7 @@ impl Default for ClassifyConfig {
                 classes: 10,
             },
             mlp: vec![256, 256],
-            steps: 2000,
-            eval_every: 200,
-            batch: 32,
-            lr: 1e-3,
-            warmup: 100,
-            seed: 0,
+            schedule: StepSchedule::default(),
             cache_dir: default_cache_dir(),
             out_dir: PathBuf::from("classify-inr-out"),
             progress: false,
@@ -154,29 +140,20 @@ impl ClassifyConfig {
     pub fn paper(mut self) -> Self {
         self.nfn = InrClassifierConfig::paper(InrDataset::Mnist);
         self.mlp = vec![1000, 1000];
-        self.steps = 200_000;
-        self.eval_every = 3_000;
-        self.batch = 32;
-        self.lr = 1e-4;
-        self.warmup = 10_000;
+        self.schedule = StepSchedule {
+            steps: 200_000,
+            eval_every: 3_000,
+            batch: 32,
+            lr: 1e-4,
+            warmup: 10_000,
+            ..self.schedule
+        };
         self
-    }
-
-    /// The training schedule these settings describe.
-    pub fn schedule(&self) -> StepSchedule {
-        StepSchedule {
-            steps: self.steps,
-            eval_every: self.eval_every,
-            batch: self.batch,
-            lr: self.lr,
-            warmup: self.warmup,
-            seed: self.seed,
-        }
     }
 
     /// Checks every setting before any work starts.
     pub fn validate(&self) -> Result<()> {
-        self.schedule().validate()?;
+        self.schedule.validate()?;
         self.inrs.validate()?;
         crate::io::check_output_file("checkpoint path (--save)", self.save.as_deref())?;
         let bad = |what: &str, v: String, range: &str| Err(Error::setting(what, v, range));
@@ -276,7 +253,7 @@ pub fn inr_file(
 
 /// Builds one model of the comparison for SIRENs of `spec`.
 pub fn build(kind: InrModelKind, config: &ClassifyConfig, spec: &NetworkSpec) -> Result<Model> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.schedule.seed);
     let nfn = |front: Option<usize>, base: PermKind| InrClassifierConfig {
         front,
         base,
@@ -341,14 +318,18 @@ pub fn classify_inr(config: &ClassifyConfig, backend: &dyn Backend) -> Result<Cl
     let part = |r: &std::ops::Range<usize>| all.select(&r.clone().collect::<Vec<_>>());
     let (train, val, test) = (part(&split[0])?, part(&split[1])?, part(&split[2])?);
     let test_idx: Vec<usize> = split[2].clone().collect();
-    let moved = Augment::for_activation(crate::spec::NetActivation::Sin, 0, config.seed ^ 0xb0)
-        .apply(&spec, &test.inputs, 1, &test_idx)?;
+    let moved = Augment::for_activation(
+        crate::spec::NetActivation::Sin,
+        0,
+        config.schedule.seed ^ 0xb0,
+    )
+    .apply(&spec, &test.inputs, 1, &test_idx)?;
     let test_g = Dataset::new(moved, test.targets.clone())?;
     std::fs::create_dir_all(&config.out_dir).map_err(|e| Error::io(&config.out_dir, e))?;
     let mut models = Vec::new();
     for &kind in &config.models {
         let mut model = build(kind, config, &spec)?;
-        let fit_config = config.schedule().fit_config(
+        let fit_config = config.schedule.fit_config(
             kind.name(),
             LossKind::SoftmaxCe { classes },
             Metric::Accuracy,

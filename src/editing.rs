@@ -82,18 +82,9 @@ pub struct EditConfig {
     pub editor: InrEditorConfig,
     /// The edit.
     pub edit: Edit,
-    /// Optimizer steps.
-    pub steps: usize,
-    /// Validate every this many steps.
-    pub eval_every: usize,
-    /// Mini-batch size.
-    pub batch: usize,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Linear warm-up steps.
-    pub warmup: u64,
-    /// Seed of the models and the group elements.
-    pub seed: u64,
+    /// Steps, validation interval, batch, learning rate, warm-up; its seed also seeds the
+    /// models and the group elements.
+    pub schedule: StepSchedule,
     /// Test SIRENs shown in the PNG grid.
     pub examples: usize,
     /// Write the first model's edited test SIRENs here.
@@ -123,12 +114,7 @@ impl Default for EditConfig {
                 ..InrEditorConfig::paper_monomial((16, 16))
             },
             edit: Edit::Dilate,
-            steps: 2000,
-            eval_every: 200,
-            batch: 32,
-            lr: 1e-3,
-            warmup: 100,
-            seed: 0,
+            schedule: StepSchedule::default(),
             examples: 6,
             save_edited: None,
             cache_dir: default_cache_dir(),
@@ -144,29 +130,20 @@ impl EditConfig {
     /// Adam 1e-3, batch 32, 50,000 steps with 1,000 warm-up, validation every 1,000.
     pub fn paper(mut self) -> Self {
         self.editor = InrEditorConfig::paper_monomial(self.editor.grid);
-        self.steps = 50_000;
-        self.eval_every = 1_000;
-        self.warmup = 1_000;
-        self.lr = 1e-3;
-        self.batch = 32;
+        self.schedule = StepSchedule {
+            steps: 50_000,
+            eval_every: 1_000,
+            batch: 32,
+            lr: 1e-3,
+            warmup: 1_000,
+            ..self.schedule
+        };
         self
-    }
-
-    /// The training schedule these settings describe.
-    pub fn schedule(&self) -> StepSchedule {
-        StepSchedule {
-            steps: self.steps,
-            eval_every: self.eval_every,
-            batch: self.batch,
-            lr: self.lr,
-            warmup: self.warmup,
-            seed: self.seed,
-        }
     }
 
     /// Checks every setting before any work starts.
     pub fn validate(&self) -> Result<()> {
-        self.schedule().validate()?;
+        self.schedule.validate()?;
         self.inrs.validate()?;
         crate::io::check_output_file("checkpoint path (--save)", self.save.as_deref())?;
         let bad = |what: &str, v: String, range: &str| Err(Error::setting(what, v, range));
@@ -285,7 +262,7 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
     let test_idx = idx(n_train + n_val..n);
     let test = all.select(&test_idx)?;
     let moved = |symmetry, salt| -> Result<Dataset> {
-        let mut a = Augment::for_activation(spec.activation, 0, config.seed ^ salt);
+        let mut a = Augment::for_activation(spec.activation, 0, config.schedule.seed ^ salt);
         a.symmetry = symmetry;
         Dataset::new(
             a.apply(&spec, &test.inputs, 1, &test_idx)?,
@@ -304,9 +281,9 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
     let mut shown: Vec<Vec<f64>> = Vec::new();
     let mut edited = None;
     for (k, &kind) in config.models.iter().enumerate() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.schedule.seed);
         let mut model: Model = kind.config(&config.editor).build(&spec, &mut rng)?;
-        let fit_config = config.schedule().fit_config(
+        let fit_config = config.schedule.fit_config(
             kind.name(),
             LossKind::Mse,
             Metric::Mse,

@@ -5,15 +5,19 @@
 use monomial_nfn::checkpoint::{Checkpoint, Task};
 use monomial_nfn::classify::{classify_inr, ClassifyConfig, InrModelKind, InrSource};
 use monomial_nfn::predict::{predict_networks, Networks};
+use monomial_nfn::train::StepSchedule;
 use monomial_nfn::Cpu;
 
 fn small(dir: &std::path::Path) -> ClassifyConfig {
     let mut c = ClassifyConfig {
         inrs: InrSource::Generate { n: 60, seed: 1 },
-        steps: 12,
-        eval_every: 4,
-        batch: 8,
-        warmup: 3,
+        schedule: StepSchedule {
+            steps: 12,
+            eval_every: 4,
+            batch: 8,
+            warmup: 3,
+            ..ClassifyConfig::default().schedule
+        },
         cache_dir: dir.join("cache"),
         out_dir: dir.join("out"),
         mlp: vec![16],
@@ -90,23 +94,38 @@ fn bad_settings_are_refused_before_any_work() {
     let base = small(dir.path());
     let cases = [
         ClassifyConfig {
-            lr: f64::NAN,
+            schedule: StepSchedule {
+                lr: f64::NAN,
+                ..base.schedule
+            },
             ..base.clone()
         },
         ClassifyConfig {
-            lr: -1.0,
+            schedule: StepSchedule {
+                lr: -1.0,
+                ..base.schedule
+            },
             ..base.clone()
         },
         ClassifyConfig {
-            steps: 0,
+            schedule: StepSchedule {
+                steps: 0,
+                ..base.schedule
+            },
             ..base.clone()
         },
         ClassifyConfig {
-            eval_every: 0,
+            schedule: StepSchedule {
+                eval_every: 0,
+                ..base.schedule
+            },
             ..base.clone()
         },
         ClassifyConfig {
-            batch: 0,
+            schedule: StepSchedule {
+                batch: 0,
+                ..base.schedule
+            },
             ..base.clone()
         },
         ClassifyConfig {
@@ -133,5 +152,8 @@ fn the_paper_configuration_is_one_call_away() {
     let spec = monomial_nfn::zoo::inr::siren_spec();
     let m = monomial_nfn::classify::build(InrModelKind::Monomial, &c, &spec).unwrap();
     assert_eq!(m.num_params(), 22_146_603);
-    assert_eq!((c.steps, c.lr, c.warmup), (200_000, 1e-4, 10_000));
+    assert_eq!(
+        (c.schedule.steps, c.schedule.lr, c.schedule.warmup),
+        (200_000, 1e-4, 10_000)
+    );
 }

@@ -5,6 +5,7 @@
 use monomial_nfn::classify::InrSource;
 use monomial_nfn::editing::{dilate, edit_inr, EditConfig};
 use monomial_nfn::nn::edit::InrEditorConfig;
+use monomial_nfn::train::StepSchedule;
 use monomial_nfn::zoo::inr::render_pictures;
 use monomial_nfn::zoo::NetworkFile;
 use monomial_nfn::Cpu;
@@ -32,10 +33,13 @@ fn edit_inr_trains_every_editor_below_the_unedited_error() {
             widths: vec![6, 6],
             ..InrEditorConfig::paper_monomial((8, 8))
         },
-        steps: 60,
-        eval_every: 20,
-        batch: 8,
-        warmup: 5,
+        schedule: StepSchedule {
+            steps: 60,
+            eval_every: 20,
+            batch: 8,
+            warmup: 5,
+            ..EditConfig::default().schedule
+        },
         examples: 2,
         save_edited: Some(saved.clone()),
         cache_dir: dir.path().join("cache"),

@@ -262,36 +262,114 @@ fn gpu_reduce_matches_cpu_on_random_strided_sums_and_broadcasts() {
     }
 }
 
+/// op(A)·op(B) (+ bias) (+ C) for an m×k×n GEMM on random values, by the GPU and by the CPU
+/// f64 reference.
+#[allow(clippy::too_many_arguments)]
+fn gemm_on_both(
+    gpu: &monomial_nfn::backend::gpu::Gpu,
+    rng: &mut ChaCha8Rng,
+    (m, k, n): (usize, usize, usize),
+    trans_a: bool,
+    trans_b: bool,
+    accumulate: bool,
+    bias: bool,
+) -> (Vec<f64>, Vec<f64>) {
+    use monomial_nfn::plan::{GemmOp, Op, PlanBuilder};
+    use monomial_nfn::Backend;
+    let mut pb = PlanBuilder::new();
+    let a = pb.input(m * k);
+    let b = pb.input(k * n);
+    let bi = pb.input(n);
+    let c = pb.input(m * n);
+    pb.push(Op::Gemm(GemmOp {
+        a,
+        b,
+        bias: bias.then_some(bi),
+        c,
+        m,
+        k,
+        n,
+        accumulate,
+        trans_a,
+        trans_b,
+    }));
+    let plan = pb.finish(vec![c]);
+    let inputs: Vec<Vec<f64>> = [m * k, k * n, n, m * n]
+        .iter()
+        .map(|&len| (0..len).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    let g = gpu.run(&plan, &inputs).unwrap();
+    let h = Cpu::<f64>::new().run(&plan, &inputs).unwrap();
+    (g[0].clone(), h[0].clone())
+}
+
+#[test]
+fn gpu_gemm_matches_cpu_on_every_tile_shape_and_transpose() {
+    use monomial_nfn::backend::gpu::gemm_block;
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    // Shapes ragged against every tile, covering each tile shape the backend picks, with odd
+    // dimensions (scalar loads) and multiples of 4 (vec4 loads of every operand layout).
+    let shapes = [
+        (5, 37, 5),
+        (70, 21, 20),
+        (33, 40, 144),
+        (4100, 19, 7),
+        (4097, 33, 30),
+        (4099, 18, 70),
+        (8, 36, 4),
+        (68, 20, 28),
+        (36, 44, 144),
+        (4100, 12, 8),
+        (4096, 36, 32),
+        (4104, 20, 68),
+    ];
+    let blocks: std::collections::BTreeSet<_> =
+        shapes.iter().map(|&(m, _, n)| gemm_block(m, n)).collect();
+    assert_eq!(blocks.len(), 6, "every tile shape is exercised: {blocks:?}");
+    for (case, &shape) in shapes.iter().enumerate() {
+        for flags in 0..4 {
+            let (trans_a, trans_b) = (flags & 1 == 1, flags & 2 == 2);
+            let (accumulate, bias) = (case % 2 == 0, case % 3 == 0);
+            let (g, h) = gemm_on_both(&gpu, &mut rng, shape, trans_a, trans_b, accumulate, bias);
+            let tol = 4e-5 * (shape.1 as f64).sqrt();
+            for (i, (p, q)) in g.iter().zip(&h).enumerate() {
+                assert!(
+                    (p - q).abs() <= tol,
+                    "{shape:?} transposes ({trans_a}, {trans_b}) entry {i}: {p} vs {q}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn gpu_long_gemms_and_sums_match_cpu() {
     // Inner dimensions far past one invocation's loop budget (the backend chunks them).
-    use monomial_nfn::plan::{GemmOp, Op, PlanBuilder, ReduceOp};
+    use monomial_nfn::plan::{PlanBuilder, ReduceOp};
     use monomial_nfn::Backend;
     let Some(gpu) = common::gpu_or_skip() else {
         return;
     };
     let cpu = Cpu::<f64>::new();
     let mut rng = ChaCha8Rng::seed_from_u64(17);
-    let (m, k, n) = (5, 70_001, 3);
     for (trans_a, accumulate, bias) in [(false, false, true), (true, true, false)] {
-        let mut pb = PlanBuilder::new();
-        let a = pb.input(m * k);
-        let b = pb.input(k * n);
-        let bi = pb.input(n);
-        let c = pb.input(m * n);
-        pb.push(Op::Gemm(GemmOp {
-            a,
-            b,
-            bias: bias.then_some(bi),
-            c,
-            m,
-            k,
-            n,
-            accumulate,
+        let (g, h) = gemm_on_both(
+            &gpu,
+            &mut rng,
+            (5, 70_001, 3),
             trans_a,
-            trans_b: false,
-        }));
+            false,
+            accumulate,
+            bias,
+        );
+        for (p, q) in g.iter().zip(&h) {
+            assert!((p - q).abs() <= 0.05, "trans_a {trans_a}: {p} vs {q}");
+        }
         let r = 9_000;
+        let mut pb = PlanBuilder::new();
         let x = pb.input(r * 2 * 3);
         let y = pb.input(2 * 3);
         pb.reduce(ReduceOp {
@@ -306,20 +384,18 @@ fn gpu_long_gemms_and_sums_match_cpu() {
             alpha: 0.5,
             accumulate,
         });
-        let plan = pb.finish(vec![c, y]);
-        let inputs: Vec<Vec<f64>> = [m * k, k * n, n, m * n, r * 6, 6]
+        let plan = pb.finish(vec![y]);
+        let inputs: Vec<Vec<f64>> = [r * 6, 6]
             .iter()
             .map(|&len| (0..len).map(|_| rng.random_range(-1.0..1.0)).collect())
             .collect();
         let g = gpu.run(&plan, &inputs).unwrap();
         let h = cpu.run(&plan, &inputs).unwrap();
-        for (out, tol) in [(0, 0.05), (1, 5e-3)] {
-            for (p, q) in g[out].iter().zip(&h[out]) {
-                assert!(
-                    (p - q).abs() <= tol,
-                    "output {out} trans_a {trans_a}: {p} vs {q}"
-                );
-            }
+        for (p, q) in g[0].iter().zip(&h[0]) {
+            assert!(
+                (p - q).abs() <= 5e-3,
+                "sum accumulate {accumulate}: {p} vs {q}"
+            );
         }
     }
 }

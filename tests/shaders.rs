@@ -5,18 +5,26 @@ use monomial_nfn::backend::gpu::Kernel;
 #[test]
 fn every_shader_validates_with_naga() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let on_disk = std::fs::read_dir(&dir)
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
         .expect("shaders/ exists")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "wgsl"))
-        })
-        .count();
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    // One file per kernel, plus math.wgsl: shared functions prepended to the shaders using it.
+    let mut compiled: Vec<String> = Kernel::ALL
+        .iter()
+        .map(|k| k.shader().name.to_string())
+        .chain(["math".to_string()])
+        .collect();
+    compiled.sort();
     assert_eq!(
-        on_disk,
-        Kernel::ALL.len(),
+        on_disk, compiled,
         "every file in shaders/ is compiled by the GPU backend"
     );
+    let math = include_str!("../shaders/math.wgsl");
+    assert!(Kernel::ALL.iter().any(|k| k.shader().prelude == math));
     for kernel in Kernel::ALL {
         let (name, src) = (kernel.shader().name, kernel.shader().source());
         let src = src.as_str();

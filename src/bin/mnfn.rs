@@ -188,6 +188,18 @@ impl InrRunArgs {
             },
         }
     }
+
+    /// The training schedule these options name.
+    fn schedule(&self) -> monomial_nfn::train::StepSchedule {
+        monomial_nfn::train::StepSchedule {
+            steps: self.steps,
+            eval_every: self.eval_every,
+            batch: self.batch,
+            lr: self.lr,
+            warmup: self.warmup,
+            seed: self.seed,
+        }
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -749,12 +761,7 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
         models: a.models.clone(),
         editor,
         edit: a.edit,
-        steps: a.run.steps,
-        eval_every: a.run.eval_every,
-        batch: a.run.batch,
-        lr: a.run.lr,
-        warmup: a.run.warmup,
-        seed: a.run.seed,
+        schedule: a.run.schedule(),
         examples: a.examples,
         save_edited: a.save_edited.clone(),
         cache_dir: a.run.cache.clone().unwrap_or(defaults.cache_dir),
@@ -771,10 +778,10 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
         "edit-inr: {}, models {}, {} steps, batch {}, lr {}, warm-up {}, {}x{} grid, on {}",
         spellings(&[a.edit]),
         spellings(&a.models),
-        config.steps,
-        config.batch,
-        config.lr,
-        config.warmup,
+        config.schedule.steps,
+        config.schedule.batch,
+        config.schedule.lr,
+        config.schedule.warmup,
         config.editor.grid.0,
         config.editor.grid.1,
         backend.describe()
@@ -817,12 +824,7 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
         models: a.models.clone(),
         nfn,
         mlp: vec![a.head_width * 2; 2],
-        steps: a.run.steps,
-        eval_every: a.run.eval_every,
-        batch: a.run.batch,
-        lr: a.run.lr,
-        warmup: a.run.warmup,
-        seed: a.run.seed,
+        schedule: a.run.schedule(),
         cache_dir: a.run.cache.clone().unwrap_or(defaults.cache_dir),
         out_dir: a.out.clone(),
         progress: true,
@@ -836,10 +838,10 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
     println!(
         "classify-inr: models {}, {} steps, batch {}, lr {}, warm-up {}, on {}",
         spellings(&a.models),
-        config.steps,
-        config.batch,
-        config.lr,
-        config.warmup,
+        config.schedule.steps,
+        config.schedule.batch,
+        config.schedule.lr,
+        config.schedule.warmup,
         backend.describe()
     );
     let report = with_fallback(a.run.backend, backend.as_ref(), |b| {

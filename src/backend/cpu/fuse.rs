@@ -12,8 +12,13 @@ use crate::scalar::Scalar;
 use super::activation::activation_in_place;
 use super::{activation, pool};
 
-/// Rows a block aims for (a 256×144 f32 block is 147 KB, comfortably inside L2).
-const TARGET_ROWS: usize = 256;
+/// Rows per block: a block's input and output rows (f32, the widest op of the chain) fill half
+/// of L2, leaving the rest for the weights (a 144×144 f32 matrix is 83 KB); 227 rows of width 144
+/// on a 512 KB L2.
+fn target_rows(widest: usize) -> usize {
+    let row_bytes = 2 * widest.max(1) * std::mem::size_of::<f32>();
+    (super::cache::l2_bytes() / 2 / row_bytes).clamp(16, 4096)
+}
 
 /// Ops that run as one row-blocked unit; `ops[0]` is a GEMM.
 #[derive(Debug, Clone)]
@@ -109,7 +114,11 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             continue;
         }
         keep.push(false);
-        let block = unit * (TARGET_ROWS / unit).max(1);
+        let widest = ops
+            .iter()
+            .map(|&o| width(plan, &plan.ops[o], rows))
+            .fold(g.k, usize::max);
+        let block = unit * (target_rows(widest) / unit).max(1);
         roles[start] = Role::Start(chains.len());
         for &o in &ops[1..] {
             roles[o] = Role::Member;
@@ -275,4 +284,79 @@ fn run_blocks<T: Scalar>(
                 }
             },
         );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Activation, ActivationOp, PlanBuilder};
+
+    /// Whatever the block size (which follows the machine's L2), a chain's results are bitwise
+    /// those of running its ops one by one.
+    #[test]
+    fn every_block_size_gives_the_op_by_op_result_bitwise() {
+        let (rows, k, n1, n2) = (50, 9, 13, 6);
+        let values = |n: usize, seed: usize| -> Vec<f64> {
+            (0..n)
+                .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f64 / 1001.0 - 1.0) * 1.7)
+                .collect()
+        };
+        let mut pb = PlanBuilder::new();
+        let a = pb.input(rows * k);
+        let w1 = pb.param(values(k * n1, 1));
+        let b1 = pb.param(values(n1, 2));
+        let w2 = pb.param(values(n1 * n2, 3));
+        let h = pb.scratch(rows * n1);
+        let z = pb.scratch(rows * n1);
+        let y = pb.scratch(rows * n2);
+        let gemm = |a, b, bias, c, k, n| {
+            Op::Gemm(GemmOp {
+                a,
+                b,
+                bias,
+                c,
+                m: rows,
+                k,
+                n,
+                accumulate: false,
+                trans_a: false,
+                trans_b: false,
+            })
+        };
+        pb.push(gemm(a, w1, Some(b1), h, k, n1));
+        pb.push(Op::Activation(ActivationOp {
+            x: h,
+            y: z,
+            act: Activation::Tanh,
+            len: rows * n1,
+        }));
+        pb.push(gemm(z, w2, None, y, n1, n2));
+        let plan = pb.finish(vec![y]);
+        let (chains, _) = find_chains(&plan);
+        assert_eq!(chains.len(), 1);
+        assert_eq!(chains[0].ops, vec![0, 1, 2]);
+        let mut bufs: Vec<Vec<f32>> = plan
+            .bufs
+            .iter()
+            .map(|d| match &d.kind {
+                BufKind::Param(v) => v.iter().map(|&x| x as f32).collect(),
+                _ => vec![0.0; d.len],
+            })
+            .collect();
+        bufs[a] = values(rows * k, 4).iter().map(|&x| x as f32).collect();
+        let mut reference = bufs.clone();
+        for op in &plan.ops {
+            super::super::run_op(op, &mut reference);
+        }
+        for block in [1, 7, 16, rows, 4 * rows] {
+            let mut fused = bufs.clone();
+            let chain = Chain {
+                block,
+                ..chains[0].clone()
+            };
+            run_chain(&plan, &chain, &mut fused);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fused[y]), bits(&reference[y]), "block {block}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 mod activation;
 mod activation_grad;
 mod adam;
+mod cache;
 mod fuse;
 mod gemm;
 mod loss;

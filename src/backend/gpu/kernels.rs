@@ -75,44 +75,47 @@ impl Kernel {
     }
 }
 
-/// Every kernel's compute pipeline on one device.
+/// Every kernel's compute pipelines on one device, one per variant of its shader.
 #[derive(Debug)]
 pub struct Kernels {
-    pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
+    pipelines: HashMap<(Kernel, usize), wgpu::ComputePipeline>,
 }
 
 impl Kernels {
     /// Compiles every shader inside an error scope, so a bad shader is an `Error`, not a panic.
     pub fn new(device: &wgpu::Device) -> Result<Self> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipelines = Kernel::ALL
-            .into_iter()
-            .map(|k| {
-                let shader: &Shader = k.shader();
-                let name = shader.name;
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(name),
-                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
-                });
+        let mut pipelines = HashMap::new();
+        for k in Kernel::ALL {
+            let shader: &Shader = k.shader();
+            let name = shader.name;
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+            });
+            for (variant, constants) in shader.variants.iter().enumerate() {
                 let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(name),
                     layout: None,
                     module: &module,
                     entry_point: Some(name),
-                    compilation_options: Default::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        ..Default::default()
+                    },
                     cache: None,
                 });
-                (k, pipeline)
-            })
-            .collect();
+                pipelines.insert((k, variant), pipeline);
+            }
+        }
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Device(format!("shader compilation failed: {e}")));
         }
         Ok(Kernels { pipelines })
     }
 
-    /// The pipeline of `kernel`.
-    pub fn get(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        &self.pipelines[&kernel]
+    /// The pipeline of `kernel` compiled for its shader's `variant`.
+    pub fn get(&self, kernel: Kernel, variant: usize) -> &wgpu::ComputePipeline {
+        &self.pipelines[&(kernel, variant)]
     }
 }

@@ -17,6 +17,18 @@ use wgpu::util::DeviceExt;
 pub use context::{list_adapters, AdapterChoice, GpuContext, NO_GPU_ENV};
 pub use kernels::Kernel;
 pub use ops::{Shader, UniformLayout};
+
+/// Bytes allocated for a buffer of `len` f32s: at least 16, since GEMMs also bind their
+/// operands as vec4 arrays.
+fn buffer_bytes(len: usize) -> u64 {
+    (len.max(4) * 4) as u64
+}
+
+/// The block of C `(rows, columns)` each GEMM thread computes for an m×n product: the tile
+/// shape the backend picks for it (one pipeline per shape, `shaders/gemm.wgsl`).
+pub fn gemm_block(m: usize, n: usize) -> (usize, usize) {
+    ops::gemm::block(ops::gemm::tile(m, n))
+}
 pub use profile::{OpProfile, Profile};
 
 use crate::backend::Backend;
@@ -105,12 +117,10 @@ impl Gpu {
     }
 
     /// Bytes of every buffer `plan` needs on the device, the chunking's partial sums included.
-    fn buffer_bytes(plan: &Plan) -> impl Iterator<Item = u64> {
+    fn plan_buffer_bytes(plan: &Plan) -> impl Iterator<Item = u64> {
         let (_, extra) = steps::split(plan, plan.bufs.len() + 1);
         let own: Vec<usize> = plan.bufs.iter().map(|d| d.len).collect();
-        own.into_iter()
-            .chain(extra)
-            .map(|len| (len.max(1) * 4) as u64)
+        own.into_iter().chain(extra).map(buffer_bytes)
     }
 
     /// The device context.
@@ -139,7 +149,7 @@ impl Gpu {
             binding: e.bindings.len() as u32,
             resource: uniform.as_entire_binding(),
         });
-        let pipeline = self.kernels.get(e.kernel).clone();
+        let pipeline = self.kernels.get(e.kernel, e.variant).clone();
         let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),
@@ -159,7 +169,7 @@ impl Gpu {
     fn prepare(&self, plan: &Plan) -> Result<Prepared> {
         let dev = &self.ctx.device;
         let max = self.max_binding;
-        if let Some(bytes) = Self::buffer_bytes(plan).find(|&b| b > max) {
+        if let Some(bytes) = Self::plan_buffer_bytes(plan).find(|&b| b > max) {
             return Err(Error::Device(format!(
                 "a buffer of {bytes} bytes is over the device's binding limit of {max} \
                  (forward passes and training split their batch to fit; this plan cannot be \
@@ -171,10 +181,11 @@ impl Gpu {
             | wgpu::BufferUsages::COPY_SRC;
         let mut bufs = Vec::with_capacity(plan.bufs.len());
         for d in &plan.bufs {
-            let bytes = (d.len.max(1) * 4) as u64;
+            let bytes = buffer_bytes(d.len);
             bufs.push(match &d.kind {
                 BufKind::Param(v) => {
-                    let data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+                    let mut data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+                    data.resize(bytes as usize / 4, 0.0);
                     dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                         label: None,
                         contents: bytemuck::cast_slice(&data),
@@ -202,7 +213,7 @@ impl Gpu {
         for len in extra {
             bufs.push(dev.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("partial sums"),
-                size: (len.max(1) * 4) as u64,
+                size: buffer_bytes(len),
                 usage,
                 mapped_at_creation: false,
             }));
@@ -370,6 +381,6 @@ impl Backend for Gpu {
     }
 
     fn fits(&self, plan: &Plan) -> bool {
-        Self::buffer_bytes(plan).all(|b| b <= self.max_binding)
+        Self::plan_buffer_bytes(plan).all(|b| b <= self.max_binding)
     }
 }

@@ -16,7 +16,7 @@ uniform! {
 }
 
 /// The shader.
-pub const SHADER: Shader = shader!("activation", ActParams);
+pub const SHADER: Shader = shader!("activation", ActParams, math);
 
 /// An activation op.
 pub fn encode(a: &ActivationOp) -> Result<Encoded> {

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::plan::ActivationGradOp;
 
 /// The shader (its uniform is `activation.wgsl`'s).
-pub const SHADER: Shader = shader!("activation_grad", ActParams);
+pub const SHADER: Shader = shader!("activation_grad", ActParams, math);
 
 /// An activation backward op.
 pub fn encode(a: &ActivationGradOp) -> Result<Encoded> {

@@ -54,6 +54,15 @@ macro_rules! shader {
             name: $name,
             body: include_str!(concat!("../../../../shaders/", $name, ".wgsl")),
             uniform: <$uniform>::LAYOUT,
+            prelude: "",
+            variants: &[&[]],
+        }
+    };
+    // With the shared functions of `shaders/math.wgsl`.
+    ($name:literal, $uniform:ty, math) => {
+        super::Shader {
+            prelude: include_str!("../../../../shaders/math.wgsl"),
+            ..shader!($name, $uniform)
         }
     };
 }
@@ -81,12 +90,17 @@ pub struct Shader {
     pub body: &'static str,
     /// Layout of the uniform struct, declared in Rust.
     pub uniform: UniformLayout,
+    /// Shared WGSL placed between the uniform struct and the file (`shaders/math.wgsl`), or empty.
+    pub prelude: &'static str,
+    /// One pipeline per entry, compiled with these values of the file's `override` constants
+    /// (`Encoded::variant` picks one); a single empty set for shaders without any.
+    pub variants: &'static [&'static [(&'static str, f64)]],
 }
 
 impl Shader {
-    /// The complete WGSL module: the generated uniform struct, then the file.
+    /// The complete WGSL module: the generated uniform struct, the prelude, then the file.
     pub fn source(&self) -> String {
-        format!("{}\n{}", self.uniform.wgsl(), self.body)
+        format!("{}\n{}\n{}", self.uniform.wgsl(), self.prelude, self.body)
     }
 }
 
@@ -127,10 +141,11 @@ impl UniformLayout {
     }
 }
 
-/// One dispatch, ready to bind: its kernel, storage buffers in binding order (the uniform binds
-/// after them), the uniform's bytes and the workgroup grid.
+/// One dispatch, ready to bind: its kernel and pipeline variant, storage buffers in binding
+/// order (the uniform binds after them), the uniform's bytes and the workgroup grid.
 pub struct Encoded {
     pub kernel: Kernel,
+    pub variant: usize,
     pub bindings: Vec<BufId>,
     pub uniform: Vec<u8>,
     pub groups: (u32, u32),
@@ -145,6 +160,7 @@ impl Encoded {
     ) -> Self {
         Encoded {
             kernel,
+            variant: 0,
             bindings,
             uniform: bytemuck::bytes_of(uniform).to_vec(),
             groups,

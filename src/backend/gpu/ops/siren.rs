@@ -22,7 +22,7 @@ uniform! {
 }
 
 /// The shader.
-pub const SHADER: Shader = shader!("siren", SirenParams);
+pub const SHADER: Shader = shader!("siren", SirenParams, math);
 
 /// Widest SIREN layer and most layers the per-thread arrays of `siren*.wgsl` hold.
 const MAX_WIDTH: usize = 64;
