@@ -220,8 +220,9 @@ pub struct ClassifyReport {
     pub plot: PathBuf,
 }
 
-/// The INR set of `source`, generating and caching it under `cache_dir` when asked (written
-/// under a temporary name, then renamed, so an interrupted run leaves no truncated cache).
+/// The INR set of `source`, generating and caching it under `cache_dir` when asked. The cached
+/// set is written through a temporary name, then its manifest (`NAME.manifest.json`); it is
+/// reused only when it passes the manifest check, and otherwise regenerated with a warning.
 pub fn inr_file(
     source: &InrSource,
     cache_dir: &std::path::Path,
@@ -231,8 +232,10 @@ pub fn inr_file(
     match source {
         InrSource::File(p) => Ok((p.clone(), 0.0)),
         InrSource::Generate { n, seed } => {
-            let path = cache_dir.join(format!("inr-glyphs16-clean-n{n}-seed{seed}.safetensors"));
-            if path.exists() {
+            let name = format!("inr-glyphs16-clean-n{n}-seed{seed}");
+            let path = cache_dir.join(format!("{name}.safetensors"));
+            let manifest = cache_dir.join(format!("{name}.manifest.json"));
+            if crate::experiment::reusable(&path, |_| crate::manifest::verify(&manifest))? {
                 return Ok((path, 0.0));
             }
             std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
@@ -240,9 +243,9 @@ pub fn inr_file(
             let t0 = Instant::now();
             let (file, _) = generate(&InrConfig::new(*n, *seed), backend, &|k| bar.inc(k as u64))?;
             bar.finish_and_clear();
-            let tmp = path.with_extension("partial");
-            file.write(&tmp)?;
-            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            crate::io::remove_if_present(&manifest)?;
+            file.write(&path)?;
+            crate::manifest::write(&manifest, &[&format!("{name}.safetensors")])?;
             Ok((path, t0.elapsed().as_secs_f64()))
         }
     }

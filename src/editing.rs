@@ -340,9 +340,7 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
                 .into_iter()
                 .collect(),
             };
-            let tmp = out.with_extension("partial");
-            saved.write(&tmp)?;
-            std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+            saved.write(out)?;
             edited = Some(out.clone());
         }
         model.release(backend);

@@ -3,7 +3,7 @@
 //! plain and transformed by random group elements (hidden neurons rescaled by U[1, 1e4] for ReLU
 //! zoos, sign-flipped for tanh zoos).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -259,7 +259,9 @@ pub struct PredictGenReport {
     pub paper_params: Vec<(String, usize)>,
 }
 
-/// The zoo directory for `source`, generating (and caching) it when asked.
+/// The zoo directory for `source`, generating (and caching) it when asked. A cached zoo is
+/// reused only when it passes [`Zoo::verify`]; one that fails (an interrupted or damaged write)
+/// is regenerated, with a warning.
 pub fn zoo_dir(config: &PredictGenConfig) -> Result<(PathBuf, f64)> {
     match &config.zoo {
         ZooSource::Dir(d) => Ok((d.clone(), 0.0)),
@@ -268,21 +270,40 @@ pub fn zoo_dir(config: &PredictGenConfig) -> Result<(PathBuf, f64)> {
             let dir = config
                 .cache_dir
                 .join(format!("cnn-zoo-{act}-n{n}-seed{seed}"));
-            if dir.join(crate::zoo::dataset::METRICS).exists() {
-                return Ok((dir, 0.0));
+            if !reusable(&dir, Zoo::verify)? {
+                let cfg = GenerateConfig::new(Arch::CnnZoo, config.activation, *n, *seed);
+                let bar = bar(config.progress, *n as u64, "generating the zoo")?;
+                let t0 = Instant::now();
+                let zoo = generate(&cfg, &|| bar.inc(1))?;
+                bar.finish_and_clear();
+                Zoo::write(&dir, &zoo.layout, &zoo.weights, &zoo.metrics)?;
+                return Ok((dir, t0.elapsed().as_secs_f64()));
             }
-            let cfg = GenerateConfig::new(Arch::CnnZoo, config.activation, *n, *seed);
-            let bar = bar(config.progress, *n as u64, "generating the zoo")?;
-            let t0 = Instant::now();
-            let zoo = generate(&cfg, &|| bar.inc(1))?;
-            bar.finish_and_clear();
-            // Write to a temporary name first, so an interrupted run leaves no half-written cache.
-            let tmp = dir.with_extension("partial");
-            Zoo::write(&tmp, &zoo.layout, &zoo.weights, &zoo.metrics)?;
-            std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
-            Ok((dir, t0.elapsed().as_secs_f64()))
+            Ok((dir, 0.0))
         }
     }
+}
+
+/// Whether the cached `path` (a zoo directory or an INR set) exists and passes `verify`. One
+/// that fails is removed, with a warning naming why, so that it is generated afresh.
+pub(crate) fn reusable(path: &Path, verify: impl Fn(&Path) -> Result<()>) -> Result<bool> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let Err(why) = verify(path) else {
+        return Ok(true);
+    };
+    log::warn!(
+        "the cached {} is incomplete or damaged ({why}); generating it again",
+        path.display()
+    );
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    removed.map_err(|e| Error::io(path, e))?;
+    Ok(false)
 }
 
 pub(crate) fn bar(show: bool, len: u64, what: &str) -> Result<crate::progress::Bar> {
@@ -295,28 +316,10 @@ pub(crate) fn bar(show: bool, len: u64, what: &str) -> Result<crate::progress::B
 
 /// Concatenates two datasets of the same spec.
 fn concat(a: &Dataset, b: &Dataset) -> Result<Dataset> {
-    let cat = |x: &Tensor, y: &Tensor| {
-        let mut shape = x.shape.clone();
-        shape[0] += y.shape[0];
-        Tensor::new(shape, [x.data.as_slice(), &y.data].concat())
-    };
-    let inputs = WeightSpace {
-        weights: a
-            .inputs
-            .weights
-            .iter()
-            .zip(&b.inputs.weights)
-            .map(|(x, y)| cat(x, y))
-            .collect::<Result<_>>()?,
-        biases: a
-            .inputs
-            .biases
-            .iter()
-            .zip(&b.inputs.biases)
-            .map(|(x, y)| cat(x, y))
-            .collect::<Result<_>>()?,
-    };
-    Dataset::new(inputs, cat(&a.targets, &b.targets)?)
+    Dataset::new(
+        WeightSpace::concat(&[a.inputs.clone(), b.inputs.clone()])?,
+        Tensor::concat_rows(&[a.targets.clone(), b.targets.clone()])?,
+    )
 }
 
 /// Runs the comparison: loads (or generates) the zoo, splits it as the paper does (the first

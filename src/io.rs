@@ -90,12 +90,7 @@ impl TensorFile {
         };
         let out =
             safetensors::serialize(views, meta).map_err(|e| Error::format(path, e.to_string()))?;
-        write_atomic(path, |tmp| {
-            std::fs::write(tmp, &out).map_err(|source| Error::Io {
-                path: tmp.into(),
-                source,
-            })
-        })
+        write_file(path, &out)
     }
 
     /// The tensor `name`, or a format error naming the file.
@@ -299,4 +294,22 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
         path: path.into(),
         source,
     })
+}
+
+/// Writes `bytes` to `path` through [`write_atomic`].
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, |tmp| {
+        std::fs::write(tmp, bytes).map_err(|source| Error::Io {
+            path: tmp.into(),
+            source,
+        })
+    })
+}
+
+/// Removes `path` if it exists (a stale output that must not outlive a new write).
+pub fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
 }

@@ -33,6 +33,7 @@ pub mod experiment;
 pub mod golden;
 pub mod group;
 pub mod io;
+pub mod manifest;
 pub mod metrics;
 pub mod nn;
 pub mod picture;

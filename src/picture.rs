@@ -77,13 +77,16 @@ pub fn save_grid(path: &Path, rows: &[Vec<Picture>], scale: usize) -> Result<()>
     write_png(path, width, height, img)
 }
 
-/// Encodes 8-bit RGB pixels as a PNG (the `image` crate, feature `plot`).
+/// Encodes 8-bit RGB pixels as a PNG (the `image` crate, feature `plot`), through a temporary
+/// name.
 #[cfg(feature = "plot")]
 fn write_png(path: &Path, width: usize, height: usize, rgb: Vec<u8>) -> Result<()> {
     let img = image::RgbImage::from_raw(width as u32, height as u32, rgb)
         .ok_or_else(|| Error::Input(format!("{width}x{height} picture buffer of a wrong size")))?;
-    img.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+    crate::io::write_atomic(path, |tmp| {
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+    })
 }
 
 /// Without the `plot` feature: logs that `path` is not drawn.

@@ -11,11 +11,13 @@ use crate::error::Result;
 use crate::train::Epoch;
 
 /// Draws validation metric (left) and training loss (right) against the optimizer step, one
-/// line per model.
+/// line per model; drawn under a temporary name and renamed ([`crate::io::write_atomic`]).
 #[cfg(feature = "plot")]
 pub fn learning_curves(path: &Path, metric: &str, models: &[(&str, &[Epoch])]) -> Result<()> {
-    draw(path, metric, models).map_err(|e| {
-        crate::error::Error::io(path, std::io::Error::other(format!("plotting failed: {e}")))
+    crate::io::write_atomic(path, |tmp| {
+        draw(tmp, metric, models).map_err(|e| {
+            crate::error::Error::io(path, std::io::Error::other(format!("plotting failed: {e}")))
+        })
     })
 }
 

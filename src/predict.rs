@@ -1,7 +1,6 @@
 //! Scoring networks with a saved model (`mnfn predict`): a checkpoint ([`crate::checkpoint`])
 //! applied to a zoo directory or a network file, in batches, written as CSV.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::backend::Backend;
@@ -173,10 +172,6 @@ impl Predictions {
             }
             text += &(line.join(",") + "\n");
         }
-        crate::io::write_atomic(path, |tmp| {
-            std::fs::File::create(tmp)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .map_err(|e| Error::io(tmp, e))
-        })
+        crate::io::write_file(path, text.as_bytes())
     }
 }

@@ -55,6 +55,29 @@ impl WeightSpace {
         })
     }
 
+    /// `parts` (weight spaces of one spec) stacked into one batch, in order.
+    pub fn concat(parts: &[WeightSpace]) -> Result<WeightSpace> {
+        let first = parts
+            .first()
+            .ok_or_else(|| Error::Input("no weight spaces to concatenate".into()))?;
+        let stack = |pick: fn(&WeightSpace) -> &Vec<Tensor>| {
+            (0..pick(first).len())
+                .map(|i| {
+                    let ts: Vec<Tensor> = parts
+                        .iter()
+                        .map(|p| pick(p).get(i).cloned())
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| Error::Input("weight spaces of different depths".into()))?;
+                    Tensor::concat_rows(&ts)
+                })
+                .collect::<Result<Vec<_>>>()
+        };
+        Ok(WeightSpace {
+            weights: stack(|w| &w.weights)?,
+            biases: stack(|w| &w.biases)?,
+        })
+    }
+
     /// Channel count C.
     pub fn channels(&self) -> usize {
         self.weights.first().map_or(0, |w| w.shape[1])

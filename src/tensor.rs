@@ -21,6 +21,30 @@ impl Tensor {
         Ok(Tensor { shape, data })
     }
 
+    /// `parts` stacked along the first axis (their other axes must agree).
+    pub fn concat_rows(parts: &[Tensor]) -> Result<Tensor> {
+        let first = parts
+            .first()
+            .ok_or_else(|| Error::Input("nothing to concatenate".into()))?;
+        let mut shape = first.shape.clone();
+        if shape.is_empty() {
+            return Err(Error::Input(
+                "scalar tensors have no rows to concatenate".into(),
+            ));
+        }
+        shape[0] = 0;
+        for p in parts {
+            if p.shape.get(1..) != first.shape.get(1..) {
+                return Err(Error::shape("rows to concatenate", &first.shape, &p.shape));
+            }
+            shape[0] += p.shape[0];
+        }
+        Tensor::new(
+            shape,
+            parts.iter().flat_map(|p| p.data.iter().copied()).collect(),
+        )
+    }
+
     /// The rows (first-axis entries) at `idx`, in that order.
     pub fn select_rows(&self, idx: &[usize]) -> Result<Tensor> {
         let Some(&n) = self.shape.first() else {

@@ -3,7 +3,6 @@
 //! weight-space dataset, a validation metric with best-epoch selection, seeded shuffling, a
 //! progress bar and the learning curve as CSV.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metric;
 use crate::nn::dropout::MaskInput;
 use crate::nn::model::{Layer, LossBackward, Model};
-use crate::plan::{AdamOp, BufId, LossKind, Op, Plan, SumSquaresOp};
+use crate::plan::{AdamOp, BufId, BufKind, LossKind, Op, Plan, PlanBuilder, SumSquaresOp};
 use crate::space::WeightSpace;
 use crate::tensor::Tensor;
 
@@ -90,9 +89,27 @@ pub fn train_plan(
         masks,
     } = model.loss_backward(batch, kind)?;
     let hyper = pb.input(3);
+    append_optimizer(&mut pb, &backward.params, hyper, optimizer);
+    Ok(TrainPlan {
+        plan: pb.finish_stateful(Vec::new()),
+        loss_sum,
+        params: backward.params.iter().map(|&(p, _)| p).collect(),
+        has_target,
+        masks,
+    })
+}
+
+/// Appends the optimizer to a plan: the optional squared gradient norm, then an Adam op per
+/// (parameter, gradient) pair, reading `hyper` = [lr, 1−β₁ᵗ, 1−β₂ᵗ].
+fn append_optimizer(
+    pb: &mut PlanBuilder,
+    pairs: &[(BufId, BufId)],
+    hyper: BufId,
+    optimizer: &AdamConfig,
+) {
     let norm_sq = optimizer.clip_norm.map(|_| pb.scratch(1));
     if let Some(n) = norm_sq {
-        for (i, &(_, g)) in backward.params.iter().enumerate() {
+        for (i, &(_, g)) in pairs.iter().enumerate() {
             let len = pb.len_of(g);
             pb.push(Op::SumSquares(SumSquaresOp {
                 x: g,
@@ -102,7 +119,7 @@ pub fn train_plan(
             }));
         }
     }
-    for &(param, grad) in &backward.params {
+    for &(param, grad) in pairs {
         let len = pb.len_of(param);
         let (m, v) = (pb.scratch(len), pb.scratch(len));
         pb.push(Op::Adam(AdamOp {
@@ -121,13 +138,84 @@ pub fn train_plan(
             decoupled: optimizer.decoupled,
         }));
     }
-    Ok(TrainPlan {
-        plan: pb.finish_stateful(Vec::new()),
-        loss_sum,
-        params: backward.params.iter().map(|&(p, _)| p).collect(),
-        has_target,
-        masks,
-    })
+}
+
+/// A training step over a batch whose one-pass plan is over the backend's buffer limits, run
+/// in `parts` equal parts: each part's gradients are read back and combined on the host with
+/// the weights that make them the whole batch's (1/parts for the mean losses, 1 for the half
+/// sum of squares), then one optimizer plan applies them. A step so equals one pass up to
+/// rounding (dropout masks are drawn per part).
+struct Split {
+    parts: usize,
+    /// Weight of each part's loss and gradients.
+    weight: f64,
+    /// Forward, loss and backward of one part; outputs the gradients of `part_params`, whose
+    /// values are written from the optimizer plan before every step.
+    part: Plan,
+    part_params: Vec<BufId>,
+    loss_sum: BufId,
+    has_target: bool,
+    masks: Vec<MaskInput>,
+    /// Parameters and moments; inputs: one gradient per parameter, then `hyper`.
+    optimizer: Plan,
+    params: Vec<BufId>,
+}
+
+impl Split {
+    /// The fewest equal parts of `batch` whose plans fit `backend`.
+    fn new(
+        model: &Model,
+        backend: &dyn Backend,
+        batch: usize,
+        loss: LossKind,
+        config: &AdamConfig,
+    ) -> Result<Self> {
+        for parts in (2..=batch).filter(|k| batch % k == 0) {
+            let lb = model.loss_backward(batch / parts, loss)?;
+            let grads = lb.backward.params.iter().map(|&(_, g)| g).collect();
+            let part_params: Vec<BufId> = lb.backward.params.iter().map(|&(p, _)| p).collect();
+            let part = lb.builder.finish_stateful(grads);
+            if !backend.fits(&part) {
+                continue;
+            }
+            let mut ob = PlanBuilder::new();
+            let mut pairs = Vec::with_capacity(part_params.len());
+            for &p in &part_params {
+                let desc = &part.bufs[p];
+                let BufKind::Param(values) = &desc.kind else {
+                    return Err(Error::Spec(format!("buffer {p} is not a parameter")));
+                };
+                let id = ob.param(values.clone());
+                ob.bufs[id].source = desc.source.clone();
+                pairs.push((id, ob.input(desc.len)));
+            }
+            let hyper = ob.input(3);
+            append_optimizer(&mut ob, &pairs, hyper, config);
+            let optimizer = ob.finish_stateful(Vec::new());
+            if !backend.fits(&optimizer) {
+                break;
+            }
+            return Ok(Split {
+                parts,
+                weight: if loss == LossKind::HalfSumSquares {
+                    1.0
+                } else {
+                    1.0 / parts as f64
+                },
+                part,
+                part_params,
+                loss_sum: lb.loss_sum,
+                has_target: lb.has_target,
+                masks: lb.masks,
+                optimizer,
+                params: pairs.iter().map(|&(p, _)| p).collect(),
+            });
+        }
+        Err(Error::Device(format!(
+            "a training step of {batch} networks is over the device's buffer limits in every \
+             split of the batch (the parameters alone may not fit): use the CPU or a smaller model"
+        )))
+    }
 }
 
 /// Networks (as one weight-space batch) and their targets (N, outputs).
@@ -173,10 +261,18 @@ impl Dataset {
     }
 }
 
-/// One compiled training step on a backend; dropping it frees the backend's state.
+/// How a step runs: one plan, or a batch split into parts that fit the backend.
+enum Mode {
+    Whole(Arc<TrainPlan>),
+    Split(Box<Split>),
+}
+
+/// One compiled training step on a backend; dropping it frees the backend's state. A batch
+/// whose step is over the backend's buffer limits ([`Backend::fits`]) runs in equal parts with
+/// gradients accumulated before the optimizer step (the same step up to rounding).
 pub struct Trainer<'a> {
     backend: &'a dyn Backend,
-    train: Arc<TrainPlan>,
+    mode: Mode,
     model: Model,
     batch: usize,
     config: AdamConfig,
@@ -196,10 +292,15 @@ impl<'a> Trainer<'a> {
         if batch == 0 {
             return Err(Error::Input("batch size must be positive".into()));
         }
-        let train = Arc::new(train_plan(model, batch, loss, &config)?);
+        let train = train_plan(model, batch, loss, &config)?;
+        let mode = if backend.fits(&train.plan) {
+            Mode::Whole(Arc::new(train))
+        } else {
+            Mode::Split(Box::new(Split::new(model, backend, batch, loss, &config)?))
+        };
         Ok(Trainer {
             backend,
-            train,
+            mode,
             model: model.clone(),
             batch,
             config,
@@ -210,7 +311,18 @@ impl<'a> Trainer<'a> {
 
     /// Floating-point operations of one step (for GFLOP/s reports).
     pub fn flops(&self) -> f64 {
-        self.train.plan.flops()
+        match &self.mode {
+            Mode::Whole(t) => t.plan.flops(),
+            Mode::Split(s) => s.parts as f64 * s.part.flops() + s.optimizer.flops(),
+        }
+    }
+
+    /// Parts each step's batch is split into (1 when it runs in one pass).
+    pub fn parts(&self) -> usize {
+        match &self.mode {
+            Mode::Whole(_) => 1,
+            Mode::Split(s) => s.parts,
+        }
     }
 
     /// Steps taken so far.
@@ -218,23 +330,71 @@ impl<'a> Trainer<'a> {
         self.step
     }
 
-    /// The compiled training-step plan (what [`Trainer::step`] runs).
+    /// The compiled plan [`Trainer::step`] runs: the whole step, or one part's forward and
+    /// backward pass when the batch is split.
     pub fn plan(&self) -> &Plan {
-        &self.train.plan
+        match &self.mode {
+            Mode::Whole(t) => &t.plan,
+            Mode::Split(s) => &s.part,
+        }
     }
 
     /// One optimizer step on a batch of exactly `batch` networks: a single submission, nothing
-    /// read back.
+    /// read back (in parts, each part's gradients read back, when the batch is split).
     pub fn step(&mut self, data: &Dataset) -> Result<()> {
-        let inputs = self.step_inputs(data)?;
-        self.backend.run(&self.train.plan, &inputs)?;
+        let hyper = self.hyper(data)?;
+        let rng = &mut self.dropout_rng;
+        match &self.mode {
+            Mode::Whole(train) => {
+                let mut inputs =
+                    part_inputs(&self.model, data, &train.masks, train.has_target, rng);
+                inputs.push(hyper);
+                self.backend.run(&train.plan, &inputs)?;
+            }
+            Mode::Split(s) => {
+                let params = self.backend.read(&s.optimizer, &s.params)?;
+                for (&id, v) in s.part_params.iter().zip(&params) {
+                    self.backend.write(&s.part, id, v)?;
+                }
+                let b = self.batch / s.parts;
+                let mut grads: Vec<Vec<f64>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
+                for k in 0..s.parts {
+                    let part = data.select(&(k * b..(k + 1) * b).collect::<Vec<_>>())?;
+                    let inputs = part_inputs(&self.model, &part, &s.masks, s.has_target, rng);
+                    let g = self.backend.run(&s.part, &inputs)?;
+                    for (sum, g) in grads.iter_mut().zip(g) {
+                        sum.iter_mut().zip(g).for_each(|(a, v)| *a += s.weight * v);
+                    }
+                }
+                grads.push(hyper);
+                self.backend.run(&s.optimizer, &grads)?;
+            }
+        }
         self.step += 1;
         Ok(())
     }
 
-    /// The inputs of the next step's plan on `data` (weight space, fresh dropout masks, targets,
-    /// step hyperparameters), checked; [`Trainer::step`] runs the plan on them.
+    /// The inputs of [`Trainer::plan`] for the next step on `data` (weight space, fresh dropout
+    /// masks, targets, then the step's hyperparameters; for a split step, its first part's),
+    /// checked; for profiling the step's plan on its own.
     pub fn step_inputs(&mut self, data: &Dataset) -> Result<Vec<Vec<f64>>> {
+        let hyper = self.hyper(data)?;
+        let rng = &mut self.dropout_rng;
+        Ok(match &self.mode {
+            Mode::Whole(t) => {
+                let mut inputs = part_inputs(&self.model, data, &t.masks, t.has_target, rng);
+                inputs.push(hyper);
+                inputs
+            }
+            Mode::Split(s) => {
+                let part = data.select(&(0..self.batch / s.parts).collect::<Vec<_>>())?;
+                part_inputs(&self.model, &part, &s.masks, s.has_target, rng)
+            }
+        })
+    }
+
+    /// Checks a step's batch and returns the step's hyperparameters [lr, 1−β₁ᵗ, 1−β₂ᵗ].
+    fn hyper(&self, data: &Dataset) -> Result<Vec<f64>> {
         if data.len() != self.batch {
             return Err(Error::shape("training batch", &[self.batch], &[data.len()]));
         }
@@ -252,40 +412,66 @@ impl<'a> Trainer<'a> {
         } else {
             1.0
         };
-        let hyper = vec![c.lr * warm, 1.0 - c.beta1.powf(t), 1.0 - c.beta2.powf(t)];
-        let mut inputs = self.model.pack_input(&data.inputs, self.batch);
-        for m in &self.train.masks {
-            inputs.push(m.sample(&mut self.dropout_rng));
-        }
-        if self.train.has_target {
-            inputs.push(data.targets.data.clone());
-        }
-        inputs.push(hyper);
-        Ok(inputs)
+        Ok(vec![
+            c.lr * warm,
+            1.0 - c.beta1.powf(t),
+            1.0 - c.beta2.powf(t),
+        ])
     }
 
     /// The summed loss of the steps since the last call (one read-back).
     pub fn take_loss_sum(&mut self) -> Result<f64> {
-        let plan = &self.train.plan;
-        let v = self.backend.read(plan, &[self.train.loss_sum])?;
-        self.backend.write(plan, self.train.loss_sum, &[0.0])?;
-        Ok(v[0][0])
+        let (plan, id, weight) = match &self.mode {
+            Mode::Whole(t) => (&t.plan, t.loss_sum, 1.0),
+            Mode::Split(s) => (&s.part, s.loss_sum, s.weight),
+        };
+        let v = self.backend.read(plan, &[id])?;
+        self.backend.write(plan, id, &[0.0])?;
+        Ok(weight * v[0][0])
     }
 
     /// The model with the trained parameters read back from the backend.
     pub fn model(&self) -> Result<Model> {
-        let plan = &self.train.plan;
-        let values = self.backend.read(plan, &self.train.params)?;
+        let (plan, params) = match &self.mode {
+            Mode::Whole(t) => (&t.plan, &t.params),
+            Mode::Split(s) => (&s.optimizer, &s.params),
+        };
+        let values = self.backend.read(plan, params)?;
         let mut m = self.model.clone();
-        let pairs: Vec<(usize, Vec<f64>)> = self.train.params.iter().copied().zip(values).collect();
+        let pairs: Vec<(usize, Vec<f64>)> = params.iter().copied().zip(values).collect();
         m.set_packed_params(plan, &pairs)?;
         Ok(m)
     }
 }
 
+/// The inputs of a forward-and-backward plan on `data`: the packed weight space, a fresh draw
+/// of each dropout mask, then the targets where the plan takes them.
+fn part_inputs(
+    model: &Model,
+    data: &Dataset,
+    masks: &[MaskInput],
+    has_target: bool,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Vec<Vec<f64>> {
+    let mut inputs = model.pack_input(&data.inputs, data.len());
+    for m in masks {
+        inputs.push(m.sample(rng));
+    }
+    if has_target {
+        inputs.push(data.targets.data.clone());
+    }
+    inputs
+}
+
 impl Drop for Trainer<'_> {
     fn drop(&mut self) {
-        self.backend.release(&self.train.plan);
+        match &self.mode {
+            Mode::Whole(t) => self.backend.release(&t.plan),
+            Mode::Split(s) => {
+                self.backend.release(&s.part);
+                self.backend.release(&s.optimizer);
+            }
+        }
     }
 }
 
@@ -508,14 +694,12 @@ pub fn fit(
         (config.epochs * steps_per_epoch) as u64,
         "{bar:30} {pos}/{len} steps, {elapsed} elapsed, eta {eta} {msg}",
     )?;
-    let mut csv = match &config.csv {
-        Some(p) => {
-            let mut f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
-            writeln!(f, "epoch,step,train_loss,val_metric").map_err(|e| Error::io(p, e))?;
-            Some((f, p.clone()))
-        }
-        None => None,
-    };
+    // The curve so far, rewritten whole through a temporary name every round: the file on
+    // disk always holds complete rows, whenever the run stops.
+    let mut csv_text = String::from("epoch,step,train_loss,val_metric\n");
+    if let Some(p) = &config.csv {
+        crate::io::write_file(p, csv_text.as_bytes())?;
+    }
     let mut curve = Vec::with_capacity(config.epochs);
     let mut best: Option<(f64, usize, Vec<Layer>)> = None;
     let mut train_seconds = 0.0;
@@ -571,13 +755,12 @@ pub fn fit(
             None => f64::NAN,
         };
         bar.set_message(format!("loss {train_loss:.4}, val {val_metric:.4}"));
-        if let Some((f, p)) = csv.as_mut() {
-            writeln!(
-                f,
-                "{epoch},{},{train_loss},{val_metric}",
+        if let Some(p) = &config.csv {
+            csv_text += &format!(
+                "{epoch},{},{train_loss},{val_metric}\n",
                 epoch * steps_per_epoch
-            )
-            .map_err(|e| Error::io(p.clone(), e))?;
+            );
+            crate::io::write_file(p, csv_text.as_bytes())?;
         }
         // Without validation the last epoch wins; a NaN metric never beats a number.
         let better = match &best {

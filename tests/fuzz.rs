@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use monomial_nfn::checkpoint::Checkpoint;
 use monomial_nfn::golden::check_golden;
-use monomial_nfn::zoo::dataset::{LAYOUT, METRICS, WEIGHTS};
+use monomial_nfn::zoo::dataset::{LAYOUT, MANIFEST, METRICS, WEIGHTS};
 use monomial_nfn::zoo::inr::{render_pictures, stored_picture};
 use monomial_nfn::zoo::{Layout, NetworkFile, Splits, StepFilter, Table, Zoo, ZooFilter};
 use monomial_nfn::{Cpu, NetActivation, Result};
@@ -196,6 +196,17 @@ fn targets(work: &Path) -> Vec<Target> {
                 open_zoo(p.parent().unwrap()).map(|z| format!("{} rows; {z}", t.len()))
             }),
         ),
+        Target {
+            name: "zoo manifest.json",
+            file: MANIFEST,
+            kind: Kind::Text,
+            companions: zoo_files.clone(),
+            valid: std::fs::read(zoo.join(MANIFEST)).unwrap(),
+            read: Arc::new(|p: &Path| {
+                Zoo::verify(p.parent().unwrap())?;
+                Ok("verified".into())
+            }),
+        },
         single(
             "split .npy",
             "split.npy",

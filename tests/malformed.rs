@@ -16,7 +16,7 @@ use std::process::Command;
 use monomial_nfn::checkpoint::Checkpoint;
 use monomial_nfn::golden::check_golden;
 use monomial_nfn::io::TensorFile;
-use monomial_nfn::zoo::dataset::{LAYOUT, METRICS, WEIGHTS};
+use monomial_nfn::zoo::dataset::{LAYOUT, MANIFEST, METRICS, WEIGHTS};
 use monomial_nfn::zoo::{Layout, NetworkFile, Splits, StepFilter, Table, Zoo, ZooFilter};
 use monomial_nfn::{Cpu, DatasetProblem, Error, NetActivation, Tensor};
 
@@ -64,6 +64,13 @@ impl Fx {
             Some(b) => std::fs::write(d.join(file), b).unwrap(),
             None => std::fs::remove_file(d.join(file)).unwrap(),
         }
+        d
+    }
+
+    /// [`Fx::zoo_with`], keeping the zoo's manifest.
+    fn manifested_zoo_with(&self, name: &str, file: &str, bytes: Option<Vec<u8>>) -> PathBuf {
+        let d = self.zoo_with(name, file, bytes);
+        std::fs::copy(self.path("zoo").join(MANIFEST), d.join(MANIFEST)).unwrap();
         d
     }
 
@@ -223,6 +230,10 @@ fn open_zoo(p: &Path) -> monomial_nfn::Result<()> {
     Zoo::open(p, &relu_zoo()).map(|_| ())
 }
 
+fn verify_zoo(p: &Path) -> monomial_nfn::Result<()> {
+    Zoo::verify(p)
+}
+
 fn read_net(p: &Path) -> monomial_nfn::Result<()> {
     NetworkFile::read(p, None).map(|_| ())
 }
@@ -266,6 +277,50 @@ fn cases() -> Vec<Case> {
             "Io",
             &["nowhere", "weights.npy"],
             |fx| fx.path("nowhere"),
+        ),
+        lib(
+            "cached zoo without its manifest",
+            "Zoo::verify",
+            verify_zoo,
+            "Dataset(Truncated)",
+            &["manifest.json", "no manifest"],
+            |fx| fx.zoo_with("z-no-manifest", WEIGHTS, Some(fx.read("zoo/weights.npy"))),
+        ),
+        lib(
+            "cached zoo: weights shorter than its manifest records",
+            "Zoo::verify",
+            verify_zoo,
+            "Dataset(Truncated)",
+            &["weights.npy", "the manifest records"],
+            |fx| {
+                let b = fx.read("zoo/weights.npy");
+                fx.manifested_zoo_with("z-m-cut", WEIGHTS, Some(b[..b.len() - 4].to_vec()))
+            },
+        ),
+        lib(
+            "cached zoo: layout changed since its manifest",
+            "Zoo::verify",
+            verify_zoo,
+            "Dataset(Mismatch)",
+            &["layout.csv", "content hash"],
+            |fx| {
+                let mut b = fx.read("zoo/layout.csv");
+                let last = b.len() - 2;
+                b[last] ^= 1;
+                fx.manifested_zoo_with("z-m-edit", LAYOUT, Some(b))
+            },
+        ),
+        lib(
+            "cached zoo: manifest not JSON",
+            "Zoo::verify",
+            verify_zoo,
+            "Dataset(Malformed)",
+            &["manifest.json", "malformed"],
+            |fx| {
+                let d = fx.zoo_with("z-m-bad", WEIGHTS, Some(fx.read("zoo/weights.npy")));
+                std::fs::write(d.join(MANIFEST), b"{\"format\": ").unwrap();
+                d
+            },
         ),
         lib(
             "weights.npy missing",

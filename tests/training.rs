@@ -151,19 +151,6 @@ fn dataset(model: &Model, n: usize, r: &mut ChaCha8Rng) -> Dataset {
     Dataset::new(inputs, targets).unwrap()
 }
 
-/// Every parameter value of a model, in order.
-fn flat_params(m: &Model) -> Vec<f64> {
-    m.layers()
-        .iter()
-        .filter_map(monomial_nfn::nn::model::layer_params)
-        .flat_map(|p| {
-            p.iter()
-                .flat_map(|(_, t)| t.data.clone())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 fn run_steps(backend: &dyn Backend, steps: usize) -> Vec<f64> {
     let mut r = rng(5);
     let model = small_model(&mut r);
@@ -178,7 +165,7 @@ fn run_steps(backend: &dyn Backend, steps: usize) -> Vec<f64> {
         let idx: Vec<usize> = (0..8).map(|i| (s * 8 + i) % 32).collect();
         t.step(&data.select(&idx).unwrap()).unwrap();
     }
-    flat_params(&t.model().unwrap())
+    common::flat_params(&t.model().unwrap())
 }
 
 #[test]
@@ -192,7 +179,7 @@ fn training_is_bitwise_deterministic_on_cpu_and_gpu() {
         run_steps(&Cpu::<f64>::new(), 50),
         "two CPU f64 runs differ"
     );
-    let start = flat_params(&small_model(&mut rng(5)));
+    let start = common::flat_params(&small_model(&mut rng(5)));
     assert_ne!(a64, start, "50 steps left the parameters unchanged");
     if let Some(gpu) = common::gpu_or_skip() {
         assert_eq!(

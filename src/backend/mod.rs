@@ -20,6 +20,12 @@ pub trait Backend {
     fn write(&self, plan: &Plan, id: BufId, data: &[f64]) -> Result<()>;
     /// Drops everything the backend keeps for `plan` (required to free a stateful plan).
     fn release(&self, plan: &Plan);
+    /// Whether `plan` runs in one pass: every buffer within the device's limits. Callers split
+    /// a batch whose plan does not fit into parts that do ([`crate::Model::forward`],
+    /// [`crate::train::Trainer`]). The CPU has no such limit.
+    fn fits(&self, _plan: &Plan) -> bool {
+        true
+    }
 }
 
 /// The error for a buffer id outside a plan.

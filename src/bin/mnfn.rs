@@ -741,11 +741,27 @@ fn make_backend(device: Device) -> Res<Box<dyn Backend>> {
                 Box::new(Cpu::<f32>::new())
             }
             Err(e) => {
-                eprintln!("note: no GPU ({e}); using the CPU");
+                eprintln!("warning: no GPU ({e}); using the CPU");
                 Box::new(Cpu::<f32>::new())
             }
         },
     })
+}
+
+/// Runs `job` on `backend`. Under `--backend auto` a GPU error mid-run (a lost device) is a
+/// warning and the job runs again on the CPU; with `--backend gpu` the error stands.
+fn with_fallback<T>(
+    device: Device,
+    backend: &dyn Backend,
+    job: impl Fn(&dyn Backend) -> monomial_nfn::Result<T>,
+) -> Res<T> {
+    match job(backend) {
+        Err(monomial_nfn::Error::Device(e)) if device == Device::Auto => {
+            eprintln!("warning: the GPU failed mid-run ({e}); running again on the CPU");
+            Ok(job(&Cpu::<f32>::new())?)
+        }
+        r => Ok(r?),
+    }
 }
 
 fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
@@ -785,7 +801,7 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
         config.editor.grid.1,
         backend.describe()
     );
-    let report = edit_inr(&config, backend.as_ref())?;
+    let report = with_fallback(a.run.backend, backend.as_ref(), |b| edit_inr(&config, b))?;
     let (tr, va, te) = report.sizes;
     println!(
         "INR set {} ({}); {tr} train, {va} validation, {te} test SIRENs",
@@ -843,7 +859,9 @@ fn classify_inr(a: &ClassifyArgs) -> Res<ExitCode> {
         config.schedule.warmup,
         backend.describe()
     );
-    let report = classify_inr(&config, backend.as_ref())?;
+    let report = with_fallback(a.run.backend, backend.as_ref(), |b| {
+        classify_inr(&config, b)
+    })?;
     let (tr, va, te) = report.sizes;
     println!(
         "INR set {} ({}; mean PSNR {}); {tr} train, {va} validation, {te} test SIRENs",
@@ -882,7 +900,9 @@ fn predict(a: &PredictArgs) -> Res<ExitCode> {
         backend.describe()
     );
     let t0 = std::time::Instant::now();
-    let p = predict_networks(&checkpoint, &networks, backend.as_ref(), a.batch, true)?;
+    let p = with_fallback(a.backend, backend.as_ref(), |b| {
+        predict_networks(&checkpoint, &networks, b, a.batch, true)
+    })?;
     p.write_csv(&a.out)?;
     println!(
         "{} networks in {:.1} s; predictions: {}",
@@ -931,7 +951,7 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
         a.lr,
         backend.describe()
     );
-    let report = predict_gen(&config, backend.as_ref())?;
+    let report = with_fallback(a.backend, backend.as_ref(), |b| predict_gen(&config, b))?;
     let (tr, va, te) = report.sizes;
     println!(
         "zoo {} ({}); {tr} train, {va} validation, {te} test networks",
@@ -1198,8 +1218,11 @@ fn inr_render(
     let file = monomial_nfn::zoo::NetworkFile::read(path, None)?;
     let stored = stored_picture(&file, index);
     let side = size.or(stored.as_ref().map(|p| p.h)).unwrap_or(16);
-    let backend = make_backend(backend)?;
-    let render = render_pictures(backend.as_ref(), &file, &[index], side, side)?;
+    let device = backend;
+    let backend = make_backend(device)?;
+    let render = with_fallback(device, backend.as_ref(), |b| {
+        render_pictures(b, &file, &[index], side, side)
+    })?;
     let mut row = render;
     if let Some(img) = stored.filter(|p| p.h == side && p.w == side) {
         row.push(img);
@@ -1224,10 +1247,14 @@ fn inr_generate(n: usize, seed: u64, steps: usize, backend: Device, out: &Path) 
         steps,
         ..InrConfig::new(n, seed)
     };
-    let backend = make_backend(backend)?;
+    let device = backend;
+    let backend = make_backend(device)?;
     let bar = progress_bar(n)?;
     let t0 = Instant::now();
-    let (file, mse) = generate(&cfg, backend.as_ref(), &|k| bar.inc(k as u64))?;
+    let (file, mse) = with_fallback(device, backend.as_ref(), |b| {
+        bar.reset();
+        generate(&cfg, b, &|k| bar.inc(k as u64))
+    })?;
     bar.finish();
     file.write(out)?;
     let worst = mse.iter().fold(0f64, |m, &v| m.max(v));

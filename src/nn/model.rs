@@ -745,9 +745,51 @@ impl Model {
         inputs
     }
 
-    /// Runs the model on a batch of weight spaces.
+    /// Runs the model on a batch of weight spaces. A batch whose plan is over the backend's
+    /// buffer limits ([`Backend::fits`]) runs in parts that fit, stacked in order: no network's
+    /// output depends on another's, so the result is that of one pass.
     pub fn forward(&self, backend: &dyn Backend, input: &WeightSpace) -> Result<Output> {
         input.validate(&self.spec, Some(self.in_channels))?;
+        let batch = input.batch();
+        let part = self.part_size(backend, batch)?;
+        if part == batch {
+            return self.forward_whole(backend, input);
+        }
+        let outs = (0..batch)
+            .step_by(part)
+            .map(|start| {
+                let idx: Vec<usize> = (start..batch.min(start + part)).collect();
+                self.forward_whole(backend, &input.select(&idx)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Output::concat(outs)
+    }
+
+    /// The largest part of `batch` whose forward plan fits `backend` (`batch` when it does;
+    /// 1 when nothing does, so that the backend reports what is too large).
+    fn part_size(&self, backend: &dyn Backend, batch: usize) -> Result<usize> {
+        let whole = self.plan(batch)?;
+        if backend.fits(&whole) {
+            return Ok(batch);
+        }
+        // Buffers grow with the batch: bisect with uncached probe plans (lo fits, hi does not).
+        let (mut lo, mut hi) = (1, batch);
+        if !backend.fits(&self.build_plan(1)?) {
+            return Ok(1);
+        }
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if backend.fits(&self.build_plan(mid)?) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// [`Model::forward`] in one plan (`input` already validated).
+    fn forward_whole(&self, backend: &dyn Backend, input: &WeightSpace) -> Result<Output> {
         let batch = input.batch();
         let plan = self.plan(batch)?;
         let l = self.spec.num_layers();
@@ -851,6 +893,25 @@ fn stack(
 }
 
 impl Output {
+    /// Outputs of consecutive parts of a batch, stacked into the output of the whole batch.
+    pub fn concat(parts: Vec<Output>) -> Result<Output> {
+        match parts.first() {
+            Some(Output::Features(_)) => Ok(Output::Features(Tensor::concat_rows(
+                &parts
+                    .into_iter()
+                    .map(Output::features)
+                    .collect::<Result<Vec<_>>>()?,
+            )?)),
+            Some(Output::Space(_)) => Ok(Output::Space(WeightSpace::concat(
+                &parts
+                    .into_iter()
+                    .map(Output::space)
+                    .collect::<Result<Vec<_>>>()?,
+            )?)),
+            None => Err(Error::Input("no outputs to concatenate".into())),
+        }
+    }
+
     /// The invariant output, or an error for an equivariant one.
     pub fn features(self) -> Result<Tensor> {
         match self {

@@ -19,6 +19,8 @@ pub const WEIGHTS: &str = "weights.npy";
 pub const LAYOUT: &str = "layout.csv";
 /// See [`WEIGHTS`].
 pub const METRICS: &str = "metrics.csv.gz";
+/// The completeness manifest [`Zoo::write`] adds last (see [`crate::manifest`]).
+pub const MANIFEST: &str = "manifest.json";
 
 /// Which checkpoints to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,7 +164,8 @@ impl Zoo {
     }
 
     /// Writes a zoo directory (created if missing): rows (len × P), layout and metrics, each
-    /// through a temporary name and the metrics last, so an interrupted write never leaves a
+    /// through a temporary name, then the manifest of all three ([`Zoo::verify`]). An older
+    /// zoo's metrics and manifest are removed first, so an interrupted write never leaves a
     /// directory that reads as a complete zoo.
     pub fn write(dir: &Path, layout: &Layout, weights: &[f32], metrics: &Table) -> Result<()> {
         let p = layout.row_len();
@@ -177,19 +180,19 @@ impl Zoo {
             path: dir.into(),
             source,
         })?;
-        use crate::io::write_atomic;
-        // A half-written directory must not keep an older zoo's metrics: they mark it complete.
-        match std::fs::remove_file(dir.join(METRICS)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::io(dir.join(METRICS), e))
-            }
-            _ => {}
+        for stale in [MANIFEST, METRICS] {
+            crate::io::remove_if_present(&dir.join(stale))?;
         }
-        write_atomic(&dir.join(WEIGHTS), |t| {
-            npy::write_f32_matrix(t, metrics.len(), p, weights)
-        })?;
-        write_atomic(&dir.join(LAYOUT), |t| layout.write(t))?;
-        write_atomic(&dir.join(METRICS), |t| metrics.write_csv(t))
+        npy::write_f32_matrix(&dir.join(WEIGHTS), metrics.len(), p, weights)?;
+        layout.write(&dir.join(LAYOUT))?;
+        metrics.write_csv(&dir.join(METRICS))?;
+        crate::manifest::write(&dir.join(MANIFEST), &[WEIGHTS, LAYOUT, METRICS])
+    }
+
+    /// Checks a directory [`Zoo::write`] wrote against its manifest (every file present, of
+    /// its recorded size and hash): what a cached zoo must pass before it is reused.
+    pub fn verify(dir: &Path) -> Result<()> {
+        crate::manifest::verify(&dir.join(MANIFEST))
     }
 
     /// Number of networks.

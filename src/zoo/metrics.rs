@@ -32,13 +32,9 @@ impl Table {
         parse(path, raw)
     }
 
-    /// Writes the table as CSV, gzipped when the name ends in `.gz`.
+    /// Writes the table as CSV, gzipped when the name ends in `.gz`, through a temporary name.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
-        let bytes = format(self, path)?;
-        std::fs::write(path, bytes).map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })
+        crate::io::write_file(path, &format(self, path)?)
     }
 
     /// Number of data rows.

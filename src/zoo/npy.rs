@@ -290,23 +290,26 @@ where
     .collect()
 }
 
-/// Writes `data` as a C-order `.npy` array of the given shape and little-endian dtype.
+/// Writes `data` as a C-order `.npy` array of the given shape and little-endian dtype, through
+/// a temporary name ([`crate::io::write_atomic`]).
 fn write<T: npyz::Serialize>(
     path: &Path,
     dtype: DType,
     shape: &[usize],
     data: impl IntoIterator<Item = T>,
 ) -> Result<()> {
-    let file = File::create(path).map_err(io_err(path))?;
-    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-    let mut w = WriteOptions::new()
-        .dtype(dtype)
-        .shape(&shape)
-        .writer(BufWriter::new(file))
-        .begin_nd()
-        .map_err(io_err(path))?;
-    w.extend(data).map_err(io_err(path))?;
-    w.finish().map_err(io_err(path))
+    crate::io::write_atomic(path, |path| {
+        let file = File::create(path).map_err(io_err(path))?;
+        let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        let mut w = WriteOptions::new()
+            .dtype(dtype)
+            .shape(&shape)
+            .writer(BufWriter::new(file))
+            .begin_nd()
+            .map_err(io_err(path))?;
+        w.extend(data).map_err(io_err(path))?;
+        w.finish().map_err(io_err(path))
+    })
 }
 
 /// Writes a row-major (rows, cols) float32 matrix as a `.npy` file.

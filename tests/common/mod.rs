@@ -123,8 +123,19 @@ pub fn golden_files() -> Vec<PathBuf> {
 /// A small invariant ReLU Monomial-NFN on 3 -> 5 -> 4 -> 2 MLPs (training tests).
 #[allow(dead_code)]
 pub fn small_monomial(r: &mut rand_chacha::ChaCha8Rng) -> monomial_nfn::Model {
+    monomial_on(&[3, 5, 4, 2], &[16], r)
+}
+
+/// An invariant ReLU Monomial-NFN (channels 4, 3; ParamMulL2 pool; a ReLU head of widths
+/// `head`) on ReLU MLPs of `widths`.
+#[allow(dead_code)]
+pub fn monomial_on(
+    widths: &[usize],
+    head: &[usize],
+    r: &mut rand_chacha::ChaCha8Rng,
+) -> monomial_nfn::Model {
     use monomial_nfn::{Activation, Init, Model, NetActivation, NetworkSpec, PoolMode, Variant};
-    let spec = NetworkSpec::mlp(&[3, 5, 4, 2], NetActivation::Relu).expect("valid widths");
+    let spec = NetworkSpec::mlp(widths, NetActivation::Relu).expect("valid widths");
     Model::monomial_invariant(
         &spec,
         1,
@@ -134,10 +145,24 @@ pub fn small_monomial(r: &mut rand_chacha::ChaCha8Rng) -> monomial_nfn::Model {
         Variant::Scale,
         Init::XavierNormal,
         PoolMode::ParamMulL2,
-        &[16],
+        head,
         r,
     )
     .expect("valid model")
+}
+
+/// Every parameter value of a model, in order.
+#[allow(dead_code)]
+pub fn flat_params(m: &monomial_nfn::Model) -> Vec<f64> {
+    m.layers()
+        .iter()
+        .filter_map(monomial_nfn::nn::model::layer_params)
+        .flat_map(|p| {
+            p.iter()
+                .flat_map(|(_, t)| t.data.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// SIREN-sized random weights: the first layer scaled by `first`, later layers by `rest`, so

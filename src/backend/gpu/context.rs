@@ -47,9 +47,19 @@ fn inst_backends() -> wgpu::Backends {
     wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
 }
 
+/// Environment variable that, set to 1, makes every adapter request fail as if the machine had
+/// no GPU: `--backend auto` then falls back to the CPU with a warning, `--backend gpu` is an
+/// error (tests use it to exercise both paths on machines that have an adapter).
+pub const NO_GPU_ENV: &str = "MNFN_NO_GPU";
+
 impl GpuContext {
     /// Picks an adapter (by name, fallback, or high performance) and opens a device on it.
     pub fn new(choice: &AdapterChoice) -> Result<Arc<Self>> {
+        if std::env::var(NO_GPU_ENV).is_ok_and(|v| v == "1") {
+            return Err(Error::Device(format!(
+                "no GPU adapter: {NO_GPU_ENV}=1 hides every adapter"
+            )));
+        }
         let inst = instance();
         let name = choice
             .name

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use wgpu::util::DeviceExt;
 
-pub use context::{list_adapters, AdapterChoice, GpuContext};
+pub use context::{list_adapters, AdapterChoice, GpuContext, NO_GPU_ENV};
 pub use kernels::Kernel;
 pub use ops::{Shader, UniformLayout};
 
@@ -65,7 +65,13 @@ pub struct Gpu {
     ctx: Arc<GpuContext>,
     kernels: Kernels,
     prepared: Mutex<HashMap<u64, Arc<Prepared>>>,
+    /// The largest buffer a plan may bind, in bytes (see [`Gpu::max_binding`]).
+    max_binding: u64,
 }
+
+/// Environment variable that lowers the largest buffer a plan may bind below the adapter's
+/// limits, in bytes (tests use it to exercise batch splitting without giant buffers).
+pub const MAX_BINDING_ENV: &str = "MNFN_GPU_MAX_BINDING";
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,11 +84,43 @@ impl Gpu {
     pub fn new(choice: &AdapterChoice) -> Result<Self> {
         let ctx = GpuContext::new(choice)?;
         let kernels = Kernels::new(&ctx.device)?;
+        let limits = ctx.device.limits();
+        let mut max_binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if let Ok(v) = std::env::var(MAX_BINDING_ENV) {
+            let lowered = v.trim().parse::<u64>().ok().filter(|&b| b >= 4);
+            let lowered = lowered.ok_or_else(|| {
+                Error::setting(MAX_BINDING_ENV, &v, "a whole number of bytes, at least 4")
+            })?;
+            max_binding = max_binding.min(lowered);
+        }
         Ok(Gpu {
             ctx,
             kernels,
             prepared: Mutex::new(HashMap::new()),
+            max_binding,
         })
+    }
+
+    /// The same device with the largest bindable buffer lowered to `bytes` (never raised past
+    /// the adapter's limits).
+    pub fn with_max_binding(mut self, bytes: u64) -> Self {
+        self.max_binding = self.max_binding.min(bytes.max(4));
+        self
+    }
+
+    /// The largest buffer a plan may bind, in bytes: the adapter's storage-binding and buffer
+    /// limits, or less where [`MAX_BINDING_ENV`] or [`Gpu::with_max_binding`] lowered it.
+    pub fn max_binding(&self) -> u64 {
+        self.max_binding
+    }
+
+    /// Bytes of every buffer `plan` needs on the device, the chunking's partial sums included.
+    fn plan_buffer_bytes(plan: &Plan) -> impl Iterator<Item = u64> {
+        let (_, extra) = steps::split(plan, plan.bufs.len() + 1);
+        let own: Vec<usize> = plan.bufs.iter().map(|d| d.len).collect();
+        own.into_iter().chain(extra).map(buffer_bytes)
     }
 
     /// The device context.
@@ -130,18 +168,20 @@ impl Gpu {
 
     fn prepare(&self, plan: &Plan) -> Result<Prepared> {
         let dev = &self.ctx.device;
-        let max = dev.limits().max_storage_buffer_binding_size;
+        let max = self.max_binding;
+        if let Some(bytes) = Self::plan_buffer_bytes(plan).find(|&b| b > max) {
+            return Err(Error::Device(format!(
+                "a buffer of {bytes} bytes is over the device's binding limit of {max} \
+                 (forward passes and training split their batch to fit; this plan cannot be \
+                 split): use a smaller batch or model"
+            )));
+        }
         let usage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
         let mut bufs = Vec::with_capacity(plan.bufs.len());
-        for (i, d) in plan.bufs.iter().enumerate() {
+        for d in &plan.bufs {
             let bytes = buffer_bytes(d.len);
-            if bytes > max {
-                return Err(Error::Device(format!(
-                    "buffer {i} needs {bytes} bytes, over the adapter's storage binding limit of {max}: use a smaller batch"
-                )));
-            }
             bufs.push(match &d.kind {
                 BufKind::Param(v) => {
                     let mut data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
@@ -338,5 +378,9 @@ impl Backend for Gpu {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&plan.id);
+    }
+
+    fn fits(&self, plan: &Plan) -> bool {
+        Self::plan_buffer_bytes(plan).all(|b| b <= self.max_binding)
     }
 }
