@@ -1,0 +1,23 @@
+//! PyTorch state dicts read in Rust, without Python (issue 14): `.pth`/`.pt` files written by
+//! `torch.save` (its zip format: a pickled index and raw little-endian storages) and
+//! safetensors state dicts, as named tensors ([`StateDict`]), and the chain of dense/conv
+//! layers they describe ([`infer_chain`]).
+//!
+//! The pickle is run by a small whitelisting virtual machine (`unpickle`): plain values and
+//! containers, storages as persistent ids, and only the globals that rebuild tensors
+//! (`torch._utils._rebuild_tensor_v2`, `_rebuild_parameter`, the `torch.*Storage` types) and
+//! `collections.OrderedDict`. Any other global (`os.system`, `builtins.eval`, a model class) or
+//! opcode is an [`crate::Error::Torch`] naming it; nothing a pickle asks for is executed. Sizes,
+//! offsets and strides are checked against the bytes actually present before anything is
+//! allocated. Float32, float64, float16 and bfloat16 storages convert to f64 exactly; views
+//! with any non-negative strides and storage offsets are materialised row-major.
+
+mod archive;
+mod chain;
+mod dtype;
+mod state_dict;
+mod unpickle;
+
+pub use chain::{infer_chain, Chain};
+pub use dtype::Dtype;
+pub use state_dict::{Entry, StateDict};
