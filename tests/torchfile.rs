@@ -3,15 +3,20 @@
 //! chains of dense/conv layers are inferred from names and shapes, and hostile or broken pickles
 //! are typed errors.
 
+#![cfg(feature = "cli")]
+
 #[path = "support/formats.rs"]
 mod formats;
 
 use std::path::{Path, PathBuf};
 
 use formats::{f32_bytes, pth, pth_archive, pth_with, tensor_pickle};
+use monomial_nfn::checkpoint::{self, Checkpoint, Task};
 use monomial_nfn::io::TensorFile;
-use monomial_nfn::torchfile::{infer_chain, Dtype, StateDict};
-use monomial_nfn::{Error, NetActivation, Result, TorchProblem};
+use monomial_nfn::predict::{predict_networks, Networks};
+use monomial_nfn::torchfile::{infer_chain, read_networks, Dtype, StateDict};
+use monomial_nfn::zoo::NetworkFile;
+use monomial_nfn::{Cpu, DatasetProblem, Error, NetActivation, NetworkSpec, Result, TorchProblem};
 
 /// Every fixture `.pth` file (relative to tests/fixtures/pth).
 const FIXTURES: [&str; 6] = [
@@ -321,4 +326,105 @@ fn hostile_and_broken_pickles_are_typed_errors() {
         assert!(got_kind.starts_with(kind), "{name}: {got_kind}");
         assert!(got.to_string().contains(needle), "{name}: {got}");
     }
+}
+
+#[test]
+fn a_siren_folder_is_a_labelled_set_ordered_by_index() {
+    let dir = pth("siren");
+    let set = read_networks(&dir, None, NetActivation::Sin).unwrap();
+    assert_eq!(set.labels, Some(vec![3, 5]));
+    assert_eq!(
+        set.spec.layers_in_words(),
+        "dense 2 -> 32; dense 32 -> 32; dense 32 -> 1"
+    );
+    for (b, file) in [
+        "randinit_smaller_3s/net7.pth",
+        "randinit_smaller_5s/net12.pth",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = dir.join(file);
+        let one = infer_chain(&StateDict::read(&p).unwrap(), None, NetActivation::Sin, &p).unwrap();
+        assert_eq!(set.network(b).unwrap(), one.network, "{file}");
+    }
+    // classify-inr and edit-inr read the same folder as an INR set.
+    let inrs = NetworkFile::read_inrs(&dir).unwrap();
+    assert_eq!(inrs.networks, set.networks);
+}
+
+#[test]
+fn a_folder_of_different_architectures_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["mlp_named.pth", "cnn_sequential.pth"] {
+        std::fs::copy(pth(f), dir.path().join(f)).unwrap();
+    }
+    let r = read_networks(dir.path(), None, NetActivation::Relu);
+    assert!(
+        matches!(&r, Err(Error::Dataset { problem: DatasetProblem::Mismatch(m), .. }) if m.contains("fc1")),
+        "{r:?}"
+    );
+}
+
+/// A checkpoint of a small model over the named-module MLP fixture (4 -> 8 -> 8 -> 2, ReLU).
+fn mlp_checkpoint(dir: &tempfile::TempDir) -> PathBuf {
+    let spec = NetworkSpec::mlp(&[4, 8, 8, 2], NetActivation::Relu).unwrap();
+    let p = dir.path().join("mlp.ckpt.safetensors");
+    checkpoint::save(
+        &p,
+        &formats::small_model(&spec),
+        "m",
+        Some(Task::PredictGen),
+        None,
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn predict_scores_a_state_dict_like_the_same_network_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = Checkpoint::load(&mlp_checkpoint(&dir)).unwrap();
+    let p = pth("mlp_named.pth");
+    let cpu = Cpu::<f64>::new();
+    let torch = Networks::StateDicts {
+        path: p.clone(),
+        layers: Some(vec!["fc1".into(), "fc2".into(), "fc3".into()]),
+    };
+    let got = predict_networks(&ck, &torch, &cpu, 4, false).unwrap();
+    let file = read_networks(&p, None, NetActivation::Relu).unwrap();
+    let nf = dir.path().join("mlp.safetensors");
+    file.write(&nf).unwrap();
+    let want = predict_networks(&ck, &Networks::File(nf), &cpu, 4, false).unwrap();
+    assert_eq!(got.outputs, want.outputs);
+}
+
+#[test]
+fn mnfn_predict_reads_a_pth_and_refuses_a_batchnorm_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = mlp_checkpoint(&dir);
+    let run = |networks: &Path, extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mnfn"))
+            .args(["predict", "--backend", "cpu", "--model"])
+            .arg(&ck)
+            .arg("--networks")
+            .arg(networks)
+            .arg("--out")
+            .arg(dir.path().join("p.csv"))
+            .args(extra)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("panicked"), "{text}");
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&pth("mlp_named.pth"), &["--layers", "fc1,fc2,fc3"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("1 networks"), "{text}");
+    let (ok, text) = run(&pth("batchnorm.pth"), &[]);
+    assert!(!ok && text.contains("running_mean"), "{text}");
+    let (ok, text) = run(&pth("mlp_named.pth"), &["--layers", "fc1,fc3,fc2"]);
+    assert!(!ok && text.contains("not a chain"), "{text}");
 }

@@ -1,7 +1,8 @@
 //! PyTorch state dicts read in Rust, without Python (issue 14): `.pth`/`.pt` files written by
 //! `torch.save` (its zip format: a pickled index and raw little-endian storages) and
 //! safetensors state dicts, as named tensors ([`StateDict`]), and the chain of dense/conv
-//! layers they describe ([`infer_chain`]).
+//! layers they describe ([`infer_chain`]); a file or a folder of them (the published SIREN data
+//! sets' layout) becomes a [`crate::zoo::NetworkFile`] ([`read_networks`]).
 //!
 //! The pickle is run by a small whitelisting virtual machine (`unpickle`): plain values and
 //! containers, storages as persistent ids, and only the globals that rebuild tensors
@@ -15,9 +16,11 @@
 mod archive;
 mod chain;
 mod dtype;
+mod folder;
 mod state_dict;
 mod unpickle;
 
 pub use chain::{infer_chain, Chain};
 pub use dtype::Dtype;
+pub use folder::{is_state_dict_source, read_networks};
 pub use state_dict::{Entry, StateDict};
