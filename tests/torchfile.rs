@@ -231,6 +231,31 @@ fn a_handmade_view_with_offset_and_strides_materialises_row_major() {
     let t = &sd.get("w").unwrap().tensor;
     assert_eq!(t.shape, [2, 3]);
     assert_eq!(t.data, [1.0, 5.0, 9.0, 2.0, 6.0, 10.0]);
+    // A tensor named several times (tied weights) is read under every name.
+    let p = temp_file(&dir, "tied.pth", &repeated_tensor(6, 3));
+    let sd = StateDict::read(&p).unwrap();
+    assert_eq!(sd.names(), ["w", "w0", "w1", "w2"]);
+    assert!(sd
+        .entries
+        .iter()
+        .all(|e| e.tensor.data == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]));
+}
+
+/// An archive whose pickle names one tensor of `numel` floats under `keys` names (memo look-ups).
+fn repeated_tensor(numel: usize, keys: usize) -> Vec<u8> {
+    let mut p = tensor_pickle(numel as i64, 0, &[numel as i64], &[1]);
+    assert!(p.ends_with(b"Ru."));
+    p.truncate(p.len() - 2);
+    p.extend(b"q\x09");
+    for k in 0..keys {
+        let key = format!("w{k}");
+        p.push(0x8c);
+        p.push(key.len() as u8);
+        p.extend(key.as_bytes());
+        p.extend(b"h\x09");
+    }
+    p.extend(b"u.");
+    pth_archive(&p, Some(&f32_bytes(numel)))
 }
 
 /// (name, archive bytes, expected problem kind, substring of the message).
@@ -302,6 +327,12 @@ fn hostile_cases() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)> {
             valid[..valid.len() / 2].to_vec(),
             "Truncated",
             "cut short",
+        ),
+        (
+            "one tensor under many names",
+            repeated_tensor(100_000, 30),
+            "Storage",
+            "repeating",
         ),
         (
             "pickle cut short",
@@ -427,4 +458,24 @@ fn mnfn_predict_reads_a_pth_and_refuses_a_batchnorm_one() {
     assert!(!ok && text.contains("running_mean"), "{text}");
     let (ok, text) = run(&pth("mlp_named.pth"), &["--layers", "fc1,fc3,fc2"]);
     assert!(!ok && text.contains("not a chain"), "{text}");
+}
+
+#[test]
+fn a_folder_of_1000_sirens_loads_within_5_seconds() {
+    // The target: 1,000 files of 2 -> 32 -> 32 -> 1 SIRENs in the published layout.
+    let dir = tempfile::tempdir().unwrap();
+    let net = std::fs::read(pth("siren/randinit_smaller_3s/net7.pth")).unwrap();
+    for idx in 0..1000 {
+        let d = dir.path().join(format!("randinit_smaller_{}s", idx % 10));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("net{idx}.pth")), &net).unwrap();
+    }
+    let t0 = std::time::Instant::now();
+    let set = read_networks(dir.path(), None, NetActivation::Sin).unwrap();
+    let seconds = t0.elapsed().as_secs_f64();
+    eprintln!("1000 SIREN .pth files in {seconds:.3} s");
+    assert_eq!(set.networks.batch(), 1000);
+    let labels = set.labels.unwrap();
+    assert!(labels.iter().enumerate().all(|(i, &l)| l == i % 10));
+    assert!(seconds < 5.0, "{seconds} s");
 }

@@ -393,7 +393,8 @@ enum InrCommand {
     /// Render SIREN I of a network file to a PNG, beside the image it was fitted to when the
     /// file stores images.
     Render {
-        /// Network file (e.g. from `mnfn inr generate`).
+        /// Network file (e.g. from `mnfn inr generate`), or SIRENs saved by PyTorch: a `.pth`
+        /// file or a folder of them (`{prefix}_{label}s/net{idx}.pth`, indexed in idx order).
         file: PathBuf,
         /// Which SIREN.
         #[arg(long, default_value_t = 0)]
@@ -1171,7 +1172,7 @@ fn inr_render(
     out: &Path,
 ) -> Res<ExitCode> {
     use monomial_nfn::zoo::inr::{render_pictures, stored_picture};
-    let file = monomial_nfn::zoo::NetworkFile::read(path, None)?;
+    let file = monomial_nfn::zoo::NetworkFile::read_inrs(path)?;
     let stored = stored_picture(&file, index);
     let side = size.or(stored.as_ref().map(|p| p.h)).unwrap_or(16);
     let backend = make_backend(backend)?;

@@ -4,6 +4,7 @@
 //! whose widths connect. Anything else (a normalisation layer, a branch) is refused with the
 //! names found.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::state_dict::StateDict;
@@ -59,6 +60,7 @@ pub fn infer_chain(
         )
     };
     let mut modules: Vec<Module> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for e in &sd.entries {
         let (module, param) = e.name.rsplit_once('.').unwrap_or(("", e.name.as_str()));
         if !e.dtype.is_float() || !matches!(param, "weight" | "bias") {
@@ -67,17 +69,14 @@ pub fn infer_chain(
                 e.name
             )));
         }
-        let i = match modules.iter().position(|m| m.name == module) {
-            Some(i) => i,
-            None => {
-                modules.push(Module {
-                    name: module,
-                    weight: None,
-                    bias: None,
-                });
-                modules.len() - 1
-            }
-        };
+        let i = *index.entry(module).or_insert_with(|| {
+            modules.push(Module {
+                name: module,
+                weight: None,
+                bias: None,
+            });
+            modules.len() - 1
+        });
         if param == "weight" {
             modules[i].weight = Some(&e.tensor);
         } else {

@@ -91,6 +91,7 @@ impl StateDict {
     }
 
     fn from_pth(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        let archive_len = bytes.len();
         let mut archive = Archive::open(path, bytes)?;
         let pickle = archive.pickle()?;
         let u = unpickle(&pickle).map_err(|p| Error::torch(path, p))?;
@@ -98,8 +99,12 @@ impl StateDict {
         let mut storages: HashMap<Rc<str>, Vec<u8>> = HashMap::new();
         let mut sd = StateDict::default();
         let mut index: HashMap<String, usize> = HashMap::new();
+        // Views may repeat a storage (tied weights), but a pickle naming one tensor under many
+        // keys must not make the output outgrow the file by more than this factor.
+        let mut budget = archive_len.saturating_mul(4).saturating_add(1 << 16);
         for (name, view) in items {
-            let tensor = materialise(&mut archive, &mut storages, path, &name, view)?;
+            let tensor = materialise(&mut archive, &mut storages, path, &name, view, budget)?;
+            budget -= tensor.len();
             let entry = Entry {
                 name: name.clone(),
                 dtype: view.storage.dtype,
@@ -229,14 +234,15 @@ fn count(v: i64, what: &str) -> std::result::Result<usize, String> {
 }
 
 /// The values of one tensor view, contiguous row-major. The view is checked against its
-/// storage's claimed size, and that claim against the archive entry, before anything is read or
-/// allocated.
+/// storage's claimed size, that claim against the archive entry, and its element count against
+/// `budget`, before anything is read or allocated.
 fn materialise(
     archive: &mut Archive,
     storages: &mut HashMap<Rc<str>, Vec<u8>>,
     path: &Path,
     name: &str,
     view: &TensorRef,
+    budget: usize,
 ) -> Result<Tensor> {
     let bad =
         |msg: String| Error::torch(path, TorchProblem::Storage(format!("tensor {name}: {msg}")));
@@ -292,6 +298,12 @@ fn materialise(
         return Err(bad(format!(
             "the view (offset {offset}, size {size:?}, stride {stride:?}) reaches element {last} \
              of a storage of {stored}"
+        )));
+    }
+    if numel > budget {
+        return Err(bad(format!(
+            "{numel} more elements would exceed {budget} left for this file's size (a pickle \
+             repeating one tensor under many names?)"
         )));
     }
     if numel > stored {

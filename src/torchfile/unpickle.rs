@@ -100,6 +100,10 @@ impl Unpickled {
 
 type Res<T> = std::result::Result<T, TorchProblem>;
 
+/// The most dimensions a tensor may have (torch's own limit is lower), so that a pickle cannot
+/// make every tensor copy a long tuple.
+const MAX_DIMS: usize = 64;
+
 fn malformed<T>(msg: impl Into<String>) -> Res<T> {
     Err(TorchProblem::Malformed(msg.into()))
 }
@@ -502,7 +506,14 @@ impl Vm<'_> {
     }
 
     fn ints(&self, v: &Value, what: &str) -> Res<Vec<i64>> {
-        self.items(v, what)?
+        let items = self.items(v, what)?;
+        if items.len() > MAX_DIMS {
+            return malformed(format!(
+                "{what} has {} entries (at most {MAX_DIMS})",
+                items.len()
+            ));
+        }
+        items
             .iter()
             .map(|x| match x {
                 Value::Int(i) => Ok(*i),
@@ -515,7 +526,12 @@ impl Vm<'_> {
         let Value::Global(g) = callable else {
             return malformed("REDUCE of something that is not an allowed global");
         };
-        let a = self.items(args, "REDUCE's arguments")?.to_vec();
+        let a = self.items(args, "REDUCE's arguments")?;
+        // Every allowed callable takes at most 7 arguments: nothing longer is copied.
+        if a.len() > 7 {
+            return malformed(format!("REDUCE with {} arguments", a.len()));
+        }
+        let a = a.to_vec();
         match g {
             Global::OrderedDict if a.is_empty() => Ok(self.new_obj(Object::Dict(Vec::new()))),
             Global::OrderedDict => malformed("OrderedDict built from arguments"),
@@ -535,6 +551,12 @@ impl Vm<'_> {
                 };
                 let size = self.ints(&a[2], "a tensor's size")?;
                 let stride = self.ints(&a[3], "a tensor's stride")?;
+                if size.len() > MAX_DIMS {
+                    return malformed(format!(
+                        "a tensor of {} dimensions (at most {MAX_DIMS})",
+                        size.len()
+                    ));
+                }
                 Ok(self.new_obj(Object::Tensor(TensorRef {
                     storage,
                     offset,
