@@ -479,3 +479,38 @@ fn a_folder_of_1000_sirens_loads_within_5_seconds() {
     assert!(labels.iter().enumerate().all(|(i, &l)| l == i % 10));
     assert!(seconds < 5.0, "{seconds} s");
 }
+
+#[test]
+fn a_network_is_written_back_with_its_original_names_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, act) in [
+        ("mlp_named.pth", NetActivation::Relu),
+        ("cnn_sequential.pth", NetActivation::Relu),
+        ("siren/randinit_smaller_3s/net7.pth", NetActivation::Sin),
+    ] {
+        let p = pth(file);
+        let sd = StateDict::read(&p).unwrap();
+        let chain = infer_chain(&sd, None, act, &p).unwrap();
+        let out = dir.path().join("back.safetensors");
+        chain
+            .write_state_dict(&out, &chain.network, 0, Dtype::F32)
+            .unwrap();
+        let back = StateDict::read(&out).unwrap();
+        assert_eq!(back.entries.len(), sd.entries.len(), "{file}");
+        for e in &sd.entries {
+            // float32 -> f64 -> float32 is exact: the same bits come back.
+            assert_eq!(back.get(&e.name), Some(e), "{file}: {}", e.name);
+        }
+        // An edited network with a bias where the original had none cannot be written.
+        let mut edited = chain.network.clone();
+        let free = chain.has_bias.iter().position(|&b| !b);
+        if let Some(i) = free {
+            edited.biases[i].data[0] = 1.0;
+            let r = chain.write_state_dict(&out, &edited, 0, Dtype::F32);
+            assert!(
+                matches!(r, Err(Error::Input(m)) if m.contains("fc2")),
+                "{file}"
+            );
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //! `torch.save` (its zip format: a pickled index and raw little-endian storages) and
 //! safetensors state dicts, as named tensors ([`StateDict`]), and the chain of dense/conv
 //! layers they describe ([`infer_chain`]); a file or a folder of them (the published SIREN data
-//! sets' layout) becomes a [`crate::zoo::NetworkFile`] ([`read_networks`]).
+//! sets' layout) becomes a [`crate::zoo::NetworkFile`] ([`read_networks`]); a network is written
+//! back as a safetensors state dict with its original names ([`Chain::write_state_dict`]).
 //!
 //! The pickle is run by a small whitelisting virtual machine (`unpickle`): plain values and
 //! containers, storages as persistent ids, and only the globals that rebuild tensors
@@ -19,6 +20,7 @@ mod dtype;
 mod folder;
 mod state_dict;
 mod unpickle;
+mod write;
 
 pub use chain::{infer_chain, Chain};
 pub use dtype::Dtype;
