@@ -11,8 +11,12 @@
 //! `collections.OrderedDict`. Any other global (`os.system`, `builtins.eval`, a model class) or
 //! opcode is an [`crate::Error::Torch`] naming it; nothing a pickle asks for is executed. Sizes,
 //! offsets and strides are checked against the bytes actually present before anything is
-//! allocated. Float32, float64, float16 and bfloat16 storages convert to f64 exactly; views
-//! with any non-negative strides and storage offsets are materialised row-major.
+//! allocated. Float32, float64, float16 and bfloat16 storages convert to f64 exactly (integer
+//! and bool buffers are read too; [`infer_chain`] refuses them); views with any non-negative
+//! strides and storage offsets are materialised row-major. The pickle's root must be a dict of
+//! tensors, or a training checkpoint holding one under `state_dict` or `model_state_dict`.
+//! Not read: the pre-1.6 (non-zip) format, big-endian archives, compressed entries, whole
+//! pickled modules (`torch.save(model)`: their class is not an allowed global) and TorchScript.
 
 mod archive;
 mod chain;

@@ -247,13 +247,6 @@ fn materialise(
     let bad =
         |msg: String| Error::torch(path, TorchProblem::Storage(format!("tensor {name}: {msg}")));
     let s = &view.storage;
-    if !s.dtype.is_float() && s.dtype != Dtype::I64 {
-        // Integers other than batch-norm counters never hold weights.
-        return Err(Error::torch(
-            path,
-            TorchProblem::Dtype(format!("tensor {name} is {}", s.dtype.name())),
-        ));
-    }
     if view.size.len() != view.stride.len() {
         return Err(Error::torch(
             path,
