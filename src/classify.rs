@@ -283,7 +283,7 @@ pub fn classify_inr(config: &ClassifyConfig, backend: &dyn Backend) -> Result<Cl
     config.validate()?;
     let (path, generate_seconds) =
         inr_file(&config.inrs, &config.cache_dir, config.progress, backend)?;
-    let file = NetworkFile::read(&path, None)?;
+    let file = NetworkFile::read_inrs(&path)?;
     let labels = file.labels.clone().ok_or_else(|| {
         Error::Input(format!(
             "{} has no labels: it is not an INR classification set",

@@ -231,7 +231,7 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
     config.validate()?;
     let (path, generate_seconds) =
         inr_file(&config.inrs, &config.cache_dir, config.progress, backend)?;
-    let file = NetworkFile::read(&path, None)?;
+    let file = NetworkFile::read_inrs(&path)?;
     let spec = file.spec.clone();
     let n = file.networks.batch();
     if n < 10 {

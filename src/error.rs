@@ -47,6 +47,39 @@ pub enum Error {
         path: PathBuf,
         problem: DatasetProblem,
     },
+    /// A PyTorch `.pth`/`.pt` file or state dict is unusable or unsafe (see [`crate::torchfile`]).
+    #[error("PyTorch file {path}: {problem}")]
+    Torch {
+        path: PathBuf,
+        problem: TorchProblem,
+    },
+}
+
+/// What was wrong with a PyTorch file (see [`Error::Torch`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TorchProblem {
+    /// The pickle names a global outside the whitelist (only tensors and plain containers are
+    /// rebuilt; nothing else a pickle asks for is ever executed).
+    #[error("the pickle asks for global {0}, which is not allowed (only tensors, storages and OrderedDict are rebuilt)")]
+    UnsafeGlobal(String),
+    /// The pickle uses an opcode the reader does not implement.
+    #[error("unsupported pickle opcode 0x{opcode:02x} at byte {offset} of data.pkl")]
+    Opcode { opcode: u8, offset: usize },
+    /// The archive or pickle ends before the data it announces.
+    #[error("truncated: {0}")]
+    Truncated(String),
+    /// The archive or pickle is not what `torch.save` writes.
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// A tensor's storage is missing or too small for the view the pickle claims.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// A storage of an element type the reader does not decode.
+    #[error("unsupported dtype: {0}")]
+    Dtype(String),
+    /// The tensors do not form a chain of dense/conv layers (with the names found).
+    #[error("not a chain of dense/conv layers: {0}")]
+    NotAChain(String),
 }
 
 /// What was wrong with a dataset file (see [`Error::Dataset`]).
@@ -108,6 +141,14 @@ impl Error {
     /// Shorthand for a [`Error::Dataset`] error.
     pub fn dataset(path: impl Into<PathBuf>, problem: DatasetProblem) -> Self {
         Error::Dataset {
+            path: path.into(),
+            problem,
+        }
+    }
+
+    /// Shorthand for a [`Error::Torch`] error.
+    pub fn torch(path: impl Into<PathBuf>, problem: TorchProblem) -> Self {
+        Error::Torch {
             path: path.into(),
             problem,
         }

@@ -19,6 +19,15 @@ pub enum Networks {
     Zoo(PathBuf),
     /// A network file (`mnfn zoo export`, INR sets of `mnfn inr generate`).
     File(PathBuf),
+    /// PyTorch state dicts: a `.pth`/`.pt` file or a folder of them
+    /// ([`crate::torchfile::read_networks`]), read with the model's activation; `layers` names
+    /// the modules in forward order when their names do not say it.
+    StateDicts {
+        /// The file or folder.
+        path: PathBuf,
+        /// Module names in forward order.
+        layers: Option<Vec<String>>,
+    },
 }
 
 /// A model's outputs on a set of networks.
@@ -36,6 +45,14 @@ pub struct Predictions {
     pub outputs: Vec<f64>,
     /// Known targets, one per network: test accuracies (predict-gen) or labels (classify-inr).
     pub targets: Option<Vec<f64>>,
+}
+
+/// A file's networks and its labels as targets.
+fn with_targets(file: NetworkFile) -> (WeightSpace, Option<Vec<f64>>) {
+    let labels = file
+        .labels
+        .map(|l| l.into_iter().map(|v| v as f64).collect());
+    (file.networks, labels)
 }
 
 /// Loads `networks` for `checkpoint`'s model and scores them in batches of `batch`, with a
@@ -78,10 +95,17 @@ pub fn predict_networks(
                     activation_name(activation)
                 )));
             }
-            let labels = file
-                .labels
-                .map(|l| l.into_iter().map(|v| v as f64).collect());
-            (file.networks, labels)
+            with_targets(file)
+        }
+        Networks::StateDicts { path, layers } => {
+            let names: Option<Vec<&str>> = layers
+                .as_ref()
+                .map(|l| l.iter().map(String::as_str).collect());
+            with_targets(crate::torchfile::read_networks(
+                path,
+                names.as_deref(),
+                activation,
+            )?)
         }
     };
     let n = inputs.batch();

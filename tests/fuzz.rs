@@ -29,7 +29,7 @@ use monomial_nfn::golden::check_golden;
 use monomial_nfn::zoo::dataset::{LAYOUT, MANIFEST, METRICS, WEIGHTS};
 use monomial_nfn::zoo::inr::{render_pictures, stored_picture};
 use monomial_nfn::zoo::{Layout, NetworkFile, Splits, StepFilter, Table, Zoo, ZooFilter};
-use monomial_nfn::{Cpu, NetActivation, Result};
+use monomial_nfn::{infer_chain, Cpu, NetActivation, Result, StateDict};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -91,6 +91,9 @@ enum Kind {
     /// gzip of CSV text: mutated as compressed bytes, or decompressed, mutated as text and
     /// recompressed.
     Gzip,
+    /// Bytes without a length-prefixed header (zip archives, pickles): the header-aware
+    /// mutations edit numbers anywhere.
+    Binary,
 }
 
 type Reader = Arc<dyn Fn(&Path) -> Result<String> + Send + Sync>;
@@ -254,9 +257,50 @@ fn targets(work: &Path) -> Vec<Target> {
                 Ok(format!("{} parameters", c.model.num_params()))
             }),
         ),
+        pth_target("pth archive", "model.pth", None),
+        pth_target("pth data.pkl", "data.pkl", Some("data.pkl")),
         golden("golden (NP pool)", "A_mlp_nppool_c3.safetensors"),
         golden("golden (HNPS linear)", "A_mlp_hnpslinear_c1to3.safetensors"),
     ]
+}
+
+/// The named-module MLP fixture (tests/fixtures/pth), read as a state dict and a chain. With
+/// `entry`, only that entry of the archive is mutated (so the mutations reach the pickle rather
+/// than the zip's checksums) and the reader zips it back with the others.
+fn pth_target(name: &'static str, file: &'static str, entry: Option<&'static str>) -> Target {
+    let archive = std::fs::read(formats::pth("mlp_named.pth")).unwrap();
+    let valid = match entry {
+        Some(e) => {
+            formats::unzip(&archive)
+                .into_iter()
+                .find(|(n, _)| n.ends_with(e))
+                .unwrap()
+                .1
+        }
+        None => archive.clone(),
+    };
+    let read: Reader = Arc::new(move |p: &Path| {
+        let bytes = std::fs::read(p).map_err(|e| monomial_nfn::Error::io(p, e))?;
+        let bytes = match entry {
+            Some(e) => formats::pth_with(&archive, e, Some(&bytes)),
+            None => bytes,
+        };
+        let sd = StateDict::from_bytes(p, bytes)?;
+        let chain = infer_chain(&sd, None, NetActivation::Relu, p)?;
+        Ok(format!(
+            "{} tensors, {}",
+            sd.entries.len(),
+            chain.spec.layers_in_words()
+        ))
+    });
+    Target {
+        name,
+        file,
+        kind: Kind::Binary,
+        companions: Vec::new(),
+        valid,
+        read,
+    }
 }
 
 // --- Mutations -------------------------------------------------------------------------------
@@ -335,7 +379,7 @@ fn header_span(kind: Kind, bytes: &[u8]) -> Option<(usize, usize)> {
             };
             (start + n <= bytes.len()).then_some((start, start + n))
         }
-        Kind::Text | Kind::Gzip => Some((0, bytes.len())),
+        Kind::Text | Kind::Gzip | Kind::Binary => Some((0, bytes.len())),
     }
 }
 
@@ -354,7 +398,7 @@ fn fix_header_len(kind: Kind, bytes: &mut [u8], delta: isize) {
             let n = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as isize + delta;
             bytes[8..12].copy_from_slice(&(n as u32).to_le_bytes());
         }
-        Kind::Text | Kind::Gzip => {}
+        Kind::Text | Kind::Gzip | Kind::Binary => {}
     }
 }
 

@@ -18,7 +18,7 @@ use monomial_nfn::golden::check_golden;
 use monomial_nfn::io::TensorFile;
 use monomial_nfn::zoo::dataset::{LAYOUT, MANIFEST, METRICS, WEIGHTS};
 use monomial_nfn::zoo::{Layout, NetworkFile, Splits, StepFilter, Table, Zoo, ZooFilter};
-use monomial_nfn::{Cpu, DatasetProblem, Error, NetActivation, Tensor};
+use monomial_nfn::{Cpu, DatasetProblem, Error, NetActivation, StateDict, Tensor, TorchProblem};
 
 /// The fixture: a directory of valid files (see [`Fx::new`]) that cases copy and break.
 struct Fx {
@@ -155,6 +155,18 @@ fn variant(e: &Error) -> String {
                 DatasetProblem::Empty(_) => "Empty",
             }
         ),
+        Error::Torch { problem, .. } => format!(
+            "Torch({})",
+            match problem {
+                TorchProblem::UnsafeGlobal(_) => "UnsafeGlobal",
+                TorchProblem::Opcode { .. } => "Opcode",
+                TorchProblem::Truncated(_) => "Truncated",
+                TorchProblem::Malformed(_) => "Malformed",
+                TorchProblem::Storage(_) => "Storage",
+                TorchProblem::Dtype(_) => "Dtype",
+                TorchProblem::NotAChain(_) => "NotAChain",
+            }
+        ),
     }
 }
 
@@ -240,6 +252,36 @@ fn read_net(p: &Path) -> monomial_nfn::Result<()> {
 
 fn load_ckpt(p: &Path) -> monomial_nfn::Result<()> {
     Checkpoint::load(p).map(|_| ())
+}
+
+fn read_pth(p: &Path) -> monomial_nfn::Result<()> {
+    StateDict::read(p).map(|_| ())
+}
+
+fn pth_chain(p: &Path) -> monomial_nfn::Result<()> {
+    let sd = StateDict::read(p)?;
+    monomial_nfn::infer_chain(&sd, None, NetActivation::Relu, p).map(|_| ())
+}
+
+/// A `.pth` case: the file `name` holds `bytes(valid tensors.pth)`.
+fn pth_case(
+    name: &'static str,
+    reader: &'static str,
+    call: Call,
+    variant: &'static str,
+    needles: &'static [&'static str],
+    bytes: fn(&[u8]) -> Vec<u8>,
+) -> Case {
+    lib(name, reader, call, variant, needles, move |fx| {
+        let valid = std::fs::read(formats::pth("tensors.pth")).unwrap();
+        fx.write("case.pth", &bytes(&valid))
+    })
+}
+
+/// A one-tensor `.pth` of six stored floats whose view is (offset, size, stride, numel).
+fn pth_view(offset: i64, size: &[i64], stride: &[i64], numel: i64) -> Vec<u8> {
+    let pickle = formats::tensor_pickle(numel, offset, size, stride);
+    formats::pth_archive(&pickle, Some(&formats::f32_bytes(6)))
 }
 
 fn golden(p: &Path) -> monomial_nfn::Result<()> {
@@ -933,6 +975,137 @@ fn cases() -> Vec<Case> {
                 let b = fx.read("mlp.ckpt.safetensors");
                 fx.write("ck-cut.safetensors", &b[..b.len() / 2])
             },
+        ),
+        // --- PyTorch state dicts (.pth) ---
+        pth_case(
+            "pth: pickle asks for os.system",
+            "StateDict::read",
+            read_pth,
+            "Torch(UnsafeGlobal)",
+            &["os.system", "not allowed"],
+            |v| {
+                formats::pth_with(
+                    v,
+                    "data.pkl",
+                    Some(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00ls\x85R."),
+                )
+            },
+        ),
+        pth_case(
+            "pth: pickle asks for builtins.eval",
+            "StateDict::read",
+            read_pth,
+            "Torch(UnsafeGlobal)",
+            &["builtins.eval"],
+            |v| {
+                formats::pth_with(
+                    v,
+                    "data.pkl",
+                    Some(b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93."),
+                )
+            },
+        ),
+        pth_case(
+            "pth: unknown pickle opcode",
+            "StateDict::read",
+            read_pth,
+            "Torch(Opcode)",
+            &["opcode 0x49"],
+            |v| formats::pth_with(v, "data.pkl", Some(b"\x80\x02}I1\n.")),
+        ),
+        pth_case(
+            "pth: truncated archive",
+            "StateDict::read",
+            read_pth,
+            "Torch(Truncated)",
+            &["cut short"],
+            |v| v[..v.len() / 2].to_vec(),
+        ),
+        pth_case(
+            "pth: pickle cut short",
+            "StateDict::read",
+            read_pth,
+            "Torch(Truncated)",
+            &["data.pkl"],
+            |v| {
+                formats::pth_with(
+                    v,
+                    "data.pkl",
+                    Some(&formats::tensor_pickle(6, 0, &[6], &[1])[..40]),
+                )
+            },
+        ),
+        pth_case(
+            "pth: storage offset past the end",
+            "StateDict::read",
+            read_pth,
+            "Torch(Storage)",
+            &["offset 5", "reaches element 6"],
+            |_| pth_view(5, &[2], &[1], 6),
+        ),
+        pth_case(
+            "pth: negative stride",
+            "StateDict::read",
+            read_pth,
+            "Torch(Storage)",
+            &["negative stride"],
+            |_| pth_view(5, &[2], &[-1], 6),
+        ),
+        pth_case(
+            "pth: storage claims 2^60 elements",
+            "StateDict::read",
+            read_pth,
+            "Torch(Storage)",
+            &["holds 24 bytes"],
+            |_| pth_view(0, &[2], &[1], 1 << 60),
+        ),
+        pth_case(
+            "pth: size overflows",
+            "StateDict::read",
+            read_pth,
+            "Torch(Storage)",
+            &["overflows"],
+            |_| pth_view(0, &[1 << 40, 1 << 40], &[1, 1], 6),
+        ),
+        pth_case(
+            "pth: storage entry missing",
+            "StateDict::read",
+            read_pth,
+            "Torch(Storage)",
+            &["data/0"],
+            |_| formats::pth_archive(&formats::tensor_pickle(6, 0, &[6], &[1]), None),
+        ),
+        pth_case(
+            "pth: big-endian archive",
+            "StateDict::read",
+            read_pth,
+            "Torch(Malformed)",
+            &["byte order", "big"],
+            |v| formats::pth_with(v, "byteorder", Some(b"big")),
+        ),
+        pth_case(
+            "pth: legacy (pre-1.6) torch.save file",
+            "StateDict::read",
+            read_pth,
+            "Torch(Malformed)",
+            &["legacy"],
+            |_| b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.".to_vec(),
+        ),
+        pth_case(
+            "pth: neither zip nor safetensors",
+            "StateDict::read",
+            read_pth,
+            "Torch(Malformed)",
+            &["neither"],
+            |_| b"this is not a state dict".to_vec(),
+        ),
+        pth_case(
+            "pth: batch norm model as a network",
+            "infer_chain",
+            pth_chain,
+            "Torch(NotAChain)",
+            &["normalisation", "1.running_mean"],
+            |_| std::fs::read(formats::pth("batchnorm.pth")).unwrap(),
         ),
         // --- mnfn predict-gen ---
         cli(

@@ -125,9 +125,19 @@ struct PredictArgs {
         required_unless_present = "networks"
     )]
     zoo: Option<PathBuf>,
-    /// A network file (`mnfn zoo export`, `mnfn inr generate`).
+    /// A network file (`mnfn zoo export`, `mnfn inr generate`), or PyTorch state dicts: a
+    /// `.pth`/`.pt` file or a folder of them.
     #[arg(long, value_name = "FILE")]
     networks: Option<PathBuf>,
+    /// Module names of the state dicts in forward order (`fc1,fc2,out`), when their names
+    /// and file order do not say it.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "NAMES",
+        requires = "networks"
+    )]
+    layers: Option<Vec<String>>,
     /// Where to write one CSV row per network.
     #[arg(long, default_value = "predictions.csv")]
     out: PathBuf,
@@ -142,7 +152,9 @@ struct PredictArgs {
 /// Options shared by the INR experiments: the set, the step schedule, the backend.
 #[derive(clap::Args, Clone)]
 struct InrRunArgs {
-    /// An INR set file (`mnfn inr generate`); without it one is generated and cached.
+    /// An INR set file (`mnfn inr generate`), or SIRENs saved by PyTorch: a `.pth` file or a
+    /// folder of them (`{prefix}_{label}s/net{idx}.pth`); without it a set is generated and
+    /// cached.
     #[arg(long)]
     inrs: Option<PathBuf>,
     /// SIRENs of the generated set (when no --inrs is given).
@@ -398,7 +410,8 @@ enum InrCommand {
     /// Render SIREN I of a network file to a PNG, beside the image it was fitted to when the
     /// file stores images.
     Render {
-        /// Network file (e.g. from `mnfn inr generate`).
+        /// Network file (e.g. from `mnfn inr generate`), or SIRENs saved by PyTorch: a `.pth`
+        /// file or a folder of them (`{prefix}_{label}s/net{idx}.pth`, indexed in idx order).
         file: PathBuf,
         /// Which SIREN.
         #[arg(long, default_value_t = 0)]
@@ -889,6 +902,20 @@ fn predict(a: &PredictArgs) -> Res<ExitCode> {
     let checkpoint = Checkpoint::load(&a.model)?;
     let networks = match (&a.zoo, &a.networks) {
         (Some(d), _) => Networks::Zoo(d.clone()),
+        (None, Some(f)) if monomial_nfn::torchfile::is_state_dict_source(f) => {
+            Networks::StateDicts {
+                path: f.clone(),
+                layers: a.layers.clone(),
+            }
+        }
+        (None, Some(_)) if a.layers.is_some() => {
+            return Err(monomial_nfn::Error::setting(
+                "--layers",
+                a.layers.as_deref().unwrap_or_default().join(","),
+                "only with PyTorch state dicts (--networks FILE.pth or a folder)",
+            )
+            .into())
+        }
         (None, Some(f)) => Networks::File(f.clone()),
         (None, None) => unreachable!("clap requires --zoo or --networks"),
     };
@@ -1215,7 +1242,7 @@ fn inr_render(
     out: &Path,
 ) -> Res<ExitCode> {
     use monomial_nfn::zoo::inr::{render_pictures, stored_picture};
-    let file = monomial_nfn::zoo::NetworkFile::read(path, None)?;
+    let file = monomial_nfn::zoo::NetworkFile::read_inrs(path)?;
     let stored = stored_picture(&file, index);
     let side = size.or(stored.as_ref().map(|p| p.h)).unwrap_or(16);
     let device = backend;

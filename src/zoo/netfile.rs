@@ -112,6 +112,17 @@ impl NetworkFile {
         })
     }
 
+    /// Reads an INR set: a network file, or SIREN state dicts saved by PyTorch (a `.pth`/`.pt`
+    /// file or a folder of them in the published layout, SPEC §6.2), whose hidden activation is
+    /// sin.
+    pub fn read_inrs(path: &Path) -> Result<Self> {
+        if crate::torchfile::is_state_dict_source(path) {
+            crate::torchfile::read_networks(path, None, NetActivation::Sin)
+        } else {
+            Self::read(path, None)
+        }
+    }
+
     /// Writes the networks (F64), labels and metadata.
     pub fn write(&self, path: &Path) -> Result<()> {
         self.networks.validate(&self.spec, Some(1))?;

@@ -115,3 +115,105 @@ pub fn golden(name: &str) -> PathBuf {
         .join("tests/goldens")
         .join(name)
 }
+
+/// A shipped `.pth` fixture by name (tests/fixtures/pth, written by its make_fixtures.py).
+pub fn pth(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pth")
+        .join(name)
+}
+
+/// The entries (name, bytes) of a zip archive, in order.
+pub fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip archive");
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).unwrap();
+            (f.name().to_string(), b)
+        })
+        .collect()
+}
+
+/// A zip archive of `entries`, stored uncompressed as `torch.save` writes them.
+pub fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in entries {
+        w.start_file(name, opts).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// The `.pth` archive `valid` with its entry ending in `suffix` replaced by `bytes` (removed for
+/// None).
+pub fn pth_with(valid: &[u8], suffix: &str, bytes: Option<&[u8]>) -> Vec<u8> {
+    let entries: Vec<(String, Vec<u8>)> = unzip(valid)
+        .into_iter()
+        .filter_map(|(n, b)| match (n.ends_with(suffix), bytes) {
+            (false, _) => Some((n, b)),
+            (true, Some(new)) => Some((n, new.to_vec())),
+            (true, None) => None,
+        })
+        .collect();
+    zip(&entries)
+}
+
+/// A `data.pkl` as `torch.save` writes it for one float32 tensor `w` viewing storage `0`:
+/// `OrderedDict(w=_rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', numel), offset,
+/// size, stride, False, None))`.
+pub fn tensor_pickle(numel: i64, offset: i64, size: &[i64], stride: &[i64]) -> Vec<u8> {
+    let text = |p: &mut Vec<u8>, t: &str| {
+        p.push(b'X');
+        p.extend((t.len() as u32).to_le_bytes());
+        p.extend(t.as_bytes());
+    };
+    let int = |p: &mut Vec<u8>, v: i64| {
+        p.extend([0x8a, 8]);
+        p.extend(v.to_le_bytes());
+    };
+    let mut p = vec![0x80, 2];
+    p.extend(b"ccollections\nOrderedDict\n)R(");
+    text(&mut p, "w");
+    p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+    text(&mut p, "storage");
+    p.extend(b"ctorch\nFloatStorage\n");
+    text(&mut p, "0");
+    text(&mut p, "cpu");
+    int(&mut p, numel);
+    p.extend(b"tQ");
+    int(&mut p, offset);
+    for axes in [size, stride] {
+        p.push(b'(');
+        for &v in axes {
+            int(&mut p, v);
+        }
+        p.push(b't');
+    }
+    p.extend(b"\x89NtRu.");
+    p
+}
+
+/// A `.pth` archive (prefix `archive/`) of `pickle` as data.pkl and, when given, `storage` as
+/// data/0.
+pub fn pth_archive(pickle: &[u8], storage: Option<&[u8]>) -> Vec<u8> {
+    let mut entries = vec![
+        ("archive/data.pkl".to_string(), pickle.to_vec()),
+        ("archive/byteorder".to_string(), b"little".to_vec()),
+    ];
+    if let Some(s) = storage {
+        entries.push(("archive/data/0".to_string(), s.to_vec()));
+    }
+    entries.push(("archive/version".to_string(), b"3\n".to_vec()));
+    zip(&entries)
+}
+
+/// `n` float32 values 0, 1, 2, ... as little-endian bytes.
+pub fn f32_bytes(n: usize) -> Vec<u8> {
+    (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect()
+}
