@@ -49,7 +49,7 @@ pub fn hot_gemm(plan: &Plan) -> Option<(usize, usize, usize)> {
 const GEMM_REPS: usize = 16;
 
 /// GFLOP/s of a plain f32 GEMM C = A·B of shape m×k×n on `backend`, the machine-independent
-/// yardstick of `mnfn bench`: a plan of [`GEMM_REPS`] products of two parameter matrices (so
+/// yardstick of `mnfn bench`: a plan of 16 products of two parameter matrices (so
 /// nothing is uploaded per run), then C's column sums as the only output (read back once per
 /// run, not counted), run for at least `seconds` after a warm-up run.
 pub fn gemm_gflops(
