@@ -194,3 +194,64 @@ fn bench_runs_batches_over_the_binding_limit() {
         "{text}"
     );
 }
+
+/// A device that is lost after its first run: every later run, read and write fails with a
+/// device error, as wgpu reports a lost GPU.
+struct LostAfterOneRun<'a> {
+    gpu: &'a Gpu,
+    runs: std::cell::Cell<usize>,
+}
+
+impl Backend for LostAfterOneRun<'_> {
+    fn describe(&self) -> String {
+        "a GPU lost after one run".into()
+    }
+    fn run(&self, plan: &Plan, inputs: &[Vec<f64>]) -> monomial_nfn::Result<Vec<Vec<f64>>> {
+        self.runs.set(self.runs.get() + 1);
+        if self.runs.get() > 1 {
+            return Err(monomial_nfn::Error::Device("device lost".into()));
+        }
+        self.gpu.run(plan, inputs)
+    }
+    fn read(&self, _: &Plan, _: &[usize]) -> monomial_nfn::Result<Vec<Vec<f64>>> {
+        Err(monomial_nfn::Error::Device("device lost".into()))
+    }
+    fn write(&self, _: &Plan, _: usize, _: &[f64]) -> monomial_nfn::Result<()> {
+        Err(monomial_nfn::Error::Device("device lost".into()))
+    }
+    fn release(&self, plan: &Plan) {
+        self.gpu.release(plan)
+    }
+}
+
+/// Under `auto`, a GPU lost in the middle of a job reruns the whole job on the CPU, with the
+/// CPU's result; without `auto` the device error stands; other errors are never retried.
+#[test]
+fn a_gpu_lost_mid_run_reruns_the_job_on_the_cpu_only_under_auto() {
+    use monomial_nfn::backend::with_cpu_fallback;
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let mut r = ChaCha8Rng::seed_from_u64(9);
+    let m = model(&mut r);
+    let spec = m.spec().clone();
+    let input = WeightSpace::random(&spec, 3, 1, &mut r);
+    // Two forward passes: the first runs on the device, the second finds it lost.
+    let job = |b: &dyn Backend| -> monomial_nfn::Result<Vec<f64>> {
+        m.forward(b, &input)?;
+        Ok(m.forward(b, &input)?.features()?.data)
+    };
+    let lost = || LostAfterOneRun {
+        gpu: &gpu,
+        runs: std::cell::Cell::new(0),
+    };
+    let on_cpu = job(&monomial_nfn::Cpu::<f32>::new()).unwrap();
+    assert_eq!(with_cpu_fallback(true, &lost(), job).unwrap(), on_cpu);
+    let e = with_cpu_fallback(false, &lost(), job).unwrap_err();
+    assert!(matches!(e, monomial_nfn::Error::Device(_)), "{e}");
+    let bad = |_: &dyn Backend| -> monomial_nfn::Result<()> {
+        Err(monomial_nfn::Error::Input("bad input".into()))
+    };
+    let e = with_cpu_fallback(true, &lost(), bad).unwrap_err();
+    assert!(matches!(e, monomial_nfn::Error::Input(_)), "{e}");
+}

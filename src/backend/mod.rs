@@ -28,6 +28,23 @@ pub trait Backend {
     }
 }
 
+/// Runs `job` on `backend`; when `fallback` is set (the user asked for `--backend auto`) and the
+/// job fails with a device error (a lost GPU, a buffer past its limits), logs a warning and runs
+/// it again on the CPU in f32. Other errors, and every error without `fallback`, are returned.
+pub fn with_cpu_fallback<T>(
+    fallback: bool,
+    backend: &dyn Backend,
+    job: impl Fn(&dyn Backend) -> Result<T>,
+) -> Result<T> {
+    match job(backend) {
+        Err(Error::Device(e)) if fallback => {
+            log::warn!("the GPU failed mid-run ({e}); running again on the CPU");
+            job(&cpu::Cpu::<f32>::new())
+        }
+        r => r,
+    }
+}
+
 /// The error for a buffer id outside a plan.
 fn no_buffer(plan: &Plan, id: BufId) -> Error {
     Error::Spec(format!("plan {} has no buffer {id}", plan.id))

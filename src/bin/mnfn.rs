@@ -768,13 +768,11 @@ fn with_fallback<T>(
     backend: &dyn Backend,
     job: impl Fn(&dyn Backend) -> monomial_nfn::Result<T>,
 ) -> Res<T> {
-    match job(backend) {
-        Err(monomial_nfn::Error::Device(e)) if device == Device::Auto => {
-            eprintln!("warning: the GPU failed mid-run ({e}); running again on the CPU");
-            Ok(job(&Cpu::<f32>::new())?)
-        }
-        r => Ok(r?),
-    }
+    Ok(monomial_nfn::backend::with_cpu_fallback(
+        device == Device::Auto,
+        backend,
+        job,
+    )?)
 }
 
 fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
