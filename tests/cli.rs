@@ -4,19 +4,10 @@
 
 mod common;
 
-use std::process::Command;
-
 /// Runs `mnfn args`; returns (exit code, stderr and stdout).
 fn mnfn(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mnfn"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("panicked"), "mnfn {args:?}: {text}");
-    (out.status.code().unwrap_or(-1), text)
+    let (code, text) = common::mnfn(args, &[]);
+    (code.unwrap_or(-1), text)
 }
 
 /// Clap rejects a value with exit code 2 and the list of accepted ones.

@@ -7,7 +7,6 @@ mod common;
 mod formats;
 
 use std::path::Path;
-use std::process::Command;
 
 use monomial_nfn::backend::gpu::{AdapterChoice, Gpu, MAX_BINDING_ENV, NO_GPU_ENV};
 use monomial_nfn::plan::{LossKind, Plan};
@@ -109,20 +108,6 @@ fn training_over_the_binding_limit_accumulates_parts_to_the_one_pass_step() {
     assert!(start.iter().zip(&pb).any(|(u, v)| u != v));
 }
 
-/// Runs `mnfn args` with the variable `env` set; returns the exit code and the output.
-fn mnfn(args: &[&str], env: (&str, &str)) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mnfn"))
-        .args(args)
-        .env(env.0, env.1)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("panicked"), "mnfn {args:?}: {text}");
-    (out.status.code(), text)
-}
-
 /// A path as a command-line argument.
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -143,7 +128,7 @@ fn without_an_adapter_auto_falls_back_to_the_cpu_and_gpu_is_an_error() {
         let out = dir.path().join(format!("{backend}.csv"));
         let args = ["predict", "--model", p(&ckpt), "--networks", p(&nets)];
         let args = [&args[..], &["--backend", backend, "--out", p(&out)]].concat();
-        mnfn(&args, (NO_GPU_ENV, "1"))
+        common::mnfn(&args, &[(NO_GPU_ENV, "1")])
     };
     let (code, text) = run("auto");
     assert_eq!(code, Some(0), "{text}");
@@ -172,9 +157,9 @@ fn bench_runs_batches_over_the_binding_limit() {
             "--backend",
             "gpu",
         ];
-        mnfn(
+        common::mnfn(
             &[&args[..], &["--seconds", "0.05"]].concat(),
-            (MAX_BINDING_ENV, limit),
+            &[(MAX_BINDING_ENV, limit)],
         )
     };
     // A middle layer's features take 2,304 entries × 144 channels × 4 bytes = 1.3 MB per

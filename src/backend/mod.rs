@@ -50,6 +50,27 @@ fn no_buffer(plan: &Plan, id: BufId) -> Error {
     Error::Spec(format!("plan {} has no buffer {id}", plan.id))
 }
 
+/// Checks that `inputs` holds one vector per input of `plan`, each of its buffer's length.
+fn check_inputs(plan: &Plan, inputs: &[Vec<f64>]) -> Result<()> {
+    if inputs.len() != plan.inputs.len() {
+        return Err(Error::shape(
+            "plan inputs",
+            &[plan.inputs.len()],
+            &[inputs.len()],
+        ));
+    }
+    for (&id, data) in plan.inputs.iter().zip(inputs) {
+        if data.len() != plan.bufs[id].len {
+            return Err(Error::shape(
+                format!("plan input buffer {id}"),
+                &[plan.bufs[id].len],
+                &[data.len()],
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `data` can overwrite buffer `id` of `plan`.
 fn check_write(plan: &Plan, id: BufId, data: &[f64]) -> Result<()> {
     let desc = plan.bufs.get(id).ok_or_else(|| no_buffer(plan, id))?;

@@ -194,3 +194,19 @@ pub fn max_rel(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0f64, |e, (x, y)| e.max((x - y).abs()))
         / m
 }
+
+/// Runs the `mnfn` binary with `args` and the extra environment `env`: its exit code and its
+/// stderr followed by its stdout. A panic fails the test.
+#[allow(dead_code)]
+pub fn mnfn(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mnfn"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("panicked"), "mnfn {args:?}: {text}");
+    (out.status.code(), text)
+}

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::backend::Backend;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plan::{BufId, BufKind, Op, Plan};
 use crate::scalar::Scalar;
 
@@ -194,22 +194,7 @@ impl<T: Scalar> Backend for Cpu<T> {
     }
 
     fn run(&self, plan: &Plan, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
-        if inputs.len() != plan.inputs.len() {
-            return Err(Error::shape(
-                "plan inputs",
-                &[plan.inputs.len()],
-                &[inputs.len()],
-            ));
-        }
-        for (&id, data) in plan.inputs.iter().zip(inputs) {
-            if data.len() != plan.bufs[id].len {
-                return Err(Error::shape(
-                    format!("plan input buffer {id}"),
-                    &[plan.bufs[id].len],
-                    &[data.len()],
-                ));
-            }
-        }
+        super::check_inputs(plan, inputs)?;
         let mut prepared = self.take(plan);
         for (&id, data) in plan.inputs.iter().zip(inputs) {
             let buf = &mut prepared.bufs[id];

@@ -240,22 +240,9 @@ impl Gpu {
 
     /// The compiled plan with `inputs` written to its input buffers.
     fn upload(&self, plan: &Plan, inputs: &[Vec<f64>]) -> Result<Arc<Prepared>> {
-        if inputs.len() != plan.inputs.len() {
-            return Err(Error::shape(
-                "plan inputs",
-                &[plan.inputs.len()],
-                &[inputs.len()],
-            ));
-        }
+        super::check_inputs(plan, inputs)?;
         let prep = self.prepared(plan)?;
         for (&id, data) in plan.inputs.iter().zip(inputs) {
-            if data.len() != plan.bufs[id].len {
-                return Err(Error::shape(
-                    format!("plan input buffer {id}"),
-                    &[plan.bufs[id].len],
-                    &[data.len()],
-                ));
-            }
             let v: Vec<f32> = data.iter().map(|&x| x as f32).collect();
             self.ctx
                 .queue
