@@ -10,6 +10,7 @@ use crate::plan::{BufKind, GemmOp, Op, Plan, PoolOp};
 use crate::scalar::Scalar;
 
 use super::activation::activation_in_place;
+use super::activation_grad::activation_grad_rows;
 use super::{activation, pool};
 
 /// Rows per block: a block's input and output rows (f32, the widest op of the chain) fill half
@@ -93,6 +94,16 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
                         && is_param(n.b)
                         && n.bias.is_none_or(is_param)
                 }
+                // The backward's dy = dZ·Wᵀ is turned into dx while still in cache. The op moves
+                // up to the chain's start: x and dx must be final there and dx unread in between; dx is written, not accumulated
+                // (a block of the chain's scratch holds no earlier dx).
+                Op::ActivationGrad(a) => {
+                    a.dy == out
+                        && !a.accumulate
+                        && writers[a.x].iter().all(|&w| w < start)
+                        && writers[a.dx].iter().all(|&w| w < start || w == next)
+                        && readers[a.dx].iter().all(|&r| r < start || r > next)
+                }
                 Op::Pool(p) => {
                     let params = p.gamma.is_none_or(is_param) && p.beta.is_none_or(is_param);
                     if p.x == out && params && p.batch * p.r * p.s == rows {
@@ -138,8 +149,14 @@ fn width(plan: &Plan, op: &Op, rows: usize) -> usize {
     plan.bufs[op.writes()].len / rows
 }
 
-/// One op of a chain applied to `nrows` rows held in `input`, writing `output`.
-fn step<T: Scalar>(op: &Op, bufs: &[Vec<T>], input: &[T], output: &mut [T], nrows: usize) {
+/// One op of a chain applied to rows `row0..row0 + nrows`, held in `input`, writing `output`.
+fn step<T: Scalar>(
+    op: &Op,
+    bufs: &[Vec<T>],
+    input: &[T],
+    output: &mut [T],
+    (row0, nrows): (usize, usize),
+) {
     match op {
         Op::Gemm(g) => {
             let sub = GemmOp {
@@ -155,6 +172,11 @@ fn step<T: Scalar>(op: &Op, bufs: &[Vec<T>], input: &[T], output: &mut [T], nrow
             );
         }
         Op::Activation(a) => activation(a.act, input, output),
+        Op::ActivationGrad(a) => {
+            let w = output.len() / nrows;
+            let x = &bufs[a.x][row0 * w..(row0 + nrows) * w];
+            activation_grad_rows(a.act, x, input, output, a.accumulate);
+        }
         Op::Pool(p) => {
             let sub = PoolOp {
                 batch: nrows / (p.r * p.s),
@@ -164,7 +186,7 @@ fn step<T: Scalar>(op: &Op, bufs: &[Vec<T>], input: &[T], output: &mut [T], nrow
             let beta = p.beta.map(|b| bufs[b].as_slice());
             pool(&sub, input, gamma, beta, output);
         }
-        _ => unreachable!("find_chains chains only GEMMs, activations and pools"),
+        _ => unreachable!("find_chains chains only GEMMs, activations, their gradients and pools"),
     }
 }
 
@@ -258,11 +280,11 @@ fn run_blocks<T: Scalar>(
                     };
                     let result = match (idx, op) {
                         (0, _) => {
-                            step(op, bufs, a_blk, &mut src[..cur], nrows);
+                            step(op, bufs, a_blk, &mut src[..cur], (row0, nrows));
                             Some(&src[..cur])
                         }
                         (i, _) if i + 1 == n => {
-                            step(op, bufs, &src[..prev], out_chunk, nrows);
+                            step(op, bufs, &src[..prev], out_chunk, (row0, nrows));
                             None
                         }
                         // Activations inside a chain run in place.
@@ -271,7 +293,7 @@ fn run_blocks<T: Scalar>(
                             Some(&src[..cur])
                         }
                         _ => {
-                            step(op, bufs, &src[..prev], &mut dst[..cur], nrows);
+                            step(op, bufs, &src[..prev], &mut dst[..cur], (row0, nrows));
                             in_ping = !in_ping;
                             Some(&dst[..cur])
                         }
@@ -289,74 +311,134 @@ fn run_blocks<T: Scalar>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Activation, ActivationOp, PlanBuilder};
+    use crate::plan::{Activation, ActivationGradOp, ActivationOp, PlanBuilder};
 
-    /// Whatever the block size (which follows the machine's L2), a chain's results are bitwise
-    /// those of running its ops one by one.
-    #[test]
-    fn every_block_size_gives_the_op_by_op_result_bitwise() {
-        let (rows, k, n1, n2) = (50, 9, 13, 6);
-        let values = |n: usize, seed: usize| -> Vec<f64> {
-            (0..n)
-                .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f64 / 1001.0 - 1.0) * 1.7)
-                .collect()
-        };
-        let mut pb = PlanBuilder::new();
-        let a = pb.input(rows * k);
-        let w1 = pb.param(values(k * n1, 1));
-        let b1 = pb.param(values(n1, 2));
-        let w2 = pb.param(values(n1 * n2, 3));
-        let h = pb.scratch(rows * n1);
-        let z = pb.scratch(rows * n1);
-        let y = pb.scratch(rows * n2);
-        let gemm = |a, b, bias, c, k, n| {
-            Op::Gemm(GemmOp {
-                a,
-                b,
-                bias,
-                c,
-                m: rows,
-                k,
-                n,
-                accumulate: false,
-                trans_a: false,
-                trans_b: false,
-            })
-        };
-        pb.push(gemm(a, w1, Some(b1), h, k, n1));
-        pb.push(Op::Activation(ActivationOp {
-            x: h,
-            y: z,
-            act: Activation::Tanh,
-            len: rows * n1,
-        }));
-        pb.push(gemm(z, w2, None, y, n1, n2));
-        let plan = pb.finish(vec![y]);
-        let (chains, _) = find_chains(&plan);
+    const ROWS: usize = 50;
+
+    fn values(n: usize, seed: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f64 / 1001.0 - 1.0) * 1.7)
+            .collect()
+    }
+
+    fn gemm(a: usize, b: usize, bias: Option<usize>, c: usize, (k, n): (usize, usize)) -> Op {
+        Op::Gemm(GemmOp {
+            a,
+            b,
+            bias,
+            c,
+            m: ROWS,
+            k,
+            n,
+            accumulate: false,
+            trans_a: false,
+            trans_b: false,
+        })
+    }
+
+    /// Runs `plan` op by op and its one chain at several block sizes (the size follows the
+    /// machine's L2): every block size must give the op-by-op `out` bitwise.
+    fn assert_chain_matches_ops(plan: &Plan, chain_ops: &[usize], out: usize) {
+        let (chains, _) = find_chains(plan);
         assert_eq!(chains.len(), 1);
-        assert_eq!(chains[0].ops, vec![0, 1, 2]);
-        let mut bufs: Vec<Vec<f32>> = plan
+        assert_eq!(chains[0].ops, chain_ops);
+        let bufs: Vec<Vec<f32>> = plan
             .bufs
             .iter()
-            .map(|d| match &d.kind {
+            .enumerate()
+            .map(|(i, d)| match &d.kind {
                 BufKind::Param(v) => v.iter().map(|&x| x as f32).collect(),
-                _ => vec![0.0; d.len],
+                _ => values(d.len, 10 + i).iter().map(|&x| x as f32).collect(),
             })
             .collect();
-        bufs[a] = values(rows * k, 4).iter().map(|&x| x as f32).collect();
         let mut reference = bufs.clone();
         for op in &plan.ops {
             super::super::run_op(op, &mut reference);
         }
-        for block in [1, 7, 16, rows, 4 * rows] {
+        for block in [1, 7, 16, ROWS, 4 * ROWS] {
             let mut fused = bufs.clone();
             let chain = Chain {
                 block,
                 ..chains[0].clone()
             };
-            run_chain(&plan, &chain, &mut fused);
+            run_chain(plan, &chain, &mut fused);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&fused[y]), bits(&reference[y]), "block {block}");
+            assert_eq!(bits(&fused[out]), bits(&reference[out]), "block {block}");
+        }
+    }
+
+    #[test]
+    fn every_block_size_gives_the_op_by_op_result_bitwise() {
+        let (k, n1, n2) = (9, 13, 6);
+        let mut pb = PlanBuilder::new();
+        let a = pb.input(ROWS * k);
+        let w1 = pb.param(values(k * n1, 1));
+        let b1 = pb.param(values(n1, 2));
+        let w2 = pb.param(values(n1 * n2, 3));
+        let h = pb.scratch(ROWS * n1);
+        let z = pb.scratch(ROWS * n1);
+        let y = pb.scratch(ROWS * n2);
+        pb.push(gemm(a, w1, Some(b1), h, (k, n1)));
+        pb.push(Op::Activation(ActivationOp {
+            x: h,
+            y: z,
+            act: Activation::Tanh,
+            len: ROWS * n1,
+        }));
+        pb.push(gemm(z, w2, None, y, (n1, n2)));
+        let plan = pb.finish(vec![y]);
+        assert_chain_matches_ops(&plan, &[0, 1, 2], y);
+    }
+
+    /// A backward step dy = dZ·Wᵀ, dx = dy ⊙ act'(x), then the next layer's dZ·Wᵀ, with an
+    /// unrelated op in between that reads dx when `read_dx_first`. Returns the plan and dx·W₂.
+    fn backward_plan(accumulate: bool, read_dx_first: bool) -> (Plan, usize) {
+        let (k, n) = (7, 11);
+        let mut pb = PlanBuilder::new();
+        let dz = pb.input(ROWS * k);
+        let x = pb.input(ROWS * n);
+        let w = pb.param(values(n * k, 1));
+        let w2 = pb.param(values(n * n, 2));
+        let (dy, dx, dy2, other) = (
+            pb.scratch(ROWS * n),
+            pb.scratch(ROWS * n),
+            pb.scratch(ROWS * n),
+            pb.scratch(ROWS * n),
+        );
+        let Op::Gemm(g) = gemm(dz, w, None, dy, (k, n)) else {
+            unreachable!()
+        };
+        pb.push(Op::Gemm(GemmOp { trans_b: true, ..g }));
+        let (seen, len) = if read_dx_first { (dx, n) } else { (dz, k) };
+        pb.push(Op::Activation(ActivationOp {
+            x: seen,
+            y: other,
+            act: Activation::Relu,
+            len: ROWS * len,
+        }));
+        pb.push(Op::ActivationGrad(ActivationGradOp {
+            x,
+            dy,
+            dx,
+            act: Activation::Tanh,
+            len: ROWS * n,
+            accumulate,
+        }));
+        pb.push(gemm(dx, w2, None, dy2, (n, n)));
+        (pb.finish(vec![dy2, dx]), dy2)
+    }
+
+    /// The activation gradient joins the backward chain (moved up past the unrelated op),
+    /// bitwise as op by op.
+    #[test]
+    fn activation_gradients_join_backward_chains_bitwise() {
+        let (plan, out) = backward_plan(false, false);
+        assert_chain_matches_ops(&plan, &[0, 2, 3], out);
+        // An accumulating gradient, or one whose dx is read before it, stays on its own.
+        for (accumulate, read_dx_first) in [(true, false), (false, true)] {
+            let (plan, _) = backward_plan(accumulate, read_dx_first);
+            let (chains, _) = find_chains(&plan);
+            assert!(chains.iter().all(|c| !c.ops.contains(&2)), "{chains:?}");
         }
     }
 }

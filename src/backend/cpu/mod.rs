@@ -77,6 +77,10 @@ impl<T: Scalar> Cpu<T> {
             .remove(&plan.id);
         cached.unwrap_or_else(|| {
             let (chains, roles) = fuse::find_chains(plan);
+            for c in &chains {
+                let ops: Vec<&Op> = c.ops.iter().map(|&i| &plan.ops[i]).collect();
+                log::trace!("chain of {} rows in blocks of {}: {ops:?}", c.rows, c.block);
+            }
             let bufs = plan
                 .bufs
                 .iter()
@@ -188,6 +192,32 @@ fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
     bufs[op.writes()] = out;
 }
 
+/// Runs the plan's ops in order (chains block by block) and returns the time per op family.
+fn execute<T: Scalar>(
+    plan: &Plan,
+    prepared: &mut Prepared<T>,
+) -> std::collections::BTreeMap<&'static str, f64> {
+    let mut times: std::collections::BTreeMap<&str, f64> = Default::default();
+    for (i, op) in plan.ops.iter().enumerate() {
+        let t0 = std::time::Instant::now();
+        let family = match prepared.roles[i] {
+            fuse::Role::Member => continue,
+            fuse::Role::Start(c) => {
+                fuse::run_chain(plan, &prepared.chains[c], &mut prepared.bufs);
+                "fused chain"
+            }
+            fuse::Role::Single => {
+                run_op(op, &mut prepared.bufs);
+                op.family()
+            }
+        };
+        let dt = t0.elapsed().as_secs_f64();
+        log::trace!("cpu-{} op {i} {family} {:.3} ms: {op:?}", T::NAME, 1e3 * dt);
+        *times.entry(family).or_default() += dt;
+    }
+    times
+}
+
 impl<T: Scalar> Backend for Cpu<T> {
     fn describe(&self) -> String {
         format!("cpu-{} ({} threads)", T::NAME, rayon::current_num_threads())
@@ -202,22 +232,9 @@ impl<T: Scalar> Backend for Cpu<T> {
             buf.extend(data.iter().map(|&x| T::from_f64(x)));
         }
         // Time per op family, reported at debug level (RUST_LOG=debug).
-        let mut times: std::collections::BTreeMap<&str, f64> = Default::default();
-        for (i, op) in plan.ops.iter().enumerate() {
-            let t0 = std::time::Instant::now();
-            let family = match prepared.roles[i] {
-                fuse::Role::Member => continue,
-                fuse::Role::Start(c) => {
-                    fuse::run_chain(plan, &prepared.chains[c], &mut prepared.bufs);
-                    "fused chain"
-                }
-                fuse::Role::Single => {
-                    run_op(op, &mut prepared.bufs);
-                    op.family()
-                }
-            };
-            *times.entry(family).or_default() += t0.elapsed().as_secs_f64();
-        }
+        // One hand-off to the thread pool per run instead of one per op: run from a pool thread,
+        // each op's parallel loop splits locally, and a loop of one chunk runs inline.
+        let times = rayon::scope(|_| execute(plan, &mut prepared));
         if log::log_enabled!(log::Level::Debug) {
             let parts: Vec<String> = times
                 .iter()
