@@ -66,7 +66,9 @@ enum Device {
 
 #[derive(clap::Args, Clone)]
 struct PredictGenArgs {
-    /// A zoo directory in the Small CNN Zoo format; without it one is generated and cached.
+    /// A zoo directory in the Small CNN Zoo format, or PyTorch state dicts with a
+    /// `file,accuracy` CSV (a folder holding one `*.csv`, or the CSV); without it a zoo is
+    /// generated and cached.
     #[arg(long)]
     zoo: Option<PathBuf>,
     /// Networks of the generated zoo (when no --zoo is given).
@@ -101,7 +103,7 @@ struct PredictGenArgs {
     /// Largest factor of the rescaled test set (tanh zoos get sign flips instead).
     #[arg(long, default_value_t = 1e4)]
     augment_scale: f64,
-    /// Cache directory for generated zoos.
+    /// Cache directory for generated zoos and one-file copies of state-dict zoos.
     #[arg(long)]
     cache: Option<PathBuf>,
     /// Output directory for learning curves and test predictions.
