@@ -21,7 +21,7 @@ use monomial_nfn::torchfile::{
     infer_chain, read_set, Chain, Dtype, ReadOptions, StateDict, StateDictSet,
 };
 use monomial_nfn::train::StepSchedule;
-use monomial_nfn::zoo::{generate, Arch, GenerateConfig, NetworkFile, StepFilter, Zoo, ZooFilter};
+use monomial_nfn::zoo::{NetworkFile, StepFilter, Zoo, ZooFilter};
 use monomial_nfn::{Cpu, DatasetProblem, Error, NetActivation};
 
 /// The two SIREN fixtures' bytes (net7 and net12).
@@ -326,22 +326,8 @@ fn a_folder_of_1000_sirens_reads_from_its_cache_within_5_seconds() {
 /// A small generated CNN-Zoo zoo written both as a Small CNN Zoo directory and as a folder of
 /// safetensors state dicts with a `file,accuracy` list (same networks, same order).
 fn zoo_both_ways(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
-    let cfg = GenerateConfig {
-        train_images: 64,
-        test_images: 32,
-        batch: 8,
-        steps: (2, 3),
-        ..GenerateConfig::new(Arch::CnnZoo, NetActivation::Relu, n, 5)
-    };
-    let generated = generate(&cfg, &|| {}).unwrap();
     let zoo_dir = dir.join("zoo");
-    Zoo::write(
-        &zoo_dir,
-        &generated.layout,
-        &generated.weights,
-        &generated.metrics,
-    )
-    .unwrap();
+    formats::write_zoo_of(&zoo_dir, n, 5);
     let filter = ZooFilter {
         activation: Some(NetActivation::Relu),
         step: StepFilter::Final,
@@ -497,4 +483,73 @@ fn edited_sirens_are_written_back_as_state_dicts_with_their_original_names() {
         ..config
     };
     assert!(matches!(wrong.validate(), Err(Error::Setting { .. })));
+}
+
+#[test]
+fn classify_inr_takes_a_folder_with_a_label_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sirens");
+    siren_folder(&data, 20);
+    let mut csv = String::from("file,label\n");
+    for f in walk(&data) {
+        let rel = f.strip_prefix(&data).unwrap().display().to_string();
+        csv += &format!("{rel},{}\n", csv.lines().count() % 7);
+    }
+    std::fs::write(data.join("labels.csv"), csv).unwrap();
+    let (d, c, o) = (
+        data.to_str().unwrap(),
+        dir.path().join("cache"),
+        dir.path().join("out"),
+    );
+    let (code, text) = common::mnfn(
+        &[
+            "classify-inr",
+            "--inrs",
+            d,
+            "--backend",
+            "cpu",
+            "--steps",
+            "2",
+            "--eval-every",
+            "1",
+            "--batch",
+            "4",
+            "--models",
+            "mlp",
+            "--head-width",
+            "4",
+            "--cache",
+            c.to_str().unwrap(),
+            "--out",
+            o.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("16 train, 2 validation, 2 test SIRENs"),
+        "{text}"
+    );
+    // A label the models cannot hold names the row.
+    std::fs::write(
+        data.join("labels.csv"),
+        "file,label\nrandinit_smaller_0s/net0.pth,12\n",
+    )
+    .unwrap();
+    let (code, text) = common::mnfn(
+        &[
+            "classify-inr",
+            "--inrs",
+            d,
+            "--backend",
+            "cpu",
+            "--cache",
+            c.to_str().unwrap(),
+            "--out",
+            o.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("row 2: label 12"), "{text}");
 }
