@@ -553,3 +553,12 @@ fn classify_inr_takes_a_folder_with_a_label_list() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("row 2: label 12"), "{text}");
 }
+
+#[test]
+fn a_single_state_dict_file_is_not_cached() {
+    let cache = tempfile::tempdir().unwrap();
+    let p = pth("siren/randinit_smaller_3s/net7.pth");
+    let set = read_set(&p, NetActivation::Sin, &cached(cache.path())).unwrap();
+    assert_eq!(set.file.networks.batch(), 1);
+    assert!(cache_files(cache.path()).is_empty());
+}

@@ -100,8 +100,8 @@ pub struct ReadOptions {
     pub layers: Option<Vec<String>>,
     /// Number of classes: a target list's label must be below it.
     pub classes: Option<usize>,
-    /// Where the one-file cache of a folder or list lives (see `cache`); None reads the files
-    /// every time.
+    /// Where the one-file cache of a folder or list lives (`state-dicts/` below it); None
+    /// reads the files every time. A single state-dict file is never cached.
     pub cache_dir: Option<PathBuf>,
     /// Show a progress bar while the files are read.
     pub progress: bool,
@@ -230,9 +230,11 @@ pub fn read_set(
         .layers
         .as_ref()
         .map(|l| l.iter().map(String::as_str).collect());
+    // One file is its own contiguous copy: only folders and lists are cached.
     let cache = options
         .cache_dir
         .as_deref()
+        .filter(|_| path.is_dir() || is_csv(path))
         .map(|dir| Cache::new(dir, path, &list, activation, layers.as_deref()));
     if let Some(set) = cache.as_ref().and_then(Cache::load) {
         return Ok(set);
