@@ -1458,6 +1458,22 @@ fn cases() -> Vec<Case> {
             none,
         ),
         cli(
+            "predict: --networks a Small CNN Zoo directory",
+            &[
+                "predict",
+                "--model",
+                "{d}/cnn.ckpt.safetensors",
+                "--networks",
+                "{d}/zoo",
+                "--backend",
+                "cpu",
+                "--out",
+                "{d}/p.csv",
+            ],
+            &["Small CNN Zoo directory", "--zoo"],
+            none,
+        ),
+        cli(
             "predict: --batch 0",
             &[
                 "predict",

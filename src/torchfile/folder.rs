@@ -138,6 +138,14 @@ pub(crate) struct Listing {
 /// recursively (ordered and labelled by the published layout when every file follows it,
 /// otherwise in natural path order), or one file.
 fn listing(path: &Path, classes: Option<usize>) -> Result<Listing> {
+    if path.join(crate::zoo::dataset::WEIGHTS).is_file() {
+        return Err(Error::dataset(
+            path,
+            DatasetProblem::Malformed(
+                "a Small CNN Zoo directory (weights.npy), not state dicts: pass it as --zoo".into(),
+            ),
+        ));
+    }
     let csv = if path.is_dir() {
         folder_csv(path)?
     } else {
