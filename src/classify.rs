@@ -235,7 +235,7 @@ pub fn inr_file(
             let name = format!("inr-glyphs16-clean-n{n}-seed{seed}");
             let path = cache_dir.join(format!("{name}.safetensors"));
             let manifest = cache_dir.join(format!("{name}.manifest.json"));
-            if crate::experiment::reusable(&path, |_| crate::manifest::verify(&manifest))? {
+            if crate::manifest::reusable(&path, |_| crate::manifest::verify(&manifest))? {
                 return Ok((path, 0.0));
             }
             std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
@@ -283,7 +283,13 @@ pub fn classify_inr(config: &ClassifyConfig, backend: &dyn Backend) -> Result<Cl
     config.validate()?;
     let (path, generate_seconds) =
         inr_file(&config.inrs, &config.cache_dir, config.progress, backend)?;
-    let file = NetworkFile::read_inrs(&path)?;
+    let options = crate::torchfile::ReadOptions {
+        classes: Some(config.nfn.classes),
+        cache_dir: Some(config.cache_dir.clone()),
+        progress: config.progress,
+        ..Default::default()
+    };
+    let file = NetworkFile::read_inrs(&path, &options)?;
     let labels = file.labels.clone().ok_or_else(|| {
         Error::Input(format!(
             "{} has no labels: it is not an INR classification set",

@@ -89,7 +89,11 @@ pub struct EditConfig {
     pub examples: usize,
     /// Write the first model's edited test SIRENs here.
     pub save_edited: Option<PathBuf>,
-    /// Where generated INR sets are cached.
+    /// Write the first model's edited test SIRENs under this folder as safetensors state dicts
+    /// with the original module names, one per source file (state-dict sets only; see
+    /// [`crate::torchfile::StateDictSet::write_state_dicts`]).
+    pub save_edited_state_dicts: Option<PathBuf>,
+    /// Where generated INR sets and one-file copies of state-dict sets are cached.
     pub cache_dir: PathBuf,
     /// Where curves and the PNG grid are written.
     pub out_dir: PathBuf,
@@ -117,6 +121,7 @@ impl Default for EditConfig {
             schedule: StepSchedule::default(),
             examples: 6,
             save_edited: None,
+            save_edited_state_dicts: None,
             cache_dir: default_cache_dir(),
             out_dir: PathBuf::from("edit-inr-out"),
             progress: false,
@@ -154,7 +159,21 @@ impl EditConfig {
         if h * w == 0 || h > 256 || w > 256 {
             return bad("grid", format!("{h}x{w}"), "1 ..= 256 per side");
         }
+        if let Some(dir) = &self.save_edited_state_dicts {
+            if !self.reads_state_dicts() {
+                return bad(
+                    "--save-edited-state-dicts",
+                    dir.display().to_string(),
+                    "only with PyTorch state dicts as --inrs (a .pth file, a folder or a CSV list)",
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// True when the INR set is PyTorch state dicts.
+    fn reads_state_dicts(&self) -> bool {
+        matches!(&self.inrs, InrSource::File(p) if crate::torchfile::is_state_dict_source(p))
     }
 }
 
@@ -222,6 +241,8 @@ pub struct EditReport {
     pub grid: PathBuf,
     /// Where the edited test SIRENs were written, if asked.
     pub edited: Option<PathBuf>,
+    /// The state dicts of the edited test SIRENs, if asked.
+    pub edited_state_dicts: Vec<PathBuf>,
 }
 
 /// Runs the comparison: 80/10/10 split by index, the target of each SIREN the dilation of its
@@ -231,7 +252,24 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
     config.validate()?;
     let (path, generate_seconds) =
         inr_file(&config.inrs, &config.cache_dir, config.progress, backend)?;
-    let file = NetworkFile::read_inrs(&path)?;
+    let set = if config.reads_state_dicts() {
+        let options = crate::torchfile::ReadOptions {
+            cache_dir: Some(config.cache_dir.clone()),
+            progress: config.progress,
+            ..Default::default()
+        };
+        Some(crate::torchfile::read_set(
+            &path,
+            crate::spec::NetActivation::Sin,
+            &options,
+        )?)
+    } else {
+        None
+    };
+    let file = match &set {
+        Some(s) => s.file.clone(),
+        None => NetworkFile::read(&path, None)?,
+    };
     let spec = file.spec.clone();
     let n = file.networks.batch();
     if n < 10 {
@@ -280,6 +318,7 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
     let mut models = Vec::new();
     let mut shown: Vec<Vec<f64>> = Vec::new();
     let mut edited = None;
+    let mut edited_state_dicts = Vec::new();
     for (k, &kind) in config.models.iter().enumerate() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.schedule.seed);
         let mut model: Model = kind.config(&config.editor).build(&spec, &mut rng)?;
@@ -321,8 +360,16 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
             backend: backend.describe(),
             curve: report.curve,
         });
-        if let (0, Some(out)) = (k, &config.save_edited) {
-            let nets = edited_networks(&model, backend, &test.inputs)?;
+        let wanted = config.save_edited.is_some() || config.save_edited_state_dicts.is_some();
+        let nets = if k == 0 && wanted {
+            Some(edited_networks(&model, backend, &test.inputs)?)
+        } else {
+            None
+        };
+        if let (Some(nets), Some(dir), Some(set)) = (&nets, &config.save_edited_state_dicts, &set) {
+            edited_state_dicts = set.write_state_dicts(dir, nets, &test_idx)?;
+        }
+        if let (Some(nets), Some(out)) = (nets, &config.save_edited) {
             let saved = NetworkFile {
                 spec: spec.clone(),
                 networks: nets,
@@ -375,6 +422,7 @@ pub fn edit_inr(config: &EditConfig, backend: &dyn Backend) -> Result<EditReport
         plot,
         grid,
         edited,
+        edited_state_dicts,
     })
 }
 

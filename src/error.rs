@@ -106,6 +106,21 @@ pub enum DatasetProblem {
     /// No network is left (empty file, or nothing passes the filter).
     #[error("empty: {0}")]
     Empty(String),
+    /// A file a list names (a row of a `file,label` CSV) does not exist.
+    #[error("missing file: {0}")]
+    MissingFile(String),
+    /// A list names one file twice.
+    #[error("duplicate row: {0}")]
+    DuplicateRow(String),
+    /// A cell that must be a number or a class index is not one.
+    #[error("unparsable value: {0}")]
+    BadValue(String),
+    /// A label or accuracy outside the accepted range.
+    #[error("out of range: {0}")]
+    OutOfRange(String),
+    /// A header that names what cannot go together (both `label` and `accuracy`).
+    #[error("header: {0}")]
+    Header(String),
 }
 
 /// The crate's result type.

@@ -3,7 +3,7 @@
 //! plain and transformed by random group elements (hidden neurons rescaled by U[1, 1e4] for ReLU
 //! zoos, sign-flipped for tanh zoos).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -69,7 +69,9 @@ impl ModelKind {
 /// Where the zoo comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ZooSource {
-    /// A directory in the Small CNN Zoo format.
+    /// A directory in the Small CNN Zoo format (one holding `weights.npy`), or PyTorch state
+    /// dicts with a `file,accuracy` list: a folder holding one `*.csv`, or the list itself
+    /// (read with the configured activation; see [`crate::torchfile::read_set`]).
     Dir(PathBuf),
     /// Generate `n` cnn-zoo networks with `seed` (cached under the cache directory).
     Generate {
@@ -102,7 +104,7 @@ pub struct PredictGenConfig {
     pub augment_train: Option<u32>,
     /// Largest factor of the rescaled test set (ReLU zoos; tanh zoos get sign flips).
     pub test_scale: f64,
-    /// Where generated zoos are cached.
+    /// Where generated zoos and one-file copies of state-dict zoos are cached.
     pub cache_dir: PathBuf,
     /// Where learning curves are written.
     pub out_dir: PathBuf,
@@ -270,7 +272,7 @@ pub fn zoo_dir(config: &PredictGenConfig) -> Result<(PathBuf, f64)> {
             let dir = config
                 .cache_dir
                 .join(format!("cnn-zoo-{act}-n{n}-seed{seed}"));
-            if !reusable(&dir, Zoo::verify)? {
+            if !crate::manifest::reusable(&dir, Zoo::verify)? {
                 let cfg = GenerateConfig::new(Arch::CnnZoo, config.activation, *n, *seed);
                 let bar = bar(config.progress, *n as u64, "generating the zoo")?;
                 let t0 = Instant::now();
@@ -284,34 +286,41 @@ pub fn zoo_dir(config: &PredictGenConfig) -> Result<(PathBuf, f64)> {
     }
 }
 
-/// Whether the cached `path` (a zoo directory or an INR set) exists and passes `verify`. One
-/// that fails is removed, with a warning naming why, so that it is generated afresh.
-pub(crate) fn reusable(path: &Path, verify: impl Fn(&Path) -> Result<()>) -> Result<bool> {
-    if !path.exists() {
-        return Ok(false);
-    }
-    let Err(why) = verify(path) else {
-        return Ok(true);
-    };
-    log::warn!(
-        "the cached {} is incomplete or damaged ({why}); generating it again",
-        path.display()
-    );
-    let removed = if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    };
-    removed.map_err(|e| Error::io(path, e))?;
-    Ok(false)
-}
-
 pub(crate) fn bar(show: bool, len: u64, what: &str) -> Result<crate::progress::Bar> {
     crate::progress::Bar::new(
         show,
         len,
         &format!("{what}: [{{bar:30}}] {{pos}}/{{len}} ({{elapsed}}, eta {{eta}})"),
     )
+}
+
+/// The zoo at `dir`: a Small CNN Zoo directory's final-step networks of the configured
+/// activation, or state dicts with a `file,accuracy` list (a folder without `weights.npy`, or
+/// the list), every file of one weight space.
+fn open_zoo(dir: &std::path::Path, config: &PredictGenConfig) -> Result<Zoo> {
+    let small_cnn_zoo = dir.join(crate::zoo::dataset::WEIGHTS).exists();
+    if small_cnn_zoo || !crate::torchfile::is_state_dict_source(dir) {
+        let filter = ZooFilter {
+            activation: Some(config.activation),
+            step: StepFilter::Final,
+        };
+        return Zoo::open(dir, &filter);
+    }
+    let options = crate::torchfile::ReadOptions {
+        cache_dir: Some(config.cache_dir.clone()),
+        progress: config.progress,
+        ..Default::default()
+    };
+    let set = crate::torchfile::read_set(dir, config.activation, &options)?;
+    let accuracies = set.accuracies.ok_or_else(|| {
+        Error::dataset(
+            dir,
+            crate::error::DatasetProblem::MissingColumn(
+                "accuracy: predict-gen needs a file,accuracy CSV listing the state dicts".into(),
+            ),
+        )
+    })?;
+    Zoo::from_networks(&set.file.spec, &set.file.networks, &accuracies, dir)
 }
 
 /// Concatenates two datasets of the same spec.
@@ -330,11 +339,7 @@ fn concat(a: &Dataset, b: &Dataset) -> Result<Dataset> {
 pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<PredictGenReport> {
     config.validate()?;
     let (dir, generate_seconds) = zoo_dir(config)?;
-    let filter = ZooFilter {
-        activation: Some(config.activation),
-        step: StepFilter::Final,
-    };
-    let zoo = Zoo::open(&dir, &filter)?;
+    let zoo = open_zoo(&dir, config)?;
     if zoo.len() < 10 {
         return Err(Error::Input(format!(
             "{} holds {} {} networks at the final step; at least 10 are needed to split them into training, validation and test networks: generate a larger zoo",

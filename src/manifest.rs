@@ -119,3 +119,26 @@ pub fn verify(manifest: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Whether the cached `path` (a zoo directory, an INR set, a state-dict set's cache file)
+/// exists and passes `verify`. One that fails is removed, with a warning naming why, so that it
+/// is generated afresh.
+pub(crate) fn reusable(path: &Path, verify: impl Fn(&Path) -> Result<()>) -> Result<bool> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let Err(why) = verify(path) else {
+        return Ok(true);
+    };
+    log::warn!(
+        "the cached {} is incomplete or damaged ({why}); making it again",
+        path.display()
+    );
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    removed.map_err(|e| Error::io(path, e))?;
+    Ok(false)
+}

@@ -19,14 +19,16 @@ pub enum Networks {
     Zoo(PathBuf),
     /// A network file (`mnfn zoo export`, INR sets of `mnfn inr generate`).
     File(PathBuf),
-    /// PyTorch state dicts: a `.pth`/`.pt` file or a folder of them
-    /// ([`crate::torchfile::read_networks`]), read with the model's activation; `layers` names
-    /// the modules in forward order when their names do not say it.
+    /// PyTorch state dicts: a `.pth`/`.pt` file, a folder of them or a `file,label` /
+    /// `file,accuracy` list ([`crate::torchfile::read_set`]), read with the model's activation;
+    /// the list's labels or accuracies are the targets.
     StateDicts {
-        /// The file or folder.
+        /// The file, folder or list.
         path: PathBuf,
-        /// Module names in forward order.
+        /// Module names in forward order, when their names do not say it.
         layers: Option<Vec<String>>,
+        /// Where a folder's one-file cache lives (None: no cache).
+        cache_dir: Option<PathBuf>,
     },
 }
 
@@ -97,15 +99,22 @@ pub fn predict_networks(
             }
             with_targets(file)
         }
-        Networks::StateDicts { path, layers } => {
-            let names: Option<Vec<&str>> = layers
-                .as_ref()
-                .map(|l| l.iter().map(String::as_str).collect());
-            with_targets(crate::torchfile::read_networks(
-                path,
-                names.as_deref(),
-                activation,
-            )?)
+        Networks::StateDicts {
+            path,
+            layers,
+            cache_dir,
+        } => {
+            let options = crate::torchfile::ReadOptions {
+                layers: layers.clone(),
+                cache_dir: cache_dir.clone(),
+                progress,
+                ..Default::default()
+            };
+            let set = crate::torchfile::read_set(path, activation, &options)?;
+            match set.accuracies {
+                Some(a) => (set.file.networks, Some(a)),
+                None => with_targets(set.file),
+            }
         }
     };
     let n = inputs.batch();

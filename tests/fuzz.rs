@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use monomial_nfn::checkpoint::Checkpoint;
 use monomial_nfn::golden::check_golden;
+use monomial_nfn::torchfile::{read_set, ReadOptions};
 use monomial_nfn::zoo::dataset::{LAYOUT, MANIFEST, METRICS, WEIGHTS};
 use monomial_nfn::zoo::inr::{render_pictures, stored_picture};
 use monomial_nfn::zoo::{Layout, NetworkFile, Splits, StepFilter, Table, Zoo, ZooFilter};
@@ -258,10 +259,38 @@ fn targets(work: &Path) -> Vec<Target> {
             }),
         ),
         pth_target("pth archive", "model.pth", None),
+        list_target(),
         pth_target("pth data.pkl", "data.pkl", Some("data.pkl")),
         golden("golden (NP pool)", "A_mlp_nppool_c3.safetensors"),
         golden("golden (HNPS linear)", "A_mlp_hnpslinear_c1to3.safetensors"),
     ]
+}
+
+/// A `file,label` list of the two SIREN fixtures, read as a state-dict set (10 classes).
+fn list_target() -> Target {
+    let siren = |f: &str| std::fs::read(formats::pth(&format!("siren/{f}"))).unwrap();
+    Target {
+        name: "target list CSV",
+        file: "labels.csv",
+        kind: Kind::Text,
+        companions: vec![
+            ("a.pth".into(), siren("randinit_smaller_3s/net7.pth")),
+            ("b.pth".into(), siren("randinit_smaller_5s/net12.pth")),
+        ],
+        valid: b"file,label\na.pth,1\nb.pth,2\n".to_vec(),
+        read: Arc::new(|p: &Path| {
+            let options = ReadOptions {
+                classes: Some(10),
+                ..ReadOptions::default()
+            };
+            let set = read_set(p, NetActivation::Sin, &options)?;
+            Ok(format!(
+                "{} networks, labels {:?}",
+                set.file.networks.batch(),
+                set.file.labels
+            ))
+        }),
+    }
 }
 
 /// The named-module MLP fixture (tests/fixtures/pth), read as a state dict and a chain. With

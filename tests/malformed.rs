@@ -16,6 +16,7 @@ use std::process::Command;
 use monomial_nfn::checkpoint::Checkpoint;
 use monomial_nfn::golden::check_golden;
 use monomial_nfn::io::TensorFile;
+use monomial_nfn::torchfile::TargetList;
 use monomial_nfn::zoo::dataset::{LAYOUT, MANIFEST, METRICS, WEIGHTS};
 use monomial_nfn::zoo::{Layout, NetworkFile, Splits, StepFilter, Table, Zoo, ZooFilter};
 use monomial_nfn::{Cpu, DatasetProblem, Error, NetActivation, StateDict, Tensor, TorchProblem};
@@ -153,6 +154,11 @@ fn variant(e: &Error) -> String {
                 DatasetProblem::MissingColumn(_) => "MissingColumn",
                 DatasetProblem::Gzip(_) => "Gzip",
                 DatasetProblem::Empty(_) => "Empty",
+                DatasetProblem::MissingFile(_) => "MissingFile",
+                DatasetProblem::DuplicateRow(_) => "DuplicateRow",
+                DatasetProblem::BadValue(_) => "BadValue",
+                DatasetProblem::OutOfRange(_) => "OutOfRange",
+                DatasetProblem::Header(_) => "Header",
             }
         ),
         Error::Torch { problem, .. } => format!(
@@ -282,6 +288,47 @@ fn pth_case(
 fn pth_view(offset: i64, size: &[i64], stride: &[i64], numel: i64) -> Vec<u8> {
     let pickle = formats::tensor_pickle(numel, offset, size, stride);
     formats::pth_archive(&pickle, Some(&formats::f32_bytes(6)))
+}
+
+fn read_list(p: &Path) -> monomial_nfn::Result<()> {
+    TargetList::read(p, Some(10)).map(|_| ())
+}
+
+/// `lists/{name}`: a folder holding two SIREN state dicts (`a.pth`, `b.pth`) and `csv` as
+/// `{file}`; returns the CSV's path.
+fn list_in(fx: &Fx, name: &str, file: &str, csv: &str) -> PathBuf {
+    let d = fx.path("lists").join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(
+        formats::pth("siren/randinit_smaller_3s/net7.pth"),
+        d.join("a.pth"),
+    )
+    .unwrap();
+    std::fs::copy(
+        formats::pth("siren/randinit_smaller_5s/net12.pth"),
+        d.join("b.pth"),
+    )
+    .unwrap();
+    let p = d.join(file);
+    std::fs::write(&p, csv).unwrap();
+    p
+}
+
+/// A target-list case: `lists/case/case.csv` holds `csv`.
+fn list_case(
+    name: &'static str,
+    variant: &'static str,
+    needles: &'static [&'static str],
+    csv: &'static str,
+) -> Case {
+    lib(
+        name,
+        "TargetList::read",
+        read_list,
+        variant,
+        needles,
+        move |fx| list_in(fx, "case", "case.csv", csv),
+    )
 }
 
 fn golden(p: &Path) -> monomial_nfn::Result<()> {
@@ -1107,7 +1154,128 @@ fn cases() -> Vec<Case> {
             &["normalisation", "1.running_mean"],
             |_| std::fs::read(formats::pth("batchnorm.pth")).unwrap(),
         ),
+        // --- target lists (file,label / file,accuracy CSVs of state dicts) ---
+        list_case(
+            "list: a row names a missing file",
+            "Dataset(MissingFile)",
+            &["row 3", "nowhere.pth"],
+            "file,label\na.pth,1\nnowhere.pth,2\n",
+        ),
+        list_case(
+            "list: a file named twice",
+            "Dataset(DuplicateRow)",
+            &["row 4", "row 2", "a.pth"],
+            "file,label\na.pth,1\nb.pth,2\na.pth,3\n",
+        ),
+        list_case(
+            "list: label not an integer",
+            "Dataset(BadValue)",
+            &["row 2", "cat"],
+            "file,label\na.pth,cat\n",
+        ),
+        list_case(
+            "list: negative label",
+            "Dataset(BadValue)",
+            &["row 3", "-1"],
+            "file,label\na.pth,0\nb.pth,-1\n",
+        ),
+        list_case(
+            "list: label out of range",
+            "Dataset(OutOfRange)",
+            &["label 10", "10 classes"],
+            "file,label\na.pth,10\n",
+        ),
+        list_case(
+            "list: accuracy not a number",
+            "Dataset(BadValue)",
+            &["row 2", "high"],
+            "file,accuracy\na.pth,high\n",
+        ),
+        list_case(
+            "list: accuracy in percent",
+            "Dataset(OutOfRange)",
+            &["87.5", "[0, 1]"],
+            "file,accuracy\na.pth,87.5\n",
+        ),
+        list_case(
+            "list: accuracy NaN",
+            "Dataset(OutOfRange)",
+            &["NaN"],
+            "file,accuracy\na.pth,NaN\n",
+        ),
+        list_case(
+            "list: both label and accuracy",
+            "Dataset(Header)",
+            &["both"],
+            "file,label,accuracy\na.pth,1,0.5\n",
+        ),
+        list_case(
+            "list: no label or accuracy column",
+            "Dataset(MissingColumn)",
+            &["label or accuracy"],
+            "file,score\na.pth,1\n",
+        ),
+        list_case(
+            "list: no file column",
+            "Dataset(MissingColumn)",
+            &["file"],
+            "name,label\na.pth,1\n",
+        ),
+        list_case(
+            "list: header only",
+            "Dataset(Empty)",
+            &["no rows"],
+            "file,label\n",
+        ),
         // --- mnfn predict-gen ---
+        cli(
+            "predict-gen: --zoo state dicts with a label list",
+            &[
+                "predict-gen",
+                "--zoo",
+                "{d}/lists/labelled",
+                "--backend",
+                "cpu",
+                "--cache",
+                "{d}/cache",
+                "--out",
+                "{d}/out",
+            ],
+            &["accuracy", "labelled"],
+            |fx| {
+                list_in(
+                    fx,
+                    "labelled",
+                    "labels.csv",
+                    "file,label\na.pth,1\nb.pth,2\n",
+                )
+            },
+        ),
+        cli(
+            "predict-gen: --zoo state dicts of two weight spaces",
+            &[
+                "predict-gen",
+                "--zoo",
+                "{d}/lists/mixed/accuracies.csv",
+                "--backend",
+                "cpu",
+                "--cache",
+                "{d}/cache",
+                "--out",
+                "{d}/out",
+            ],
+            &["m.pth", "differ"],
+            |fx| {
+                let csv = list_in(
+                    fx,
+                    "mixed",
+                    "accuracies.csv",
+                    "file,accuracy\na.pth,0.5\nm.pth,0.25\n",
+                );
+                std::fs::copy(formats::pth("mlp_named.pth"), fx.path("lists/mixed/m.pth")).unwrap();
+                csv
+            },
+        ),
         cli(
             "predict-gen: zoo directory missing",
             &[
@@ -1290,6 +1458,22 @@ fn cases() -> Vec<Case> {
             none,
         ),
         cli(
+            "predict: --networks a Small CNN Zoo directory",
+            &[
+                "predict",
+                "--model",
+                "{d}/cnn.ckpt.safetensors",
+                "--networks",
+                "{d}/zoo",
+                "--backend",
+                "cpu",
+                "--out",
+                "{d}/p.csv",
+            ],
+            &["Small CNN Zoo directory", "--zoo"],
+            none,
+        ),
+        cli(
             "predict: --batch 0",
             &[
                 "predict",
@@ -1354,6 +1538,57 @@ fn cases() -> Vec<Case> {
                 "{d}/out",
             ],
             &["missing.safetensors"],
+            none,
+        ),
+        cli(
+            "classify-inr: --inrs list naming a missing file",
+            &[
+                "classify-inr",
+                "--inrs",
+                "{d}/lists/gone/labels.csv",
+                "--backend",
+                "cpu",
+                "--cache",
+                "{d}/cache",
+                "--out",
+                "{d}/out",
+            ],
+            &["row 2", "gone.pth"],
+            |fx| list_in(fx, "gone", "labels.csv", "file,label\ngone.pth,1\n"),
+        ),
+        cli(
+            "classify-inr: --inrs folder with two lists",
+            &[
+                "classify-inr",
+                "--inrs",
+                "{d}/lists/two",
+                "--backend",
+                "cpu",
+                "--cache",
+                "{d}/cache",
+                "--out",
+                "{d}/out",
+            ],
+            &["several CSV"],
+            |fx| {
+                list_in(fx, "two", "x.csv", "file,label\na.pth,1\n");
+                list_in(fx, "two", "y.csv", "file,label\nb.pth,1\n")
+            },
+        ),
+        cli(
+            "edit-inr: --save-edited-state-dicts without state dicts",
+            &[
+                "edit-inr",
+                "--inrs",
+                "{d}/inrs.safetensors",
+                "--backend",
+                "cpu",
+                "--save-edited-state-dicts",
+                "{d}/edited",
+                "--out",
+                "{d}/out",
+            ],
+            &["--save-edited-state-dicts", "only with PyTorch state dicts"],
             none,
         ),
         cli(

@@ -380,7 +380,7 @@ fn a_siren_folder_is_a_labelled_set_ordered_by_index() {
         assert_eq!(set.network(b).unwrap(), one.network, "{file}");
     }
     // classify-inr and edit-inr read the same folder as an INR set.
-    let inrs = NetworkFile::read_inrs(&dir).unwrap();
+    let inrs = NetworkFile::read_inrs(&dir, &Default::default()).unwrap();
     assert_eq!(inrs.networks, set.networks);
 }
 
@@ -421,6 +421,7 @@ fn predict_scores_a_state_dict_like_the_same_network_file() {
     let torch = Networks::StateDicts {
         path: p.clone(),
         layers: Some(vec!["fc1".into(), "fc2".into(), "fc3".into()]),
+        cache_dir: None,
     };
     let got = predict_networks(&ck, &torch, &cpu, 4, false).unwrap();
     let file = read_networks(&p, None, NetActivation::Relu).unwrap();

@@ -66,7 +66,9 @@ enum Device {
 
 #[derive(clap::Args, Clone)]
 struct PredictGenArgs {
-    /// A zoo directory in the Small CNN Zoo format; without it one is generated and cached.
+    /// A zoo directory in the Small CNN Zoo format, or PyTorch state dicts with a
+    /// `file,accuracy` CSV (a folder holding one `*.csv`, or the CSV); without it a zoo is
+    /// generated and cached.
     #[arg(long)]
     zoo: Option<PathBuf>,
     /// Networks of the generated zoo (when no --zoo is given).
@@ -101,7 +103,7 @@ struct PredictGenArgs {
     /// Largest factor of the rescaled test set (tanh zoos get sign flips instead).
     #[arg(long, default_value_t = 1e4)]
     augment_scale: f64,
-    /// Cache directory for generated zoos.
+    /// Cache directory for generated zoos and one-file copies of state-dict zoos.
     #[arg(long)]
     cache: Option<PathBuf>,
     /// Output directory for learning curves and test predictions.
@@ -126,7 +128,8 @@ struct PredictArgs {
     )]
     zoo: Option<PathBuf>,
     /// A network file (`mnfn zoo export`, `mnfn inr generate`), or PyTorch state dicts: a
-    /// `.pth`/`.pt` file or a folder of them.
+    /// `.pth`/`.pt` file, a folder of them, or a `file,label` / `file,accuracy` CSV listing them
+    /// (a folder's one `*.csv` is used as its list).
     #[arg(long, value_name = "FILE")]
     networks: Option<PathBuf>,
     /// Module names of the state dicts in forward order (`fc1,fc2,out`), when their names
@@ -138,6 +141,10 @@ struct PredictArgs {
         requires = "networks"
     )]
     layers: Option<Vec<String>>,
+    /// Cache directory for the one-file copy of a state-dict folder or list (default
+    /// ~/.cache/monomial-nfn).
+    #[arg(long)]
+    cache: Option<PathBuf>,
     /// Where to write one CSV row per network.
     #[arg(long, default_value = "predictions.csv")]
     out: PathBuf,
@@ -152,9 +159,9 @@ struct PredictArgs {
 /// Options shared by the INR experiments: the set, the step schedule, the backend.
 #[derive(clap::Args, Clone)]
 struct InrRunArgs {
-    /// An INR set file (`mnfn inr generate`), or SIRENs saved by PyTorch: a `.pth` file or a
-    /// folder of them (`{prefix}_{label}s/net{idx}.pth`); without it a set is generated and
-    /// cached.
+    /// An INR set file (`mnfn inr generate`), or SIRENs saved by PyTorch: a `.pth` file, a
+    /// folder of them (`{prefix}_{label}s/net{idx}.pth`, or any layout with one `file,label`
+    /// CSV in the folder), or such a CSV itself; without it a set is generated and cached.
     #[arg(long)]
     inrs: Option<PathBuf>,
     /// SIRENs of the generated set (when no --inrs is given).
@@ -181,7 +188,7 @@ struct InrRunArgs {
     /// Where to run.
     #[arg(long, value_enum, default_value_t = Device::Auto, ignore_case = true)]
     backend: Device,
-    /// Cache directory for generated INR sets.
+    /// Cache directory for generated INR sets and one-file copies of state-dict folders.
     #[arg(long)]
     cache: Option<PathBuf>,
     /// Save the first of --models, trained, as a checkpoint (`mnfn predict --model FILE`).
@@ -282,6 +289,11 @@ struct EditArgs {
     /// Write the first model's edited test SIRENs to this network file.
     #[arg(long)]
     save_edited: Option<PathBuf>,
+    /// Write the first model's edited test SIRENs under this folder as PyTorch-loadable
+    /// safetensors state dicts with the original tensor names, one per source file at its
+    /// relative path (`--inrs` must be PyTorch state dicts).
+    #[arg(long, value_name = "DIR")]
+    save_edited_state_dicts: Option<PathBuf>,
     /// Output directory for curves and edits.png.
     #[arg(long, default_value = "edit-inr-out")]
     out: PathBuf,
@@ -425,6 +437,10 @@ enum InrCommand {
         /// Where to run.
         #[arg(long, value_enum, default_value_t = Device::Auto, ignore_case = true)]
         backend: Device,
+        /// Cache directory for the one-file copy of a state-dict folder (default
+        /// ~/.cache/monomial-nfn).
+        #[arg(long)]
+        cache: Option<PathBuf>,
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
@@ -513,9 +529,10 @@ fn main() -> ExitCode {
                     size,
                     scale,
                     backend,
+                    cache,
                     out,
                 },
-        } => inr_render(&file, index, size, scale, backend, &out),
+        } => inr_render(&file, index, size, scale, backend, cache, &out),
         Command::Symmetry {
             path,
             index,
@@ -790,6 +807,7 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
         schedule: a.run.schedule(),
         examples: a.examples,
         save_edited: a.save_edited.clone(),
+        save_edited_state_dicts: a.save_edited_state_dicts.clone(),
         cache_dir: a.run.cache.clone().unwrap_or(defaults.cache_dir),
         out_dir: a.out.clone(),
         progress: true,
@@ -831,6 +849,13 @@ fn edit_inr(a: &EditArgs) -> Res<ExitCode> {
     );
     if let Some(p) = &report.edited {
         println!("edited test SIRENs: {}", p.display());
+    }
+    if let Some(dir) = &a.save_edited_state_dicts {
+        println!(
+            "edited test SIRENs as {} state dicts under {}",
+            report.edited_state_dicts.len(),
+            dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -904,6 +929,11 @@ fn predict(a: &PredictArgs) -> Res<ExitCode> {
             Networks::StateDicts {
                 path: f.clone(),
                 layers: a.layers.clone(),
+                cache_dir: Some(
+                    a.cache
+                        .clone()
+                        .unwrap_or_else(monomial_nfn::experiment::default_cache_dir),
+                ),
             }
         }
         (None, Some(_)) if a.layers.is_some() => {
@@ -1237,10 +1267,16 @@ fn inr_render(
     size: Option<usize>,
     scale: usize,
     backend: Device,
+    cache: Option<PathBuf>,
     out: &Path,
 ) -> Res<ExitCode> {
     use monomial_nfn::zoo::inr::{render_pictures, stored_picture};
-    let file = monomial_nfn::zoo::NetworkFile::read_inrs(path)?;
+    let options = monomial_nfn::torchfile::ReadOptions {
+        cache_dir: Some(cache.unwrap_or_else(monomial_nfn::experiment::default_cache_dir)),
+        progress: true,
+        ..Default::default()
+    };
+    let file = monomial_nfn::zoo::NetworkFile::read_inrs(path, &options)?;
     let stored = stored_picture(&file, index);
     let side = size.or(stored.as_ref().map(|p| p.h)).unwrap_or(16);
     let device = backend;

@@ -1,25 +1,29 @@
-//! Data sets of state-dict files: one `.pth`/`.pt` file, or a folder searched recursively for
-//! them, read in parallel into one [`NetworkFile`] of batch N. In the published SIREN data
-//! sets' layout, `{prefix}_{label}s/net{idx}.pth` (SPEC §6.2), networks are ordered by `idx`
-//! (the splits are by index) and labelled from the folder names; otherwise they are in the
-//! natural order of their paths, without labels.
+//! Data sets of state-dict files: one `.pth`/`.pt` file, a `file,label` / `file,accuracy` list
+//! (`targets`), or a folder: with one `*.csv` in it, that list; otherwise searched recursively for
+//! `.pth`/`.pt`/`.safetensors` files. Read in parallel into one [`NetworkFile`] of batch N. In
+//! the published SIREN data sets' layout, `{prefix}_{label}s/net{idx}.pth` (SPEC §6.2),
+//! networks are ordered by `idx` (the splits are by index) and labelled from the folder names;
+//! a list keeps its row order; otherwise files are in the natural order of their paths.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::cache::Cache;
 use super::chain::{infer_chain, Chain};
 use super::state_dict::{natural_cmp, StateDict};
+use super::targets::{is_csv, TargetList, Targets};
 use crate::error::{DatasetProblem, Error, Result};
 use crate::space::WeightSpace;
 use crate::spec::NetActivation;
 use crate::tensor::Tensor;
 use crate::zoo::NetworkFile;
 
-/// True for what [`read_networks`] reads: a folder, or a file named `*.pth` / `*.pt`.
+/// True for what [`read_set`] reads: a folder, a target list `*.csv`, or a state-dict file
+/// named `*.pth` / `*.pt`.
 pub fn is_state_dict_source(path: &Path) -> bool {
-    path.is_dir() || has_torch_extension(path)
+    path.is_dir() || has_torch_extension(path) || is_csv(path)
 }
 
 fn has_torch_extension(path: &Path) -> bool {
@@ -29,7 +33,12 @@ fn has_torch_extension(path: &Path) -> bool {
     )
 }
 
-/// The `.pth`/`.pt` files under `dir`, recursively (symbolic links to folders are not followed).
+/// State-dict files a folder scan picks up: `*.pth`, `*.pt` and `*.safetensors`.
+fn is_state_dict_file(path: &Path) -> bool {
+    has_torch_extension(path) || path.extension().is_some_and(|e| e == "safetensors")
+}
+
+/// The state-dict files under `dir`, recursively (symbolic links to folders are not followed).
 fn find_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -40,12 +49,37 @@ fn find_files(dir: &Path) -> Result<Vec<PathBuf>> {
             let p = entry.path();
             if kind.is_dir() {
                 todo.push(p);
-            } else if kind.is_file() && has_torch_extension(&p) {
+            } else if kind.is_file() && is_state_dict_file(&p) {
                 out.push(p);
             }
         }
     }
     Ok(out)
+}
+
+/// The target list of a folder: its one `*.csv` file (not searched recursively), if any.
+fn folder_csv(dir: &Path) -> Result<Option<PathBuf>> {
+    let mut csvs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let p = entry.map_err(|e| Error::io(dir, e))?.path();
+        if p.is_file() && is_csv(&p) {
+            csvs.push(p);
+        }
+    }
+    csvs.sort();
+    match csvs.len() {
+        0 | 1 => Ok(csvs.pop()),
+        _ => Err(Error::dataset(
+            dir,
+            DatasetProblem::Malformed(format!(
+                "several CSV files ({}): pass the target list to use as the path",
+                csvs.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        )),
+    }
 }
 
 /// `idx` of a file named `net{idx}.pth`.
@@ -59,32 +93,88 @@ fn folder_label(p: &Path) -> Option<usize> {
     name.strip_suffix('s')?.rsplit_once('_')?.1.parse().ok()
 }
 
-/// Reads the networks of `path` (a state-dict file or a folder of them) as chains of dense/conv
-/// layers with hidden activation `activation` (see [`infer_chain`]; `layers` orders the modules
-/// when their names do not). Every file must have the same architecture.
-///
-/// ```
-/// use monomial_nfn::torchfile::read_networks;
-/// use monomial_nfn::NetActivation;
-/// let dir = std::path::Path::new("tests/fixtures/pth/siren");
-/// let set = read_networks(dir, None, NetActivation::Sin).unwrap();
-/// assert_eq!(set.networks.batch(), 2);
-/// assert_eq!(set.labels, Some(vec![3, 5])); // randinit_smaller_3s/net7.pth, ..._5s/net12.pth
-/// ```
-pub fn read_networks(
-    path: &Path,
-    layers: Option<&[&str]>,
-    activation: NetActivation,
-) -> Result<NetworkFile> {
-    let mut files = if path.is_dir() {
-        find_files(path)?
+/// How [`read_set`] reads a source.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// Module names in forward order, when the state dicts' names do not say it.
+    pub layers: Option<Vec<String>>,
+    /// Number of classes: a target list's label must be below it.
+    pub classes: Option<usize>,
+    /// Where the one-file cache of a folder or list lives (`state-dicts/` below it); None
+    /// reads the files every time. A single state-dict file is never cached.
+    pub cache_dir: Option<PathBuf>,
+    /// Show a progress bar while the files are read.
+    pub progress: bool,
+}
+
+/// A data set of state-dict files: the networks (with labels from a `file,label` list or the
+/// published layout's folder names), accuracies from a `file,accuracy` list, each network's
+/// file, and the first file's chain (module names and biases, for writing networks back).
+#[derive(Clone, Debug)]
+pub struct StateDictSet {
+    /// The networks, stacked in the set's order, and their labels.
+    pub file: NetworkFile,
+    /// One accuracy per network, from a `file,accuracy` list.
+    pub accuracies: Option<Vec<f64>>,
+    /// The folder the files' names are relative to (the source folder, or the list's folder).
+    pub root: PathBuf,
+    /// Each network's file, relative to `root`.
+    pub files: Vec<PathBuf>,
+    /// The first file read as a chain; every file has its modules and shapes.
+    pub template: Chain,
+}
+
+/// The files of a source in the set's order, with the targets that come with them.
+pub(crate) struct Listing {
+    pub root: PathBuf,
+    pub files: Vec<PathBuf>,
+    /// The target list the files come from.
+    pub csv: Option<PathBuf>,
+    pub labels: Option<Vec<usize>>,
+    pub accuracies: Option<Vec<f64>>,
+}
+
+/// Lists `path`: a target list (the CSV itself, or a folder's one CSV), a folder searched
+/// recursively (ordered and labelled by the published layout when every file follows it,
+/// otherwise in natural path order), or one file.
+fn listing(path: &Path, classes: Option<usize>) -> Result<Listing> {
+    if path.join(crate::zoo::dataset::WEIGHTS).is_file() {
+        return Err(Error::dataset(
+            path,
+            DatasetProblem::Malformed(
+                "a Small CNN Zoo directory (weights.npy), not state dicts: pass it as --zoo".into(),
+            ),
+        ));
+    }
+    let csv = if path.is_dir() {
+        folder_csv(path)?
     } else {
-        vec![path.to_path_buf()]
+        is_csv(path).then(|| path.to_path_buf())
+    };
+    if let Some(csv) = csv {
+        let list = TargetList::read(&csv, classes)?;
+        let (labels, accuracies) = match list.targets {
+            Targets::Labels(l) => (Some(l), None),
+            Targets::Accuracies(a) => (None, Some(a)),
+        };
+        return Ok(Listing {
+            root: csv.parent().unwrap_or(Path::new("")).to_path_buf(),
+            files: list.files,
+            csv: Some(csv),
+            labels,
+            accuracies,
+        });
+    }
+    let (root, mut files) = if path.is_dir() {
+        (path.to_path_buf(), find_files(path)?)
+    } else {
+        let root = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        (root, vec![path.to_path_buf()])
     };
     if files.is_empty() {
         return Err(Error::dataset(
             path,
-            DatasetProblem::Empty("no .pth or .pt file in the folder".into()),
+            DatasetProblem::Empty("no .pth, .pt or .safetensors file in the folder".into()),
         ));
     }
     let layout: Option<Vec<(usize, usize)>> = files
@@ -114,13 +204,102 @@ pub fn read_networks(
             None
         }
     };
+    Ok(Listing {
+        root,
+        files,
+        csv: None,
+        labels,
+        accuracies: None,
+    })
+}
+
+/// Reads the networks of `path` (a state-dict file, a folder of them, or a `file,label` /
+/// `file,accuracy` list) as chains of dense/conv layers with hidden activation `activation`
+/// (see [`infer_chain`]), the files in parallel. Every file must have the same architecture;
+/// the error names the first that differs. With a cache folder, a set read once is kept there
+/// as one file and read from it while its files are unchanged.
+///
+/// ```
+/// use monomial_nfn::torchfile::{read_set, ReadOptions};
+/// use monomial_nfn::NetActivation;
+/// let dir = std::path::Path::new("tests/fixtures/pth/siren");
+/// let set = read_set(dir, NetActivation::Sin, &ReadOptions::default()).unwrap();
+/// assert_eq!(set.file.networks.batch(), 2);
+/// assert_eq!(set.file.labels, Some(vec![3, 5])); // randinit_smaller_3s/net7.pth, ..._5s/net12.pth
+/// assert_eq!(set.template.modules, ["net.0.linear", "net.1.linear", "net.2"]);
+/// ```
+pub fn read_set(
+    path: &Path,
+    activation: NetActivation,
+    options: &ReadOptions,
+) -> Result<StateDictSet> {
+    let list = listing(path, options.classes)?;
+    let layers: Option<Vec<&str>> = options
+        .layers
+        .as_ref()
+        .map(|l| l.iter().map(String::as_str).collect());
+    // One file is its own contiguous copy: only folders and lists are cached.
+    let cache = options
+        .cache_dir
+        .as_deref()
+        .filter(|_| path.is_dir() || is_csv(path))
+        .map(|dir| Cache::new(dir, path, &list, activation, layers.as_deref()));
+    if let Some(set) = cache.as_ref().and_then(Cache::load) {
+        return Ok(set);
+    }
+    let set = read_files(list, activation, layers.as_deref(), options.progress)?;
+    if let Some(c) = &cache {
+        c.store(&set);
+    }
+    Ok(set)
+}
+
+/// [`read_set`] without a target list's classes, a cache or a progress bar: the networks alone.
+///
+/// ```
+/// use monomial_nfn::torchfile::read_networks;
+/// use monomial_nfn::NetActivation;
+/// let dir = std::path::Path::new("tests/fixtures/pth/siren");
+/// let set = read_networks(dir, None, NetActivation::Sin).unwrap();
+/// assert_eq!(set.labels, Some(vec![3, 5]));
+/// ```
+pub fn read_networks(
+    path: &Path,
+    layers: Option<&[&str]>,
+    activation: NetActivation,
+) -> Result<NetworkFile> {
+    let options = ReadOptions {
+        layers: layers.map(|l| l.iter().map(|s| s.to_string()).collect()),
+        ..ReadOptions::default()
+    };
+    read_set(path, activation, &options).map(|s| s.file)
+}
+
+/// Reads and stacks the files of `list`, in parallel.
+fn read_files(
+    list: Listing,
+    activation: NetActivation,
+    layers: Option<&[&str]>,
+    progress: bool,
+) -> Result<StateDictSet> {
+    let files = &list.files;
+    let bar = crate::progress::Bar::new(
+        progress && files.len() > 1,
+        files.len() as u64,
+        "reading state dicts: [{bar:30}] {pos}/{len} files ({elapsed}, eta {eta})",
+    )?;
     let chains: Vec<Chain> = files
         .par_iter()
-        .map(|f| infer_chain(&StateDict::read(f)?, layers, activation, f))
+        .map(|f| {
+            let c = infer_chain(&StateDict::read(f)?, layers, activation, f);
+            bar.inc(1);
+            c
+        })
         .collect::<Result<_>>()?;
+    bar.finish_and_clear();
     let first = &chains[0];
-    for (c, f) in chains.iter().zip(&files) {
-        if c.spec != first.spec || c.modules != first.modules {
+    for (c, f) in chains.iter().zip(files) {
+        if c.spec != first.spec || c.modules != first.modules || c.has_bias != first.has_bias {
             return Err(Error::dataset(
                 f,
                 DatasetProblem::Mismatch(format!(
@@ -155,11 +334,21 @@ pub fn read_networks(
         ("source".to_string(), "pytorch state dicts".to_string()),
         ("modules".to_string(), first.modules.join(",")),
     ]);
-    Ok(NetworkFile {
-        spec: first.spec.clone(),
-        networks,
-        labels,
-        images: None,
-        metadata,
+    let relative = files
+        .iter()
+        .map(|f| f.strip_prefix(&list.root).unwrap_or(f).to_path_buf())
+        .collect();
+    Ok(StateDictSet {
+        file: NetworkFile {
+            spec: first.spec.clone(),
+            networks,
+            labels: list.labels,
+            images: None,
+            metadata,
+        },
+        accuracies: list.accuracies,
+        root: list.root,
+        files: relative,
+        template: chains.into_iter().next().expect("a listing has files"),
     })
 }

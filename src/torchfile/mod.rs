@@ -19,14 +19,17 @@
 //! pickled modules (`torch.save(model)`: their class is not an allowed global) and TorchScript.
 
 mod archive;
+mod cache;
 mod chain;
 mod dtype;
 mod folder;
 mod state_dict;
+mod targets;
 mod unpickle;
 mod write;
 
 pub use chain::{infer_chain, Chain};
 pub use dtype::Dtype;
-pub use folder::{is_state_dict_source, read_networks};
+pub use folder::{is_state_dict_source, read_networks, read_set, ReadOptions, StateDictSet};
 pub use state_dict::{Entry, StateDict};
+pub use targets::{TargetList, Targets};

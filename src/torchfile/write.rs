@@ -1,12 +1,15 @@
 //! Writing networks back as safetensors state dicts with their original module names, so that
-//! PyTorch code loads them with `safetensors.torch.load_file` and `model.load_state_dict`.
+//! PyTorch code loads them with `safetensors.torch.load_file` and `model.load_state_dict`: one
+//! network ([`Chain::write_state_dict`]) or a set's networks named after their source files
+//! ([`StateDictSet::write_state_dicts`]).
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use safetensors::tensor::TensorView;
 
 use super::chain::Chain;
 use super::dtype::Dtype;
+use super::folder::StateDictSet;
 use crate::error::{Error, Result};
 use crate::space::WeightSpace;
 
@@ -99,5 +102,71 @@ impl Chain {
         crate::io::write_atomic(path, |tmp| {
             std::fs::write(tmp, &out).map_err(|e| Error::io(tmp, e))
         })
+    }
+}
+
+impl StateDictSet {
+    /// Writes network k of `networks` (same spec as the set, one channel) as the state dict of
+    /// the set's file `indices[k]`: float32, the original module names, under `dir` at that
+    /// file's path relative to the set's root with the extension `.safetensors` (so the
+    /// published layout's folders are kept). Returns the paths written.
+    ///
+    /// ```
+    /// use monomial_nfn::torchfile::{read_set, ReadOptions, StateDict};
+    /// use monomial_nfn::NetActivation;
+    /// let set = read_set(
+    ///     std::path::Path::new("tests/fixtures/pth/siren"),
+    ///     NetActivation::Sin,
+    ///     &ReadOptions::default(),
+    /// )
+    /// .unwrap();
+    /// let out = std::env::temp_dir().join("mnfn-doc-write-back");
+    /// let written = set.write_state_dicts(&out, &set.file.networks, &[0, 1]).unwrap();
+    /// assert_eq!(written[1], out.join("randinit_smaller_5s/net12.safetensors"));
+    /// let back = StateDict::read(&written[1]).unwrap();
+    /// assert_eq!(back.names(), ["net.0.linear.bias", "net.0.linear.weight", "net.1.linear.bias",
+    ///                           "net.1.linear.weight", "net.2.bias", "net.2.weight"]);
+    /// ```
+    pub fn write_state_dicts(
+        &self,
+        dir: &Path,
+        networks: &WeightSpace,
+        indices: &[usize],
+    ) -> Result<Vec<PathBuf>> {
+        if networks.batch() != indices.len() {
+            return Err(Error::Input(format!(
+                "{} networks for {} file indices",
+                networks.batch(),
+                indices.len()
+            )));
+        }
+        let mut written: Vec<PathBuf> = Vec::with_capacity(indices.len());
+        for (k, &i) in indices.iter().enumerate() {
+            let source = self.files.get(i).ok_or_else(|| {
+                Error::Input(format!(
+                    "file {i} out of range for a set of {}",
+                    self.files.len()
+                ))
+            })?;
+            // Only the plain names of the path: an absolute or `..` path stays under `dir`.
+            let relative: PathBuf = source
+                .components()
+                .filter(|c| matches!(c, Component::Normal(_)))
+                .collect();
+            let path = dir.join(relative).with_extension("safetensors");
+            if written.contains(&path) {
+                return Err(Error::Input(format!(
+                    "two networks would be written to {}",
+                    path.display()
+                )));
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            self.template
+                .write_state_dict(&path, networks, k, Dtype::F32)?;
+            written.push(path);
+        }
+        Ok(written)
     }
 }

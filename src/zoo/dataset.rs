@@ -11,7 +11,7 @@ use super::metrics::Table;
 use super::npy::{self, NpyFile};
 use crate::error::{DatasetProblem, Error, Result};
 use crate::space::WeightSpace;
-use crate::spec::NetActivation;
+use crate::spec::{NetActivation, NetworkSpec};
 
 /// File names inside a zoo directory.
 pub const WEIGHTS: &str = "weights.npy";
@@ -160,6 +160,41 @@ impl Zoo {
             metrics,
             rows,
             metrics_path: mpath,
+        })
+    }
+
+    /// A zoo of networks read some other way (a folder of PyTorch state dicts with a
+    /// `file,accuracy` list), held as the Small CNN Zoo's rows (float32; the state dicts'
+    /// usual precision) with one metrics column, `test_accuracy`, so that everything that
+    /// trains on a zoo takes it unchanged. `source` names it in errors.
+    pub fn from_networks(
+        spec: &NetworkSpec,
+        networks: &WeightSpace,
+        accuracies: &[f64],
+        source: &Path,
+    ) -> Result<Self> {
+        let n = networks.batch();
+        if accuracies.len() != n {
+            return Err(Error::dataset(
+                source,
+                DatasetProblem::Mismatch(format!(
+                    "{} accuracies for {n} networks",
+                    accuracies.len()
+                )),
+            ));
+        }
+        let layout = Layout::for_spec(spec);
+        let weights = layout.to_rows::<f32>(networks)?;
+        let metrics = Table::new(
+            vec!["test_accuracy".into()],
+            accuracies.iter().map(|a| vec![a.to_string()]).collect(),
+        );
+        Ok(Zoo {
+            layout,
+            weights,
+            metrics,
+            rows: (0..n).collect(),
+            metrics_path: source.to_path_buf(),
         })
     }
 

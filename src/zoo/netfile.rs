@@ -31,7 +31,16 @@ pub struct NetworkFile {
 impl NetworkFile {
     /// Reads a file; `activation` overrides the file's `activation` metadata.
     pub fn read(path: &Path, activation: Option<NetActivation>) -> Result<Self> {
-        let file = TensorFile::read(path)?;
+        Self::from_tensor_file(path, TensorFile::read(path)?, activation)
+    }
+
+    /// The networks of a decoded file (`path` names it in errors); tensors other than the
+    /// format's are ignored.
+    pub fn from_tensor_file(
+        path: &Path,
+        file: TensorFile,
+        activation: Option<NetActivation>,
+    ) -> Result<Self> {
         let bad = |msg: String| Error::dataset(path, DatasetProblem::Mismatch(msg));
         let activation = match activation {
             Some(a) => a,
@@ -113,11 +122,11 @@ impl NetworkFile {
     }
 
     /// Reads an INR set: a network file, or SIREN state dicts saved by PyTorch (a `.pth`/`.pt`
-    /// file or a folder of them in the published layout, SPEC §6.2), whose hidden activation is
-    /// sin.
-    pub fn read_inrs(path: &Path) -> Result<Self> {
+    /// file, a `file,label` list, or a folder of them in the published layout, SPEC §6.2; see
+    /// [`crate::torchfile::read_set`], read with `options`), whose hidden activation is sin.
+    pub fn read_inrs(path: &Path, options: &crate::torchfile::ReadOptions) -> Result<Self> {
         if crate::torchfile::is_state_dict_source(path) {
-            crate::torchfile::read_networks(path, None, NetActivation::Sin)
+            crate::torchfile::read_set(path, NetActivation::Sin, options).map(|s| s.file)
         } else {
             Self::read(path, None)
         }
@@ -125,6 +134,11 @@ impl NetworkFile {
 
     /// Writes the networks (F64), labels and metadata.
     pub fn write(&self, path: &Path) -> Result<()> {
+        self.to_tensor_file()?.write(path)
+    }
+
+    /// The tensors and metadata [`NetworkFile::write`] writes.
+    pub fn to_tensor_file(&self) -> Result<TensorFile> {
         self.networks.validate(&self.spec, Some(1))?;
         let n = self.networks.batch();
         let mut file = TensorFile {
@@ -166,7 +180,7 @@ impl NetworkFile {
             }
             file.tensors.insert("images".into(), images.clone());
         }
-        file.write(path)
+        Ok(file)
     }
 
     /// Network `index` as a weight space of batch 1.

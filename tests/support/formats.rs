@@ -22,12 +22,17 @@ fn rng(seed: u64) -> rand_chacha::ChaCha8Rng {
 /// A zoo directory (weights.npy, layout.csv, metrics.csv.gz) of `ZOO_N` tiny-trained Small-CNN-Zoo
 /// ReLU CNNs, written as `mnfn zoo generate` writes it (a few steps each: seconds, not minutes).
 pub fn write_zoo(dir: &Path) {
+    write_zoo_of(dir, ZOO_N, 7);
+}
+
+/// [`write_zoo`] with `n` networks and seed `seed`.
+pub fn write_zoo_of(dir: &Path, n: usize, seed: u64) {
     let cfg = GenerateConfig {
         train_images: 64,
         test_images: 32,
         batch: 8,
         steps: (2, 3),
-        ..GenerateConfig::new(Arch::CnnZoo, NetActivation::Relu, ZOO_N, 7)
+        ..GenerateConfig::new(Arch::CnnZoo, NetActivation::Relu, n, seed)
     };
     let zoo = generate(&cfg, &|| {}).expect("tiny zoo generates");
     Zoo::write(dir, &zoo.layout, &zoo.weights, &zoo.metrics).expect("zoo writes");
