@@ -442,6 +442,10 @@ fn gpu_long_gemms_and_sums_match_cpu() {
     }
 }
 
+/// Losses and sums of squares spread over many workgroups and combine their partial sums in a
+/// second pass: 600 items take 3 workgroups, 262,144 = 256·1,024 all 1,024 of one item per
+/// thread, 300,001 take 586 of two items per thread, softmax rows (3 and 10 classes) likewise;
+/// sums of squares both overwrite and accumulate.
 #[test]
 fn gpu_losses_and_squared_norms_match_cpu() {
     use monomial_nfn::plan::{LossKind, LossOp, Op, PlanBuilder, SumSquaresOp};
@@ -451,50 +455,58 @@ fn gpu_losses_and_squared_norms_match_cpu() {
     };
     let cpu = Cpu::<f64>::new();
     let mut rng = ChaCha8Rng::seed_from_u64(19);
-    let len = 600;
     let kinds = [
         LossKind::HalfSumSquares,
         LossKind::Mse,
         LossKind::Bce,
         LossKind::SoftmaxCe { classes: 3 },
+        LossKind::SoftmaxCe { classes: 10 },
     ];
-    for kind in kinds {
-        let mut pb = PlanBuilder::new();
-        let pred = pb.input(len);
-        let target = pb.input(len);
-        let (loss, dpred, norm) = (pb.scratch(1), pb.scratch(len), pb.scratch(1));
-        pb.push(Op::Loss(LossOp {
-            pred,
-            target: Some(target),
-            loss,
-            dpred,
-            kind,
-            len,
-        }));
-        pb.push(Op::SumSquares(SumSquaresOp {
-            x: dpred,
-            out: norm,
-            len,
-            accumulate: false,
-        }));
-        let plan = pb.finish(vec![loss, dpred, norm]);
-        // Probabilities for BCE; one-hot rows for softmax CE.
-        let p: Vec<f64> = (0..len).map(|_| rng.random_range(0.05..0.95)).collect();
-        let t: Vec<f64> = match kind {
-            LossKind::SoftmaxCe { classes } => (0..len)
-                .map(|i| f64::from(u8::from(i % classes == (i / classes) % classes)))
-                .collect(),
-            _ => (0..len).map(|_| rng.random_range(0.0..1.0)).collect(),
-        };
-        let a = gpu.run(&plan, &[p.clone(), t.clone()]).unwrap();
-        let b = cpu.run(&plan, &[p, t]).unwrap();
-        for (out, (x, y)) in a.iter().zip(&b).enumerate() {
-            let m = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
-            for (u, v) in x.iter().zip(y) {
-                assert!(
-                    (u - v).abs() <= 1e-5 * m,
-                    "{kind:?} output {out}: {u} vs {v}"
-                );
+    for len in [600, 262_144, 300_001] {
+        for kind in kinds {
+            let len = match kind {
+                LossKind::SoftmaxCe { classes } => len - len % classes,
+                _ => len,
+            };
+            let mut pb = PlanBuilder::new();
+            let pred = pb.input(len);
+            let target = pb.input(len);
+            let (loss, dpred, norm) = (pb.scratch(1), pb.scratch(len), pb.scratch(1));
+            pb.push(Op::Loss(LossOp {
+                pred,
+                target: Some(target),
+                loss,
+                dpred,
+                kind,
+                len,
+            }));
+            for (x, accumulate) in [(dpred, false), (pred, true)] {
+                pb.push(Op::SumSquares(SumSquaresOp {
+                    x,
+                    out: norm,
+                    len,
+                    accumulate,
+                }));
+            }
+            let plan = pb.finish(vec![loss, dpred, norm]);
+            // Probabilities for BCE; one-hot rows for softmax CE.
+            let p: Vec<f64> = (0..len).map(|_| rng.random_range(0.05..0.95)).collect();
+            let t: Vec<f64> = match kind {
+                LossKind::SoftmaxCe { classes } => (0..len)
+                    .map(|i| f64::from(u8::from(i % classes == (i / classes) % classes)))
+                    .collect(),
+                _ => (0..len).map(|_| rng.random_range(0.0..1.0)).collect(),
+            };
+            let a = gpu.run(&plan, &[p.clone(), t.clone()]).unwrap();
+            let b = cpu.run(&plan, &[p, t]).unwrap();
+            for (out, (x, y)) in a.iter().zip(&b).enumerate() {
+                let m = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+                for (u, v) in x.iter().zip(y) {
+                    assert!(
+                        (u - v).abs() <= 1e-5 * m,
+                        "{kind:?} len {len} output {out}: {u} vs {v}"
+                    );
+                }
             }
         }
     }
