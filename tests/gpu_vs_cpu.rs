@@ -511,3 +511,104 @@ fn gpu_losses_and_squared_norms_match_cpu() {
         }
     }
 }
+
+/// The pool gradient gives each entry vector a segment of threads (E rounded up to a power of
+/// two, at most 256) and reduces its norms and uᵀh cooperatively: entries of 5 (8 lanes, 32 per
+/// workgroup), 288 and 640 elements (256 lanes, two and three elements per lane), over a
+/// thousand entries, every norm and head, exact (ε = 0) and clamped norms, zero entries and
+/// entries of size 1e-30, overwriting and accumulating dx; each entry's gradient must match the
+/// CPU's to 1e-5 of its largest element.
+#[test]
+fn gpu_pool_gradients_match_cpu_on_long_tiny_and_zero_entries() {
+    use monomial_nfn::plan::{Norm, Op, PlanBuilder, PoolGradOp, PoolOp};
+    use monomial_nfn::Backend;
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let cpu = Cpu::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    // (batch, r, s, channels, f)
+    let shapes = [(3, 70, 4, 5, 1), (2, 3, 5, 32, 9), (4, 40, 9, 16, 40)];
+    // (norm, square, affine, eps)
+    let modes = [
+        (Norm::L1, false, false, 1e-12),
+        (Norm::L2, false, false, 1e-12),
+        (Norm::L2, false, false, 0.0),
+        (Norm::L2, true, false, 1e-12),
+        (Norm::L2, false, true, 1e-12),
+        (Norm::None, false, false, 0.0),
+    ];
+    for (case, (batch, r, s, channels, f)) in shapes.into_iter().enumerate() {
+        for (mode, &(norm, square, affine, eps)) in modes.iter().enumerate() {
+            let accumulate = (case + mode) % 2 == 1;
+            let e = channels * f;
+            let (offset, width) = (2, 2 + s * f + 1);
+            let len = batch * r * s * e;
+            let mut pb = PlanBuilder::new();
+            let x = pb.input(len);
+            let dout = pb.input(batch * channels * width);
+            let dx = pb.input(len);
+            let (gamma, beta) = (pb.input(e), pb.input(e));
+            let rows = (pb.scratch(len), pb.scratch(len));
+            let fwd = PoolOp {
+                x,
+                out: dout,
+                gamma: affine.then_some(gamma),
+                beta: affine.then_some(beta),
+                batch,
+                r,
+                s,
+                channels,
+                f,
+                norm,
+                eps,
+                square,
+                width,
+                offset,
+            };
+            pb.push(Op::PoolGrad(PoolGradOp {
+                fwd,
+                dout,
+                dx,
+                accumulate,
+                affine_rows: affine.then_some(rows),
+            }));
+            let outputs = if affine {
+                vec![dx, rows.0, rows.1]
+            } else {
+                vec![dx]
+            };
+            let plan = pb.finish(outputs);
+            let mut random =
+                |n: usize| -> Vec<f64> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+            // Every seventh entry vector zero, every seventh from the fourth on 1e-30 in size.
+            let mut xs = random(len);
+            for (k, v) in xs.chunks_mut(e).enumerate() {
+                let scale = [0.0, 1.0, 1.0, 1e-30, 1.0, 1.0, 1.0][k % 7];
+                v.iter_mut().for_each(|a| *a *= scale);
+            }
+            let inputs = vec![
+                xs,
+                random(batch * channels * width),
+                random(len),
+                random(e),
+                random(e),
+            ];
+            let a = gpu.run(&plan, &inputs).unwrap();
+            let b = cpu.run(&plan, &inputs).unwrap();
+            for (out, (g, c)) in a.iter().zip(&b).enumerate() {
+                for (k, (gv, cv)) in g.chunks(e).zip(c.chunks(e)).enumerate() {
+                    let m = cv.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                    for (i, (u, v)) in gv.iter().zip(cv).enumerate() {
+                        assert!(
+                            (u - v).abs() <= 1e-5 * m,
+                            "shape {case} {norm:?} square {square} affine {affine} eps {eps} \
+                             accumulate {accumulate}: output {out} entry {k} element {i}: \
+                             {u} vs {v}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
