@@ -443,7 +443,7 @@ fn gpu_long_gemms_and_sums_match_cpu() {
 }
 
 /// Losses and sums of squares spread over many workgroups and combine their partial sums in a
-/// second pass: 600 items take 3 workgroups, 262,144 = 256·1,024 all 1,024 of one item per
+/// second pass, giving the same bits on every run: 600 items take 3 workgroups, 262,144 = 256·1,024 all 1,024 of one item per
 /// thread, 300,001 take 586 of two items per thread, softmax rows (3 and 10 classes) likewise;
 /// sums of squares both overwrite and accumulate.
 #[test]
@@ -498,6 +498,8 @@ fn gpu_losses_and_squared_norms_match_cpu() {
                 _ => (0..len).map(|_| rng.random_range(0.0..1.0)).collect(),
             };
             let a = gpu.run(&plan, &[p.clone(), t.clone()]).unwrap();
+            // The partial sums combine in a fixed order: the same bits on every run.
+            assert_eq!(a, gpu.run(&plan, &[p.clone(), t.clone()]).unwrap());
             let b = cpu.run(&plan, &[p, t]).unwrap();
             for (out, (x, y)) in a.iter().zip(&b).enumerate() {
                 let m = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
@@ -517,7 +519,7 @@ fn gpu_losses_and_squared_norms_match_cpu() {
 /// workgroup), 288 and 640 elements (256 lanes, two and three elements per lane), over a
 /// thousand entries, every norm and head, exact (ε = 0) and clamped norms, zero entries and
 /// entries of size 1e-30, overwriting and accumulating dx; each entry's gradient must match the
-/// CPU's to 1e-5 of its largest element.
+/// CPU's to 1e-5 of its largest element, with the same bits on every run.
 #[test]
 fn gpu_pool_gradients_match_cpu_on_long_tiny_and_zero_entries() {
     use monomial_nfn::plan::{Norm, Op, PlanBuilder, PoolGradOp, PoolOp};
@@ -595,6 +597,11 @@ fn gpu_pool_gradients_match_cpu_on_long_tiny_and_zero_entries() {
                 random(e),
             ];
             let a = gpu.run(&plan, &inputs).unwrap();
+            assert_eq!(
+                a,
+                gpu.run(&plan, &inputs).unwrap(),
+                "the same bits on every run"
+            );
             let b = cpu.run(&plan, &inputs).unwrap();
             for (out, (g, c)) in a.iter().zip(&b).enumerate() {
                 for (k, (gv, cv)) in g.chunks(e).zip(c.chunks(e)).enumerate() {
