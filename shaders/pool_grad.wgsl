@@ -5,11 +5,16 @@
 //   dx (+)= (h − s·(uᵀh)) / n with s = u (L2) or sign(x) (L1); h / ε when n ≤ ε (0 at x = 0
 //   when ε = 0); h if no norm;
 //   affine pieces also write rows ĝ ⊙ u and ĝ, reduced to ∂γ, ∂β by later strided sums.
-// Threads: one per entry vector (b, r, s), index = gid.x + gid.y * row.
+// Threads: workgroups of 256; each entry vector (b, r, s) gets a segment of p.lanes threads
+// (a power of two: E rounded up, at most 256), 256 / lanes entries per workgroup, entry index
+// = (wid.x + wid.y · groups in x) · (256 / lanes) + tid / lanes. Lane l takes elements l,
+// l + lanes, …; max|x|, Σ|x|, Σ(x/m)² and uᵀh are fixed-order tree reductions over the
+// segment in workgroup memory (segment_reduce), so no thread loops over the whole vector.
 // Bindings: 0 x, 1 gamma, 2 dout (read), 3 dx, 4 gamma rows, 5 beta rows (read_write),
 // 6 uniform PoolParams.
 
-// The uniform PoolParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
+// The uniform PoolParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host,
+// with shaders/workgroup.wgsl (segment_reduce).
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> gamma: array<f32>;
@@ -27,67 +32,75 @@ fn upstream(b: u32, s: u32, i: u32) -> f32 {
     return dout[(b * channels + c) * p.width + p.offset + s * p.f + t] / f32(p.r);
 }
 
-@compute @workgroup_size(256)
-fn pool_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = gid.x + gid.y * p.row;
-    if (id >= p.batch * p.r * p.s) {
-        return;
+// h for entry element i with normalised value u and upstream g.
+fn head(i: u32, u: f32, g: f32) -> f32 {
+    if ((p.flags & 8u) != 0u) {
+        return gamma[i] * g;
     }
+    if ((p.flags & 4u) != 0u) {
+        return 2.0 * u * g;
+    }
+    return g;
+}
+
+@compute @workgroup_size(256)
+fn pool_grad(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let lane = tid % p.lanes;
+    let id = (wid.x + wid.y * groups.x) * (256u / p.lanes) + tid / p.lanes;
+    // Threads past the last entry take no elements but still join every reduction's barriers.
+    let len = select(0u, p.e, id < p.batch * p.r * p.s);
     let s = id % p.s;
     let b = id / (p.s * p.r);
     let at = id * p.e;
     let norm_kind = p.flags & 3u;
-    let square = (p.flags & 4u) != 0u;
     let affine = (p.flags & 8u) != 0u;
     let eps = bitcast<f32>(p.eps_bits);
     // ‖x‖ as m·‖x/m‖ (m = max|x|) for L2, so tiny entries do not underflow (SPEC §9.4).
     var n = 1.0;
-    if (norm_kind != 0u) {
-        var m = 0.0;
+    if (norm_kind == 1u) {
         var s1 = 0.0;
-        for (var i = 0u; i < p.e; i++) {
-            let v = abs(x[at + i]);
-            m = max(m, v);
-            s1 += v;
+        for (var i = lane; i < len; i += p.lanes) {
+            s1 += abs(x[at + i]);
         }
-        n = s1;
-        if (norm_kind == 2u) {
-            var s2 = 0.0;
-            if (m > 0.0) {
-                for (var i = 0u; i < p.e; i++) {
-                    let v = x[at + i] / m;
-                    s2 = fma(v, v, s2);
-                }
+        n = segment_reduce(tid, p.lanes, s1, false);
+    } else if (norm_kind == 2u) {
+        var m = 0.0;
+        for (var i = lane; i < len; i += p.lanes) {
+            m = max(m, abs(x[at + i]));
+        }
+        m = segment_reduce(tid, p.lanes, m, true);
+        var s2 = 0.0;
+        if (m > 0.0) {
+            for (var i = lane; i < len; i += p.lanes) {
+                let v = x[at + i] / m;
+                s2 = fma(v, v, s2);
             }
-            n = m * sqrt(s2);
         }
+        n = m * sqrt(segment_reduce(tid, p.lanes, s2, false));
     }
     let denom = select(max(n, eps), 1.0, norm_kind == 0u);
-    // First pass: uᵀh (and the affine rows).
+    // uᵀh (and the affine rows); without a norm dx is h and needs no dot.
     var dot = 0.0;
-    for (var i = 0u; i < p.e; i++) {
+    for (var i = lane; i < len; i += p.lanes) {
         let u = select(0.0, x[at + i] / denom, denom > 0.0);
         let g = upstream(b, s, i);
-        var h = g;
         if (affine) {
-            h = gamma[i] * g;
             grows[at + i] = g * u;
             brows[at + i] = g;
-        } else if (square) {
-            h = 2.0 * u * g;
         }
-        dot += u * h;
+        dot += u * head(i, u, g);
     }
-    for (var i = 0u; i < p.e; i++) {
+    if (norm_kind != 0u) {
+        dot = segment_reduce(tid, p.lanes, dot, false);
+    }
+    for (var i = lane; i < len; i += p.lanes) {
         let xi = x[at + i];
         let u = select(0.0, xi / denom, denom > 0.0);
-        let g = upstream(b, s, i);
-        var h = g;
-        if (affine) {
-            h = gamma[i] * g;
-        } else if (square) {
-            h = 2.0 * u * g;
-        }
+        let h = head(i, u, upstream(b, s, i));
         var d = h;
         if (norm_kind != 0u) {
             if (n == 0.0 && eps == 0.0) {

@@ -442,6 +442,10 @@ fn gpu_long_gemms_and_sums_match_cpu() {
     }
 }
 
+/// Losses and sums of squares spread over many workgroups and combine their partial sums in a
+/// second pass, giving the same bits on every run: 600 items take 3 workgroups, 262,144 = 256·1,024 all 1,024 of one item per
+/// thread, 300,001 take 586 of two items per thread, softmax rows (3 and 10 classes) likewise;
+/// sums of squares both overwrite and accumulate.
 #[test]
 fn gpu_losses_and_squared_norms_match_cpu() {
     use monomial_nfn::plan::{LossKind, LossOp, Op, PlanBuilder, SumSquaresOp};
@@ -451,50 +455,166 @@ fn gpu_losses_and_squared_norms_match_cpu() {
     };
     let cpu = Cpu::<f64>::new();
     let mut rng = ChaCha8Rng::seed_from_u64(19);
-    let len = 600;
     let kinds = [
         LossKind::HalfSumSquares,
         LossKind::Mse,
         LossKind::Bce,
         LossKind::SoftmaxCe { classes: 3 },
+        LossKind::SoftmaxCe { classes: 10 },
     ];
-    for kind in kinds {
-        let mut pb = PlanBuilder::new();
-        let pred = pb.input(len);
-        let target = pb.input(len);
-        let (loss, dpred, norm) = (pb.scratch(1), pb.scratch(len), pb.scratch(1));
-        pb.push(Op::Loss(LossOp {
-            pred,
-            target: Some(target),
-            loss,
-            dpred,
-            kind,
-            len,
-        }));
-        pb.push(Op::SumSquares(SumSquaresOp {
-            x: dpred,
-            out: norm,
-            len,
-            accumulate: false,
-        }));
-        let plan = pb.finish(vec![loss, dpred, norm]);
-        // Probabilities for BCE; one-hot rows for softmax CE.
-        let p: Vec<f64> = (0..len).map(|_| rng.random_range(0.05..0.95)).collect();
-        let t: Vec<f64> = match kind {
-            LossKind::SoftmaxCe { classes } => (0..len)
-                .map(|i| f64::from(u8::from(i % classes == (i / classes) % classes)))
-                .collect(),
-            _ => (0..len).map(|_| rng.random_range(0.0..1.0)).collect(),
-        };
-        let a = gpu.run(&plan, &[p.clone(), t.clone()]).unwrap();
-        let b = cpu.run(&plan, &[p, t]).unwrap();
-        for (out, (x, y)) in a.iter().zip(&b).enumerate() {
-            let m = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
-            for (u, v) in x.iter().zip(y) {
-                assert!(
-                    (u - v).abs() <= 1e-5 * m,
-                    "{kind:?} output {out}: {u} vs {v}"
-                );
+    for len in [600, 262_144, 300_001] {
+        for kind in kinds {
+            let len = match kind {
+                LossKind::SoftmaxCe { classes } => len - len % classes,
+                _ => len,
+            };
+            let mut pb = PlanBuilder::new();
+            let pred = pb.input(len);
+            let target = pb.input(len);
+            let (loss, dpred, norm) = (pb.scratch(1), pb.scratch(len), pb.scratch(1));
+            pb.push(Op::Loss(LossOp {
+                pred,
+                target: Some(target),
+                loss,
+                dpred,
+                kind,
+                len,
+            }));
+            for (x, accumulate) in [(dpred, false), (pred, true)] {
+                pb.push(Op::SumSquares(SumSquaresOp {
+                    x,
+                    out: norm,
+                    len,
+                    accumulate,
+                }));
+            }
+            let plan = pb.finish(vec![loss, dpred, norm]);
+            // Probabilities for BCE; one-hot rows for softmax CE.
+            let p: Vec<f64> = (0..len).map(|_| rng.random_range(0.05..0.95)).collect();
+            let t: Vec<f64> = match kind {
+                LossKind::SoftmaxCe { classes } => (0..len)
+                    .map(|i| f64::from(u8::from(i % classes == (i / classes) % classes)))
+                    .collect(),
+                _ => (0..len).map(|_| rng.random_range(0.0..1.0)).collect(),
+            };
+            let a = gpu.run(&plan, &[p.clone(), t.clone()]).unwrap();
+            // The partial sums combine in a fixed order: the same bits on every run.
+            assert_eq!(a, gpu.run(&plan, &[p.clone(), t.clone()]).unwrap());
+            let b = cpu.run(&plan, &[p, t]).unwrap();
+            for (out, (x, y)) in a.iter().zip(&b).enumerate() {
+                let m = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+                for (u, v) in x.iter().zip(y) {
+                    assert!(
+                        (u - v).abs() <= 1e-5 * m,
+                        "{kind:?} len {len} output {out}: {u} vs {v}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The pool gradient gives each entry vector a segment of threads (E rounded up to a power of
+/// two, at most 256) and reduces its norms and uᵀh cooperatively: entries of 5 (8 lanes, 32 per
+/// workgroup), 288 and 640 elements (256 lanes, two and three elements per lane), over a
+/// thousand entries, every norm and head, exact (ε = 0) and clamped norms, zero entries and
+/// entries of size 1e-30, overwriting and accumulating dx; each entry's gradient must match the
+/// CPU's to 1e-5 of its largest element, with the same bits on every run.
+#[test]
+fn gpu_pool_gradients_match_cpu_on_long_tiny_and_zero_entries() {
+    use monomial_nfn::plan::{Norm, Op, PlanBuilder, PoolGradOp, PoolOp};
+    use monomial_nfn::Backend;
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let cpu = Cpu::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    // (batch, r, s, channels, f)
+    let shapes = [(3, 70, 4, 5, 1), (2, 3, 5, 32, 9), (4, 40, 9, 16, 40)];
+    // (norm, square, affine, eps)
+    let modes = [
+        (Norm::L1, false, false, 1e-12),
+        (Norm::L2, false, false, 1e-12),
+        (Norm::L2, false, false, 0.0),
+        (Norm::L2, true, false, 1e-12),
+        (Norm::L2, false, true, 1e-12),
+        (Norm::None, false, false, 0.0),
+    ];
+    for (case, (batch, r, s, channels, f)) in shapes.into_iter().enumerate() {
+        for (mode, &(norm, square, affine, eps)) in modes.iter().enumerate() {
+            let accumulate = (case + mode) % 2 == 1;
+            let e = channels * f;
+            let (offset, width) = (2, 2 + s * f + 1);
+            let len = batch * r * s * e;
+            let mut pb = PlanBuilder::new();
+            let x = pb.input(len);
+            let dout = pb.input(batch * channels * width);
+            let dx = pb.input(len);
+            let (gamma, beta) = (pb.input(e), pb.input(e));
+            let rows = (pb.scratch(len), pb.scratch(len));
+            let fwd = PoolOp {
+                x,
+                out: dout,
+                gamma: affine.then_some(gamma),
+                beta: affine.then_some(beta),
+                batch,
+                r,
+                s,
+                channels,
+                f,
+                norm,
+                eps,
+                square,
+                width,
+                offset,
+            };
+            pb.push(Op::PoolGrad(PoolGradOp {
+                fwd,
+                dout,
+                dx,
+                accumulate,
+                affine_rows: affine.then_some(rows),
+            }));
+            let outputs = if affine {
+                vec![dx, rows.0, rows.1]
+            } else {
+                vec![dx]
+            };
+            let plan = pb.finish(outputs);
+            let mut random =
+                |n: usize| -> Vec<f64> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+            // Every seventh entry vector zero, every seventh from the fourth on 1e-30 in size.
+            let mut xs = random(len);
+            for (k, v) in xs.chunks_mut(e).enumerate() {
+                let scale = [0.0, 1.0, 1.0, 1e-30, 1.0, 1.0, 1.0][k % 7];
+                v.iter_mut().for_each(|a| *a *= scale);
+            }
+            let inputs = vec![
+                xs,
+                random(batch * channels * width),
+                random(len),
+                random(e),
+                random(e),
+            ];
+            let a = gpu.run(&plan, &inputs).unwrap();
+            assert_eq!(
+                a,
+                gpu.run(&plan, &inputs).unwrap(),
+                "the same bits on every run"
+            );
+            let b = cpu.run(&plan, &inputs).unwrap();
+            for (out, (g, c)) in a.iter().zip(&b).enumerate() {
+                for (k, (gv, cv)) in g.chunks(e).zip(c.chunks(e)).enumerate() {
+                    let m = cv.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                    for (i, (u, v)) in gv.iter().zip(cv).enumerate() {
+                        assert!(
+                            (u - v).abs() <= 1e-5 * m,
+                            "shape {case} {norm:?} square {square} affine {affine} eps {eps} \
+                             accumulate {accumulate}: output {out} entry {k} element {i}: \
+                             {u} vs {v}"
+                        );
+                    }
+                }
             }
         }
     }

@@ -12,19 +12,27 @@ fn every_shader_validates_with_naga() {
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     on_disk.sort();
-    // One file per kernel, plus math.wgsl: shared functions prepended to the shaders using it.
+    // One file per kernel, plus the preludes: shared functions prepended to the shaders using them.
+    let preludes = [
+        ("math", include_str!("../shaders/math.wgsl")),
+        ("workgroup", include_str!("../shaders/workgroup.wgsl")),
+    ];
     let mut compiled: Vec<String> = Kernel::ALL
         .iter()
         .map(|k| k.shader().name.to_string())
-        .chain(["math".to_string()])
+        .chain(preludes.iter().map(|(name, _)| name.to_string()))
         .collect();
     compiled.sort();
     assert_eq!(
         on_disk, compiled,
         "every file in shaders/ is compiled by the GPU backend"
     );
-    let math = include_str!("../shaders/math.wgsl");
-    assert!(Kernel::ALL.iter().any(|k| k.shader().prelude == math));
+    for (name, text) in preludes {
+        assert!(
+            Kernel::ALL.iter().any(|k| k.shader().prelude == text),
+            "{name}.wgsl is prepended to some shader"
+        );
+    }
     for kernel in Kernel::ALL {
         let (name, src) = (kernel.shader().name, kernel.shader().source());
         let src = src.as_str();

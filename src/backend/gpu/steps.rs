@@ -1,6 +1,8 @@
 //! Plan ops as dispatch-level steps: long GEMMs and strided sums split into chunks over
-//! partial-sum buffers (DESIGN §4), SIREN backwards into their two phases.
+//! partial-sum buffers (DESIGN §4), SIREN backwards, losses and sums of squares into their two
+//! phases.
 
+use super::ops::{loss, sum_groups};
 use crate::plan::{BufId, GemmOp, Op, Plan, ReduceOp, SirenGradOp};
 
 /// Inner dimension a GEMM invocation sums at most (about 50k loop iterations in `gemm.wgsl`).
@@ -30,6 +32,13 @@ pub enum Step {
     },
     /// Phase 0 (per point) or 1 (per parameter) of a SIREN backward.
     SirenGrad { g: SirenGradOp, phase: u32 },
+    /// Phase 0 (partial sums over many workgroups, into `partials`) or 1 (their fixed-order
+    /// sum) of the loss or sum-of-squares op at this index.
+    Sum {
+        op: usize,
+        phase: u32,
+        partials: BufId,
+    },
 }
 
 /// The steps of `plan` and the lengths of the partial-sum buffers they add (numbered from
@@ -119,10 +128,31 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
                     });
                 }
             }
+            Op::Loss(l) => {
+                let partials = first_extra + extra.len();
+                extra.push(sum_groups(loss::items(l)).0);
+                steps.extend(sum_phases(i, partials));
+            }
+            Op::SumSquares(q) => {
+                let partials = first_extra + extra.len();
+                extra.push(sum_groups(q.len).0);
+                steps.extend(sum_phases(i, partials));
+            }
             _ => steps.push(Step::Op(i)),
         }
     }
     (steps, extra)
+}
+
+/// The two phases of the whole-buffer sum of op `op`, over the partial sums in `partials`: one
+/// per workgroup of phase 0, never more than its input's length / 256 + 1, so the buffer never
+/// outgrows the input's binding.
+fn sum_phases(op: usize, partials: BufId) -> [Step; 2] {
+    [0, 1].map(|phase| Step::Sum {
+        op,
+        phase,
+        partials,
+    })
 }
 
 /// Floating-point operations of a step: 2·m·k·n for GEMMs (of its k range for a chunk), else 0

@@ -58,10 +58,14 @@ macro_rules! shader {
             variants: &[&[]],
         }
     };
-    // With the shared functions of `shaders/math.wgsl`.
-    ($name:literal, $uniform:ty, math) => {
+    // With a prelude of shared functions: `shaders/math.wgsl` or `shaders/workgroup.wgsl`.
+    ($name:literal, $uniform:ty, $prelude:ident) => {
         super::Shader {
-            prelude: include_str!("../../../../shaders/math.wgsl"),
+            prelude: include_str!(concat!(
+                "../../../../shaders/",
+                stringify!($prelude),
+                ".wgsl"
+            )),
             ..shader!($name, $uniform)
         }
     };
@@ -90,7 +94,8 @@ pub struct Shader {
     pub body: &'static str,
     /// Layout of the uniform struct, declared in Rust.
     pub uniform: UniformLayout,
-    /// Shared WGSL placed between the uniform struct and the file (`shaders/math.wgsl`), or empty.
+    /// Shared WGSL placed between the uniform struct and the file (`shaders/math.wgsl` or
+    /// `shaders/workgroup.wgsl`), or empty.
     pub prelude: &'static str,
     /// One pipeline per entry, compiled with these values of the file's `override` constants
     /// (`Encoded::variant` picks one); a single empty set for shaders without any.
@@ -181,6 +186,15 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
         } => gemm::encode_chunk(g, *k_begin, *k_end, *out, *c_base),
         Step::Reduce { r, x_base, y_base } => reduce::encode(r, *x_base, *y_base),
         Step::SirenGrad { g, phase } => siren_grad::encode(g, *phase),
+        Step::Sum {
+            op,
+            phase,
+            partials,
+        } => match &plan.ops[*op] {
+            Op::Loss(l) => loss::encode(l, *phase, *partials),
+            Op::SumSquares(q) => sum_squares::encode(q, *phase, *partials),
+            _ => Err(Error::Spec(format!("op {op} is not a two-phase sum"))),
+        },
         Step::Op(i) => match &plan.ops[*i] {
             Op::Gemm(g) => gemm::encode(g),
             Op::Activation(a) => activation::encode(a),
@@ -188,15 +202,13 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
             Op::Pool(q) => pool::encode(q),
             Op::PoolGrad(g) => pool_grad::encode(g, spare),
             Op::Reduce(r) => reduce::encode(r, 0, 0),
-            Op::Loss(l) => loss::encode(l),
             Op::Adam(a) => adam::encode(a),
-            Op::SumSquares(q) => sum_squares::encode(q),
             Op::Stat(q) => stat::encode(q),
             Op::Siren(s) => siren::encode(s),
             Op::Mask(m) => mask::encode(m),
-            Op::SirenGrad(_) => Err(Error::Spec(
-                "a SIREN gradient reached dispatch without its phases".into(),
-            )),
+            Op::SirenGrad(_) | Op::Loss(_) | Op::SumSquares(_) => Err(Error::Spec(format!(
+                "op {i} reached dispatch without its phases"
+            ))),
         },
     }
 }
@@ -205,6 +217,19 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
 const WG: u32 = 256;
 /// Most workgroups along one grid axis.
 const MAX_GROUPS: u32 = 65_535;
+
+/// Most workgroups a whole-buffer sum (loss, sum of squares) spreads over: one workgroup of
+/// `WG` threads then combines their partial sums, four apiece.
+const MAX_PARTIALS: usize = 1024;
+
+/// The workgroups of a whole-buffer sum over `items` items (phase 0 of `loss.wgsl` and
+/// `sum_squares.wgsl`) and the run of items each takes: a multiple of `WG`, so each thread
+/// takes span/WG items. Depends on `items` only, so results are the same bits on every device.
+pub fn sum_groups(items: usize) -> (usize, usize) {
+    let per_thread = items.div_ceil(WG as usize * MAX_PARTIALS).max(1);
+    let span = per_thread * WG as usize;
+    (items.div_ceil(span).max(1), span)
+}
 
 /// Workgroups for `threads` one-dimensional invocations, split over y past the x limit; returns
 /// the grid and the thread count of one grid row.

@@ -17,7 +17,9 @@ uniform! {
         width: u32,
         offset: u32,
         flags: u32,
-        row: u32,
+        /// Threads per entry vector in `pool_grad.wgsl` (a power of two, at most 256); the
+        /// forward gives each output column a whole workgroup and leaves it 0.
+        lanes: u32,
         /// ε of the norm clamp, as f32 bits.
         eps_bits: u32,
         pad1: u32,
@@ -30,8 +32,8 @@ pub const SHADER: Shader = shader!("pool", PoolParams);
 
 /// A pool op: one workgroup per output column (b, s).
 pub fn encode(q: &PoolOp) -> Result<Encoded> {
-    let (groups, row) = grid(q.batch * q.s * WG as usize)?;
-    let p = params(q, flags(q), row)?;
+    let (groups, _) = grid(q.batch * q.s * WG as usize)?;
+    let p = params(q, flags(q), 0)?;
     let bindings = vec![q.x, q.gamma.unwrap_or(q.x), q.beta.unwrap_or(q.x), q.out];
     Ok(Encoded::new(Kernel::Pool, bindings, &p, groups))
 }
@@ -46,8 +48,8 @@ pub(super) fn flags(q: &PoolOp) -> u32 {
     norm | (u32::from(q.square) << 2) | (u32::from(q.gamma.is_some()) << 3)
 }
 
-/// The uniform of a pool piece with these flags and grid row.
-pub(super) fn params(q: &PoolOp, flags: u32, row: u32) -> Result<PoolParams> {
+/// The uniform of a pool piece with these flags and threads per entry vector.
+pub(super) fn params(q: &PoolOp, flags: u32, lanes: u32) -> Result<PoolParams> {
     Ok(PoolParams {
         batch: u32_of(q.batch, "batch")?,
         r: u32_of(q.r, "r")?,
@@ -57,7 +59,7 @@ pub(super) fn params(q: &PoolOp, flags: u32, row: u32) -> Result<PoolParams> {
         width: u32_of(q.width, "width")?,
         offset: u32_of(q.offset, "offset")?,
         flags,
-        row,
+        lanes,
         eps_bits: (q.eps as f32).to_bits(),
         pad1: 0,
         pad2: 0,

@@ -1,20 +1,23 @@
-//! `pool_grad.wgsl`: the backward of one pool piece.
+//! `pool_grad.wgsl`: the backward of one pool piece, a segment of threads per entry vector.
 
 use super::pool::{self, PoolParams};
-use super::{grid, Encoded, Shader};
+use super::{grid, u32_of, Encoded, Shader, WG};
 use crate::backend::gpu::kernels::Kernel;
 use crate::error::Result;
 use crate::plan::{BufId, PoolGradOp};
 
 /// The shader (its uniform is `pool.wgsl`'s).
-pub const SHADER: Shader = shader!("pool_grad", PoolParams);
+pub const SHADER: Shader = shader!("pool_grad", PoolParams, workgroup);
 
 /// A pool backward op; `spare` stands in for the γ and β row buffers of a piece without affine.
 pub fn encode(g: &PoolGradOp, spare: BufId) -> Result<Encoded> {
     let q = &g.fwd;
-    let (groups, row) = grid(q.batch * q.r * q.s)?;
+    // Threads per entry vector: its length rounded up to a power of two, at most a workgroup,
+    // so short entries share a workgroup and long ones loop E / 256 times at most.
+    let lanes = (q.channels * q.f).next_power_of_two().min(WG as usize);
+    let (groups, _) = grid(q.batch * q.r * q.s * lanes)?;
     let flags = pool::flags(q) | (u32::from(g.accumulate) << 4);
-    let p = pool::params(q, flags, row)?;
+    let p = pool::params(q, flags, u32_of(lanes, "lanes")?)?;
     let (gr, br) = g.affine_rows.unwrap_or((spare, spare));
     let bindings = vec![q.x, q.gamma.unwrap_or(q.x), g.dout, g.dx, gr, br];
     Ok(Encoded::new(Kernel::PoolGrad, bindings, &p, groups))
