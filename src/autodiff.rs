@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::plan::{
-    ActivationGradOp, BufId, BufKind, GemmOp, MaskOp, Op, PlanBuilder, PoolGradOp, ReduceOp,
-    SirenGradOp, SirenOp,
+    Activation, ActivationGradOp, BufId, BufKind, GemmOp, MaskOp, Op, PlanBuilder, PoolGradOp,
+    ReduceOp, SirenGradOp, SirenOp,
 };
 
 /// Where the gradients appended by [`append_backward`] live.
@@ -95,8 +95,11 @@ pub fn append_backward(
             Op::Activation(a) if needs[a.x] => {
                 let dx = grads.get(pb, a.x);
                 let accumulate = grads.accumulate(dx);
+                // ReLU′ reads the output (1[x > 0] = 1[y > 0]), which the next layer's weight
+                // gradient keeps anyway, so the pre-activation need not be stored.
+                let x = if a.act == Activation::Relu { a.y } else { a.x };
                 pb.push(Op::ActivationGrad(ActivationGradOp {
-                    x: a.x,
+                    x,
                     dy,
                     dx,
                     act: a.act,

@@ -161,7 +161,8 @@ pub struct ReduceOp {
 /// dx (+)= dy ⊙ act'(x) over `len` elements, with x the activation's input (SPEC §8.2).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActivationGradOp {
-    /// The forward input (pre-activation).
+    /// The forward input (pre-activation); for ReLU the autodiff passes the output instead,
+    /// which gives the same derivative.
     pub x: BufId,
     /// Gradient of the forward output.
     pub dy: BufId,
