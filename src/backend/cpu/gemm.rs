@@ -5,9 +5,19 @@ use rayon::prelude::*;
 use crate::plan::GemmOp;
 use crate::scalar::Scalar;
 
-/// Rows per rayon task; each task runs a single-threaded GEMM on its row block, so the result
-/// of every element is independent of the split (bitwise-deterministic).
+/// Fewest rows per rayon task; each task runs a single-threaded GEMM on its row block, so the
+/// result of every element is independent of the split (bitwise-deterministic).
 const ROW_BLOCK: usize = 64;
+
+/// Rows per task for an m-row product: about four tasks per thread, at least [`ROW_BLOCK`] and
+/// at most 1,024 rows, a multiple of 8 (the kernel's row tile). Every call packs op(B) again, so
+/// fewer, larger tasks pack it less often; matrixmultiply blocks each task for the cache itself.
+fn rows_per_task(m: usize) -> usize {
+    let target = m
+        .div_ceil(4 * rayon::current_num_threads())
+        .next_multiple_of(8);
+    target.clamp(ROW_BLOCK, 1024)
+}
 
 /// Strides of op(A) rows starting at row `r0`, and the offset of that row in A's storage.
 fn a_view(op: &GemmOp, r0: usize) -> (usize, (usize, usize)) {
@@ -42,9 +52,10 @@ pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
     } else {
         T::default()
     };
+    let per_task = rows_per_task(op.m);
     let run = |(blk, c_blk): (usize, &mut [T])| {
         let rows = c_blk.len() / n;
-        let (offset, sa) = a_view(op, blk * ROW_BLOCK);
+        let (offset, sa) = a_view(op, blk * per_task);
         if k == 0 {
             if !op.accumulate {
                 c_blk.iter_mut().for_each(|v| *v = T::default());
@@ -62,9 +73,9 @@ pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
     };
     let c = &mut c[..op.m * n];
     if op.m * k * n < 1 << 16 {
-        c.chunks_mut(ROW_BLOCK * n).enumerate().for_each(run);
+        c.chunks_mut(per_task * n).enumerate().for_each(run);
     } else {
-        c.par_chunks_mut(ROW_BLOCK * n).enumerate().for_each(run);
+        c.par_chunks_mut(per_task * n).enumerate().for_each(run);
     }
 }
 
