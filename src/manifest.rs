@@ -24,6 +24,16 @@ struct Entry {
     fnv1a64: String,
 }
 
+/// FNV-1a's 64-bit offset basis: the hash of nothing.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a (64-bit) of `hash`'s input followed by `bytes`.
+pub(crate) fn fnv1a_extend(hash: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// Size and FNV-1a (64-bit, hex) of a file, read in blocks (a zoo's weights may be large).
 /// FNV-1a is cheap, dependency-free, and enough to catch truncation and corruption (not an
 /// adversary).
@@ -31,7 +41,7 @@ fn size_and_hash(path: &Path) -> Result<(u64, String)> {
     use std::io::Read;
     let io = |e| Error::io(path, e);
     let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-    let (mut hash, mut size) = (0xcbf2_9ce4_8422_2325u64, 0u64);
+    let (mut hash, mut size) = (FNV_OFFSET, 0u64);
     let mut block = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut block).map_err(io)?;
@@ -39,9 +49,7 @@ fn size_and_hash(path: &Path) -> Result<(u64, String)> {
             return Ok((size, format!("{hash:016x}")));
         }
         size += n as u64;
-        hash = block[..n]
-            .iter()
-            .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+        hash = fnv1a_extend(hash, &block[..n]);
     }
 }
 

@@ -264,18 +264,7 @@ fn train_with_dropout(be: &dyn Backend, steps: usize) -> (Vec<f64>, Vec<f64>) {
         t.step(&data).unwrap();
         losses.push(t.take_loss_sum().unwrap());
     }
-    let trained = t.model().unwrap();
-    let params = trained
-        .layers()
-        .iter()
-        .filter_map(monomial_nfn::nn::model::layer_params)
-        .flat_map(|p| {
-            p.iter()
-                .flat_map(|(_, t)| t.data.clone())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    (params, losses)
+    (common::flat_params(&t.model().unwrap()), losses)
 }
 
 #[test]

@@ -32,11 +32,10 @@ const KEYS: [&str; 5] = [
 
 /// FNV-1a (64-bit) over `parts`, each followed by a 0xff separator (never a UTF-8 byte).
 fn fnv1a(parts: &[&[u8]]) -> u64 {
-    parts.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, p| {
-        p.iter()
-            .chain(&[0xff])
-            .fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-    })
+    use crate::manifest::{fnv1a_extend, FNV_OFFSET};
+    parts
+        .iter()
+        .fold(FNV_OFFSET, |h, p| fnv1a_extend(fnv1a_extend(h, p), &[0xff]))
 }
 
 /// `name size mtime` of a file, `name ?` when it cannot be read (the read then fails on it).
