@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::pool::l2_norm;
+use super::pool::{dot, l2_norm};
 use crate::plan::{Norm, PoolGradOp, PoolOp};
 use crate::scalar::Scalar;
 
@@ -62,7 +62,8 @@ pub fn pool_grad<T: Scalar>(
     }
 }
 
-/// The backward for batch item `b`: `x`, `dx` and the rows are that item's slices.
+/// The backward for batch item `b`: `x`, `dx` and the rows are that item's slices. Each entry's
+/// dx is a·h − c·s with per-entry scalars a and c, so the element loops are branch-free.
 fn item_grad<T: Scalar>(
     op: &PoolGradOp,
     gam: Option<&[f64]>,
@@ -76,6 +77,8 @@ fn item_grad<T: Scalar>(
     let e = p.channels * p.f;
     let rn = 1.0 / p.r as f64;
     let (mut u, mut g, mut h) = (vec![0.0f64; e], vec![0.0f64; e], vec![0.0f64; e]);
+    // s of the L1 backward: sign(x), with sign(0) = 0.
+    let mut sign = vec![0.0f64; if p.norm == Norm::L1 { e } else { 0 }];
     for s in 0..p.s {
         for c in 0..p.channels {
             for t in 0..p.f {
@@ -83,58 +86,72 @@ fn item_grad<T: Scalar>(
                 g[c * p.f + t] = dout[src].to_f64() * rn;
             }
         }
+        // h = γ ⊙ ĝ or ĝ is the same for every entry; only the square mode's depends on u.
+        match gam {
+            Some(gm) => h
+                .iter_mut()
+                .zip(gm.iter().zip(&g))
+                .for_each(|(h, (a, b))| *h = a * b),
+            None => h.copy_from_slice(&g),
+        }
         for r in 0..p.r {
             let at = (r * p.s + s) * e;
             let v = &x[at..at + e];
-            // `u` holds x in f64 until it is divided by the norm.
+            // `u` holds x in f64 until it is scaled by 1/max(‖x‖, ε).
             u.iter_mut().zip(v).for_each(|(d, a)| *d = a.to_f64());
             let norm = match p.norm {
                 Norm::None => 1.0,
                 Norm::L1 => u.iter().map(|a| a.abs()).sum::<f64>(),
                 Norm::L2 => l2_norm(&u),
             };
-            let clamped = p.norm != Norm::None && norm <= p.eps;
+            if p.norm == Norm::L1 {
+                sign.iter_mut().zip(&u).for_each(|(d, &a)| {
+                    *d = if a > 0.0 {
+                        1.0
+                    } else if a < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    }
+                });
+            }
             let denom = if p.norm == Norm::None {
                 1.0
             } else {
                 norm.max(p.eps)
             };
-            for i in 0..e {
-                u[i] = if denom > 0.0 { u[i] / denom } else { 0.0 };
-                h[i] = match (gam, p.square) {
-                    (Some(gm), _) => gm[i] * g[i],
-                    (None, true) => 2.0 * u[i] * g[i],
-                    (None, false) => g[i],
-                };
+            let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
+            u.iter_mut().for_each(|a| *a *= inv);
+            if p.square && gam.is_none() {
+                h.iter_mut()
+                    .zip(u.iter().zip(&g))
+                    .for_each(|(h, (a, b))| *h = 2.0 * a * b);
             }
             if let Some((gr, br)) = rows.as_mut() {
+                let (gr, br) = (&mut gr[at..at + e], &mut br[at..at + e]);
                 for i in 0..e {
-                    gr[at + i] = T::from_f64(g[i] * u[i]);
-                    br[at + i] = T::from_f64(g[i]);
+                    gr[i] = T::from_f64(g[i] * u[i]);
+                    br[i] = T::from_f64(g[i]);
                 }
             }
-            let dot: f64 = u.iter().zip(&h).map(|(a, b)| a * b).sum();
-            for i in 0..e {
-                let d = match p.norm {
-                    Norm::None => h[i],
-                    // Exact normalisation has no gradient at the zero vector.
-                    _ if norm == 0.0 && p.eps == 0.0 => 0.0,
-                    _ if clamped => h[i] / p.eps,
-                    Norm::L2 => (h[i] - u[i] * dot) / norm,
-                    Norm::L1 => {
-                        let xi = v[i].to_f64();
-                        let sign = if xi > 0.0 {
-                            1.0
-                        } else if xi < 0.0 {
-                            -1.0
-                        } else {
-                            0.0
-                        };
-                        (h[i] - sign * dot) / norm
-                    }
-                };
-                let o = &mut dx[at + i];
-                *o = T::from_f64(if op.accumulate { o.to_f64() + d } else { d });
+            // dx = (h − s·(uᵀh))/‖x‖ (s = u for L2, sign(x) for L1); h/ε when clamped; 0 at
+            // x = 0 when ε = 0 (exact normalisation has no gradient there); h for no norm.
+            let (a, c) = match p.norm {
+                Norm::None => (1.0, 0.0),
+                _ if norm == 0.0 && p.eps == 0.0 => (0.0, 0.0),
+                _ if norm <= p.eps => (1.0 / p.eps, 0.0),
+                _ => (1.0 / norm, dot(&u, &h) / norm),
+            };
+            let s_vec = if p.norm == Norm::L1 { &sign } else { &u };
+            let d_row = &mut dx[at..at + e];
+            if op.accumulate {
+                for i in 0..e {
+                    d_row[i] = T::from_f64(d_row[i].to_f64() + (a * h[i] - c * s_vec[i]));
+                }
+            } else {
+                for i in 0..e {
+                    d_row[i] = T::from_f64(a * h[i] - c * s_vec[i]);
+                }
             }
         }
     }
