@@ -22,12 +22,12 @@ use std::sync::Mutex;
 
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::plan::{BufId, BufKind, Op, Plan};
+use crate::plan::{AdamOp, BufId, BufKind, Op, Plan};
 use crate::scalar::Scalar;
 
 pub use activation::activation;
 pub use activation_grad::activation_grad;
-pub use adam::adam;
+pub use adam::adam_group;
 pub use gemm::gemm;
 pub use loss::loss;
 pub use mask::mask;
@@ -56,6 +56,9 @@ struct Prepared<T> {
     bufs: Vec<Vec<T>>,
     chains: Vec<fuse::Chain>,
     roles: Vec<fuse::Role>,
+    /// Per op: how many Adam ops run with it as one group (`adam::adam_group`); 0 for the
+    /// later members of a group and for other ops.
+    adam_runs: Vec<usize>,
 }
 
 impl<T: Scalar> Cpu<T> {
@@ -95,6 +98,7 @@ impl<T: Scalar> Cpu<T> {
                 bufs,
                 chains,
                 roles,
+                adam_runs: adam_runs(plan),
             }
         })
     }
@@ -107,6 +111,26 @@ impl<T: Scalar> Cpu<T> {
         }
         cache.insert(plan.id, prepared);
     }
+}
+
+/// Splits the plan's runs of consecutive Adam ops into groups that may run as one
+/// ([`adam::independent`]); see [`Prepared::adam_runs`].
+fn adam_runs(plan: &Plan) -> Vec<usize> {
+    let mut runs = vec![0; plan.ops.len()];
+    let mut i = 0;
+    while i < plan.ops.len() {
+        let mut group = Vec::new();
+        while let Some(Op::Adam(a)) = plan.ops.get(i + group.len()) {
+            group.push(a);
+            if !adam::independent(&group) {
+                group.pop();
+                break;
+            }
+        }
+        runs[i] = group.len().max(1);
+        i += runs[i];
+    }
+    runs
 }
 
 /// Runs one op on its own.
@@ -145,22 +169,8 @@ fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
             }
         }
         Op::Adam(a) => {
-            let (mut m, mut v) = (
-                std::mem::take(&mut bufs[a.m]),
-                std::mem::take(&mut bufs[a.v]),
-            );
-            let norm = a.norm_sq.map(|n| bufs[n].as_slice());
-            adam(
-                a,
-                &mut out,
-                &mut m,
-                &mut v,
-                &bufs[a.grad],
-                &bufs[a.hyper],
-                norm,
-            );
-            bufs[a.m] = m;
-            bufs[a.v] = v;
+            bufs[a.param] = out;
+            return adam_group(&[a], bufs);
         }
         Op::SumSquares(q) => sum_squares(q, &bufs[q.x], &mut out),
         Op::Stat(q) => stat(q, &bufs[q.x], &mut out),
@@ -202,6 +212,18 @@ fn execute<T: Scalar>(
         let t0 = std::time::Instant::now();
         let family = match prepared.roles[i] {
             fuse::Role::Member => continue,
+            _ if prepared.adam_runs[i] == 0 => continue,
+            fuse::Role::Single if prepared.adam_runs[i] > 1 => {
+                let group: Vec<&AdamOp> = plan.ops[i..i + prepared.adam_runs[i]]
+                    .iter()
+                    .filter_map(|o| match o {
+                        Op::Adam(a) => Some(a),
+                        _ => None,
+                    })
+                    .collect();
+                adam_group(&group, &mut prepared.bufs);
+                "adam"
+            }
             fuse::Role::Start(c) => {
                 fuse::run_chain(plan, &prepared.chains[c], &mut prepared.bufs);
                 "fused chain"
