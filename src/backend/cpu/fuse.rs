@@ -21,6 +21,18 @@ fn target_rows(widest: usize) -> usize {
     (super::cache::l2_bytes() / 2 / row_bytes).clamp(16, 4096)
 }
 
+/// Rows per block: at most about `target`, a multiple of `unit`. When the blocks are few (a small
+/// batch) their count is a multiple of `threads` and they are of near-equal size, so no thread
+/// works on a last block while the others wait. Any block size gives the same bits.
+fn block_rows(rows: usize, unit: usize, target: usize, threads: usize) -> usize {
+    let target = unit * (target / unit).max(1);
+    let mut blocks = rows.div_ceil(target).max(1);
+    if blocks < 8 * threads {
+        blocks = blocks.next_multiple_of(threads.max(1));
+    }
+    rows.div_ceil(blocks).next_multiple_of(unit).max(unit)
+}
+
 /// Ops that run as one row-blocked unit; `ops[0]` is a GEMM.
 #[derive(Debug, Clone)]
 pub struct Chain {
@@ -129,7 +141,12 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             .iter()
             .map(|&o| width(plan, &plan.ops[o], rows))
             .fold(g.k, usize::max);
-        let block = unit * (target_rows(widest) / unit).max(1);
+        let block = block_rows(
+            rows,
+            unit,
+            target_rows(widest),
+            rayon::current_num_threads(),
+        );
         roles[start] = Role::Start(chains.len());
         for &o in &ops[1..] {
             roles[o] = Role::Member;
@@ -365,6 +382,18 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&fused[out]), bits(&reference[out]), "block {block}");
         }
+    }
+
+    #[test]
+    fn few_blocks_are_balanced_over_the_threads() {
+        // 2,048 rows at a 227-row target: ten blocks of 205 (not nine of 227 and one of 5).
+        assert_eq!(block_rows(2048, 1, 227, 2), 205);
+        // Pool chains keep whole batch items; here eight blocks of 256 already split evenly.
+        assert_eq!(block_rows(2048, 256, 227, 2), 256);
+        assert_eq!(block_rows(2048, 256, 600, 4), 512);
+        // Many blocks: as many as the target gives, of near-equal size (73 of at most 225).
+        assert_eq!(block_rows(16384, 1, 227, 2), 225);
+        assert_eq!(block_rows(5, 1, 227, 2), 3);
     }
 
     #[test]
