@@ -88,8 +88,9 @@ impl TensorFile {
         } else {
             Some(self.metadata.clone())
         };
-        let out =
+        let mut out =
             safetensors::serialize(views, meta).map_err(|e| Error::format(path, e.to_string()))?;
+        sort_metadata(&mut out, &self.metadata);
         write_file(path, &out)
     }
 
@@ -98,6 +99,27 @@ impl TensorFile {
         self.tensors
             .get(name)
             .ok_or_else(|| Error::format(path, format!("missing tensor {name}")))
+    }
+}
+
+/// Rewrites the `__metadata__` object of a serialized safetensors file with its keys sorted.
+/// safetensors writes it in the HashMap's iteration order, which changes from map to map, so
+/// the same content would give different bytes; sorted, it gives the same file every time.
+/// The sorted object has the same length, so the header and every offset stay as they are.
+fn sort_metadata(file: &mut [u8], metadata: &HashMap<String, String>) {
+    const PREFIX: &[u8] = br#"{"__metadata__":"#;
+    let Ok(sorted) = serde_json::to_string(&metadata.iter().collect::<BTreeMap<_, _>>()) else {
+        return;
+    };
+    let (start, end) = (8 + PREFIX.len(), 8 + PREFIX.len() + sorted.len());
+    // Only where the header holds exactly this map's object in that place.
+    let written = file
+        .get(8..8 + PREFIX.len())
+        .filter(|p| *p == PREFIX)
+        .and_then(|_| file.get(start..end))
+        .and_then(|obj| serde_json::from_slice::<HashMap<String, String>>(obj).ok());
+    if written.as_ref() == Some(metadata) {
+        file[start..end].copy_from_slice(sorted.as_bytes());
     }
 }
 

@@ -296,3 +296,31 @@ fn foreign_tampered_and_oversized_checkpoints_are_format_errors() {
     save_checkpoint(&m, &path).unwrap();
     assert_eq!(Checkpoint::load(&path).unwrap().task, None);
 }
+
+/// The same content written twice gives the same bytes: safetensors writes `__metadata__` in a
+/// HashMap's order, which differs between maps holding the same entries.
+#[test]
+fn the_same_tensor_file_is_written_byte_for_byte_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<(String, String)> = (0..24)
+        .map(|i| (format!("key{i}"), format!("value \"{i}\"")))
+        .collect();
+    let file = |order: &mut dyn Iterator<Item = &(String, String)>| {
+        let mut f = TensorFile::default();
+        f.metadata = order.cloned().collect();
+        let t =
+            monomial_nfn::Tensor::new(vec![2, 3], vec![0.5, -1.0, 2.0, 3.5, 0.0, 1e-3]).unwrap();
+        f.tensors.insert("w".into(), t);
+        f
+    };
+    let (a, b) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+    );
+    file(&mut entries.iter()).write(&a).unwrap();
+    file(&mut entries.iter().rev()).write(&b).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let back = TensorFile::read(&a).unwrap();
+    assert_eq!(back.metadata.len(), entries.len());
+    assert!(entries.iter().all(|(k, v)| back.metadata.get(k) == Some(v)));
+}
