@@ -306,12 +306,12 @@ fn the_same_tensor_file_is_written_byte_for_byte_alike() {
         .map(|i| (format!("key{i}"), format!("value \"{i}\"")))
         .collect();
     let file = |order: &mut dyn Iterator<Item = &(String, String)>| {
-        let mut f = TensorFile::default();
-        f.metadata = order.cloned().collect();
         let t =
             monomial_nfn::Tensor::new(vec![2, 3], vec![0.5, -1.0, 2.0, 3.5, 0.0, 1e-3]).unwrap();
-        f.tensors.insert("w".into(), t);
-        f
+        TensorFile {
+            metadata: order.cloned().collect(),
+            tensors: [("w".to_string(), t)].into(),
+        }
     };
     let (a, b) = (
         dir.path().join("a.safetensors"),
