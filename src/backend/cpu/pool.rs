@@ -3,37 +3,9 @@
 use crate::plan::{Norm, PoolOp};
 use crate::scalar::Scalar;
 
-/// Smallest sum of squares taken as is by [`l2_norm`]: 2⁻⁹⁷⁰, so any term that lost range to
-/// underflow weighs under 2⁻¹⁰⁰ of the sum.
-const PLAIN_SUM_FLOOR: f64 = f64::MIN_POSITIVE * (1u64 << 52) as f64;
-
-/// Σ aᵢbᵢ in f64 as four interleaved partial sums: a fixed order (so deterministic) that the
-/// compiler vectorises, and no chain of dependent additions. Shared with `pool_grad.rs`.
-pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..4 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
-/// ‖v‖₂. The plain sum of squares when it neither overflows nor nears underflow (always the case
-/// for f32 values held in f64); otherwise m·‖v/m‖₂ with m = max|v| (SPEC §9.4), so tiny or huge
-/// f64 entries keep their norm. Shared with `pool_grad.rs`.
+/// ‖v‖₂ computed as m·‖v/m‖₂ with m = max|v|, so tiny (or huge) entries neither underflow nor
+/// overflow (SPEC §9.4). Shared with `pool_grad.rs`.
 pub(super) fn l2_norm(v: &[f64]) -> f64 {
-    let s = dot(v, v);
-    if s.is_finite() && s >= PLAIN_SUM_FLOOR {
-        return s.sqrt();
-    }
     let m = v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
     if m == 0.0 {
         return 0.0;

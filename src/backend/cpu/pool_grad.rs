@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::pool::{dot, l2_norm};
+use super::pool::l2_norm;
 use crate::plan::{Norm, PoolGradOp, PoolOp};
 use crate::scalar::Scalar;
 
@@ -63,7 +63,8 @@ pub fn pool_grad<T: Scalar>(
 }
 
 /// The backward for batch item `b`: `x`, `dx` and the rows are that item's slices. Each entry's
-/// dx is a·h − c·s with per-entry scalars a and c, so the element loops are branch-free.
+/// dx is (a·h − c·s)/q with per-entry scalars a, c and q, so the element loops are branch-free
+/// while every value is computed by the same operations as SPEC §8.3's formulas, bit for bit.
 fn item_grad<T: Scalar>(
     op: &PoolGradOp,
     gam: Option<&[f64]>,
@@ -97,7 +98,7 @@ fn item_grad<T: Scalar>(
         for r in 0..p.r {
             let at = (r * p.s + s) * e;
             let v = &x[at..at + e];
-            // `u` holds x in f64 until it is scaled by 1/max(‖x‖, ε).
+            // `u` holds x in f64 until it is divided by max(‖x‖, ε).
             u.iter_mut().zip(v).for_each(|(d, a)| *d = a.to_f64());
             let norm = match p.norm {
                 Norm::None => 1.0,
@@ -120,8 +121,8 @@ fn item_grad<T: Scalar>(
             } else {
                 norm.max(p.eps)
             };
-            let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
-            u.iter_mut().for_each(|a| *a *= inv);
+            u.iter_mut()
+                .for_each(|a| *a = if denom > 0.0 { *a / denom } else { 0.0 });
             if p.square && gam.is_none() {
                 h.iter_mut()
                     .zip(u.iter().zip(&g))
@@ -136,21 +137,23 @@ fn item_grad<T: Scalar>(
             }
             // dx = (h − s·(uᵀh))/‖x‖ (s = u for L2, sign(x) for L1); h/ε when clamped; 0 at
             // x = 0 when ε = 0 (exact normalisation has no gradient there); h for no norm.
-            let (a, c) = match p.norm {
-                Norm::None => (1.0, 0.0),
-                _ if norm == 0.0 && p.eps == 0.0 => (0.0, 0.0),
-                _ if norm <= p.eps => (1.0 / p.eps, 0.0),
-                _ => (1.0 / norm, dot(&u, &h) / norm),
+            // Written as (a·h − c·s)/q with per-entry scalars, so the loops have no branches.
+            let (a, c, q) = match p.norm {
+                Norm::None => (1.0, 0.0, 1.0),
+                _ if norm == 0.0 && p.eps == 0.0 => (0.0, 0.0, 1.0),
+                _ if norm <= p.eps => (1.0, 0.0, p.eps),
+                _ => (1.0, u.iter().zip(&h).map(|(a, b)| a * b).sum::<f64>(), norm),
             };
             let s_vec = if p.norm == Norm::L1 { &sign } else { &u };
             let d_row = &mut dx[at..at + e];
             if op.accumulate {
                 for i in 0..e {
-                    d_row[i] = T::from_f64(d_row[i].to_f64() + (a * h[i] - c * s_vec[i]));
+                    let d = (a * h[i] - c * s_vec[i]) / q;
+                    d_row[i] = T::from_f64(d_row[i].to_f64() + d);
                 }
             } else {
                 for i in 0..e {
-                    d_row[i] = T::from_f64(a * h[i] - c * s_vec[i]);
+                    d_row[i] = T::from_f64((a * h[i] - c * s_vec[i]) / q);
                 }
             }
         }
