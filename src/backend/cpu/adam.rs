@@ -74,10 +74,10 @@ pub fn independent(ops: &[&AdamOp]) -> bool {
         })
 }
 
-/// Runs independent Adam/AdamW updates (see [`AdamOp`], [`independent`]) as one parallel loop
-/// over every op's chunks. A training step's plan ends with one op per parameter tensor, mostly
-/// small: one hand-off for all of them instead of one each. Each element's arithmetic is the
-/// same whatever the grouping.
+/// Runs Adam/AdamW updates (see [`AdamOp`]) that touch none of each other's buffers as one
+/// parallel loop over every op's chunks. A training step's plan ends with one op per parameter
+/// tensor, mostly small: one hand-off for all of them instead of one each. Each element's
+/// arithmetic is the same whatever the grouping.
 pub fn adam_group<T: Scalar>(ops: &[&AdamOp], bufs: &mut [Vec<T>]) {
     let mut state: Vec<[Vec<T>; 3]> = ops
         .iter()
