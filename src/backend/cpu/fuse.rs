@@ -13,9 +13,9 @@ use super::activation::activation_in_place;
 use super::activation_grad::activation_grad_rows;
 use super::{activation, pool};
 
-/// Rows per block: a block's input and output rows (f32, the widest op of the chain) fill half
-/// of L2, leaving the rest for the weights (a 144×144 f32 matrix is 83 KB); 227 rows of width 144
-/// on a 512 KB L2.
+/// Target rows per block: a block's input and output rows (f32, the widest op of the chain)
+/// fill half of L2, leaving the rest for the weights (a 144×144 f32 matrix is 83 KB); 227 rows
+/// of width 144 on a 512 KB L2.
 fn target_rows(widest: usize) -> usize {
     let row_bytes = 2 * widest.max(1) * std::mem::size_of::<f32>();
     (super::cache::l2_bytes() / 2 / row_bytes).clamp(16, 4096)
@@ -107,8 +107,9 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
                         && n.bias.is_none_or(is_param)
                 }
                 // The backward's dy = dZ·Wᵀ is turned into dx while still in cache. The op moves
-                // up to the chain's start: x and dx must be final there and dx unread in between; dx is written, not accumulated
-                // (a block of the chain's scratch holds no earlier dx).
+                // up to the chain's start, so x and dx must be final there and dx unread in
+                // between; dx is written, not accumulated (a block's scratch holds no earlier
+                // dx).
                 Op::ActivationGrad(a) => {
                     a.dy == out
                         && !a.accumulate
