@@ -50,7 +50,7 @@ fn profile_times_every_kernel_family_of_a_forward_plan() {
 /// rate on every backend.
 #[test]
 fn the_hot_gemm_is_the_channel_mix_and_times_on_every_backend() {
-    use monomial_nfn::profiling::{gemm_gflops, hot_gemm};
+    use monomial_nfn::profiling::{hot_gemm, GemmYardstick};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let model = monomial_nfn::Model::monomial_cnn_zoo(NetActivation::Relu, &mut rng).unwrap();
     let (m1, k, n) = hot_gemm(&model.plan(1).unwrap()).unwrap();
@@ -65,7 +65,22 @@ fn the_hot_gemm_is_the_channel_mix_and_times_on_every_backend() {
         backends.push(Box::new(gpu));
     }
     for b in &backends {
-        let g = gemm_gflops(b.as_ref(), (67, 33, 20), 0.01).unwrap();
+        let g = GemmYardstick::new(b.as_ref(), (67, 33, 20))
+            .and_then(|y| y.gflops(0.01))
+            .unwrap();
         assert!(g.is_finite() && g > 0.0, "{}: {g}", b.describe());
     }
+}
+
+/// `mnfn bench`'s summary of its rounds: the median (the middle pair's mean for an even count),
+/// the extremes, and no summary for no values or a NaN.
+#[test]
+fn a_spread_is_the_median_and_the_extremes() {
+    use monomial_nfn::profiling::Spread;
+    let s = Spread::of(&[0.9, 0.5, 0.7]).unwrap();
+    assert_eq!((s.median, s.min, s.max), (0.7, 0.5, 0.9));
+    let s = Spread::of(&[4.0, 1.0, 3.0, 2.0]).unwrap();
+    assert_eq!((s.median, s.min, s.max), (2.5, 1.0, 4.0));
+    assert_eq!(Spread::of(&[]), None);
+    assert_eq!(Spread::of(&[1.0, f64::NAN]), None);
 }

@@ -14,7 +14,7 @@ use monomial_nfn::editing::{Edit, EditModelKind};
 use monomial_nfn::experiment::ModelKind;
 use monomial_nfn::golden::check_golden;
 use monomial_nfn::plan::LossKind;
-use monomial_nfn::profiling::{gemm_gflops, hot_gemm, profile_passes};
+use monomial_nfn::profiling::{hot_gemm, profile_passes, GemmYardstick, Spread};
 use monomial_nfn::train::{AdamConfig, Dataset, Trainer};
 use monomial_nfn::zoo::dataset::{activation_name, parse_activation};
 use monomial_nfn::zoo::Arch;
@@ -354,9 +354,13 @@ enum Command {
         /// Backends to measure.
         #[arg(long, value_enum, default_value_t = BackendArg::Both, ignore_case = true)]
         backend: BackendArg,
-        /// Minimum measuring time per configuration, in seconds.
+        /// Measuring time per pass and configuration, in seconds, split over the rounds.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Rounds: each times every pass and the GEMM yardstick in turn, so that a burst of load
+        /// from elsewhere falls on all of them; medians are printed, and the fraction's range.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
         /// Input networks' activation (picks the Monomial-NFN variant; the others ignore it).
         #[arg(long, value_parser = zoo_activation(), default_value = "relu", ignore_case = true)]
         activation: NetActivation,
@@ -498,9 +502,18 @@ fn main() -> ExitCode {
             batches,
             backend,
             seconds,
+            rounds,
             activation,
             profile,
-        } => bench(what, model, &batches, backend, seconds, activation, profile),
+        } => bench(
+            what,
+            model,
+            &batches,
+            backend,
+            (seconds, rounds),
+            activation,
+            profile,
+        ),
         Command::Zoo {
             command:
                 ZooCommand::Generate {
@@ -736,7 +749,8 @@ fn golden(files: &[PathBuf], which: BackendArg, verbose: bool) -> Res<ExitCode> 
     })
 }
 
-/// Runs forward repeatedly for at least `seconds`; returns (samples/s, GFLOP/s).
+/// Runs forward repeatedly for at least `seconds` (after a warm-up run of the caller's);
+/// returns (samples/s, GFLOP/s).
 fn throughput(
     model: &Model,
     backend: &dyn Backend,
@@ -744,7 +758,6 @@ fn throughput(
     seconds: f64,
 ) -> Res<(f64, f64)> {
     let batch = input.batch();
-    model.forward(backend, input)?;
     let flops = model.plan(batch)?.flops();
     let start = Instant::now();
     let mut iters = 0u32;
@@ -1041,24 +1054,13 @@ fn predict_gen(a: &PredictGenArgs) -> Res<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs training steps for at least `seconds` (reading the loss back at the end, so queued GPU
-/// work is included); returns (samples/s, GFLOP/s).
-fn train_throughput(
-    model: &Model,
-    backend: &dyn Backend,
-    input: WeightSpace,
-    seconds: f64,
-) -> Res<(f64, f64)> {
-    let batch = input.batch();
-    let targets = monomial_nfn::Tensor::new(vec![batch, 1], vec![0.5; batch])?;
-    let data = Dataset::new(input, targets)?;
-    let mut t = Trainer::new(model, backend, batch, LossKind::Bce, AdamConfig::default())?;
-    t.step(&data)?;
-    t.take_loss_sum()?;
+/// Runs training steps of `t` on `data` for at least `seconds` (reading the loss back at the
+/// end, so queued GPU work counts); returns (samples/s, GFLOP/s).
+fn train_throughput(t: &mut Trainer, data: &Dataset, seconds: f64) -> Res<(f64, f64)> {
     let start = Instant::now();
     let mut iters = 0u32;
     while start.elapsed() < Duration::from_secs_f64(seconds) || iters < 3 {
-        t.step(&data)?;
+        t.step(data)?;
         iters += 1;
         if iters % 16 == 0 {
             t.take_loss_sum()?;
@@ -1066,7 +1068,7 @@ fn train_throughput(
     }
     t.take_loss_sum()?;
     let per = start.elapsed().as_secs_f64() / iters as f64;
-    Ok((batch as f64 / per, t.flops() / per / 1e9))
+    Ok((data.len() as f64 / per, t.flops() / per / 1e9))
 }
 
 /// Repetitions per dispatch of `mnfn bench --profile` (the fastest counts).
@@ -1077,60 +1079,95 @@ fn bench(
     which_model: ModelKind,
     batches: &[usize],
     which: BackendArg,
-    seconds: f64,
+    (seconds, rounds): (f64, u32),
     activation: NetActivation,
     profile: bool,
 ) -> Res<ExitCode> {
     let model = which_model.build(activation, 0)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     println!(
-        "model: {} CNN-Zoo (input networks {}), {} parameters",
+        "model: {} CNN-Zoo (input networks {}), {} parameters; {rounds} rounds of {:.2} s per pass",
         which_model.name(),
         activation_name(model.spec().activation),
-        model.num_params()
+        model.num_params(),
+        seconds / f64::from(rounds)
     );
     println!(
-        "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10} {:>8}",
-        "backend", "pass", "batch", "samples/s", "ms/batch", "GFLOP/s", "of GEMM"
+        "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10} {:>11} {:>8}",
+        "backend", "pass", "batch", "samples/s", "ms/batch", "GFLOP/s", "range", "of GEMM"
     );
+    let slice = seconds / f64::from(rounds);
     let cpu = (which != BackendArg::Gpu).then(Cpu::<f32>::new);
     let gpu = gpu_backend(which)?;
     let all = cpu.iter().map(|c| c as &dyn Backend);
     for b in all.chain(gpu.iter().map(|g| g as &dyn Backend)) {
         for &batch in batches {
             let input = WeightSpace::random(model.spec(), batch, 1, &mut rng);
-            let mut rows = Vec::new();
-            if what != BenchWhat::Train {
-                rows.push(("forward", throughput(&model, b, &input, seconds)?));
+            let forward = what != BenchWhat::Train;
+            if forward {
+                model.forward(b, &input)?;
             }
+            let mut trainer = None;
             if what != BenchWhat::Forward {
-                rows.push(("train", train_throughput(&model, b, input, seconds)?));
+                let targets = monomial_nfn::Tensor::new(vec![batch, 1], vec![0.5; batch])?;
+                let data = Dataset::new(input.clone(), targets)?;
+                let mut t = Trainer::new(&model, b, batch, LossKind::Bce, AdamConfig::default())?;
+                t.step(&data)?;
+                t.take_loss_sum()?;
+                trainer = Some((t, data));
             }
             // The machine-independent figure: each pass against a plain GEMM of the model's
-            // hottest shape, timed in this run on this backend.
+            // hottest shape on this backend, timed in the same rounds, so that load from
+            // elsewhere falls on both sides of each round's fraction.
             let shape = hot_gemm(&*model.plan(batch)?).ok_or("the model has no GEMM")?;
-            let peak = gemm_gflops(b, shape, seconds)?;
-            for (pass, (rate, gflops)) in rows {
+            let yardstick = GemmYardstick::new(b, shape)?;
+            let (mut passes, mut peaks) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let mut round = Vec::new();
+                if forward {
+                    round.push(("forward", throughput(&model, b, &input, slice)?));
+                }
+                if let Some((t, data)) = trainer.as_mut() {
+                    round.push(("train", train_throughput(t, data, slice)?));
+                }
+                peaks.push(yardstick.gflops(slice)?);
+                passes.push(round);
+            }
+            let peak = Spread::of(&peaks).ok_or("the GEMM yardstick gave no rate")?;
+            for (i, (pass, _)) in passes[0].iter().enumerate() {
+                let column = |f: &dyn Fn(&(f64, f64), f64) -> f64| {
+                    let v: Vec<f64> = passes
+                        .iter()
+                        .zip(&peaks)
+                        .map(|(r, &p)| f(&r[i].1, p))
+                        .collect();
+                    Spread::of(&v).ok_or("a pass gave no rate")
+                };
+                let rate = column(&|&(rate, _), _| rate)?;
+                let gflops = column(&|&(_, g), _| g)?;
+                let fraction = column(&|&(_, g), p| g / p)?;
                 println!(
-                    "{:<48} {:<8} {:>6} {:>12.0} {:>10.3} {:>10.1} {:>8.2}",
+                    "{:<48} {:<8} {:>6} {:>12.0} {:>10.3} {:>10.1} {:>11} {:>8.2}",
                     b.describe(),
                     pass,
                     batch,
-                    rate,
-                    1e3 * batch as f64 / rate,
-                    gflops,
-                    gflops / peak
+                    rate.median,
+                    1e3 * batch as f64 / rate.median,
+                    gflops.median,
+                    format!("{:.2}-{:.2}", fraction.min, fraction.max),
+                    fraction.median
                 );
             }
             let (m, k, n) = shape;
             println!(
-                "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10.1} {:>8.2}",
+                "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10.1} {:>11} {:>8.2}",
                 b.describe(),
                 "gemm",
                 batch,
                 format!("{m}x{k}x{n}"),
                 "",
-                peak,
+                peak.median,
+                format!("{:.0}-{:.0}", peak.min, peak.max),
                 1.0
             );
         }
