@@ -130,9 +130,9 @@ fn item_grad<T: Scalar>(
             }
             if let Some((gr, br)) = rows.as_mut() {
                 let (gr, br) = (&mut gr[at..at + e], &mut br[at..at + e]);
-                for i in 0..e {
-                    gr[i] = T::from_f64(g[i] * u[i]);
-                    br[i] = T::from_f64(g[i]);
+                for ((gr, br), (g, u)) in gr.iter_mut().zip(br).zip(g.iter().zip(&u)) {
+                    *gr = T::from_f64(g * u);
+                    *br = T::from_f64(*g);
                 }
             }
             // dx = (h − s·(uᵀh))/‖x‖ (s = u for L2, sign(x) for L1); h/ε when clamped; 0 at
@@ -145,15 +145,16 @@ fn item_grad<T: Scalar>(
                 _ => (1.0, u.iter().zip(&h).map(|(a, b)| a * b).sum::<f64>(), norm),
             };
             let s_vec = if p.norm == Norm::L1 { &sign } else { &u };
-            let d_row = &mut dx[at..at + e];
+            // Zipped, not indexed: without bounds checks the divisions run two or more a time.
+            let terms = h.iter().zip(&s_vec[..e]);
+            let d_row = dx[at..at + e].iter_mut().zip(terms);
             if op.accumulate {
-                for i in 0..e {
-                    let d = (a * h[i] - c * s_vec[i]) / q;
-                    d_row[i] = T::from_f64(d_row[i].to_f64() + d);
+                for (d, (h, s)) in d_row {
+                    *d = T::from_f64(d.to_f64() + (a * h - c * s) / q);
                 }
             } else {
-                for i in 0..e {
-                    d_row[i] = T::from_f64((a * h[i] - c * s_vec[i]) / q);
+                for (d, (h, s)) in d_row {
+                    *d = T::from_f64((a * h - c * s) / q);
                 }
             }
         }
