@@ -1135,17 +1135,17 @@ fn bench(
             }
             let peak = Spread::of(&peaks).ok_or("the GEMM yardstick gave no rate")?;
             for (i, (pass, _)) in passes[0].iter().enumerate() {
-                let column = |f: &dyn Fn(&(f64, f64), f64) -> f64| {
+                let column = |f: fn((f64, f64), f64) -> f64| {
                     let v: Vec<f64> = passes
                         .iter()
                         .zip(&peaks)
-                        .map(|(r, &p)| f(&r[i].1, p))
+                        .map(|(r, &p)| f(r[i].1, p))
                         .collect();
                     Spread::of(&v).ok_or("a pass gave no rate")
                 };
-                let rate = column(&|&(rate, _), _| rate)?;
-                let gflops = column(&|&(_, g), _| g)?;
-                let fraction = column(&|&(_, g), p| g / p)?;
+                let rate = column(|(rate, _), _| rate)?;
+                let gflops = column(|(_, g), _| g)?;
+                let fraction = column(|(_, g), p| g / p)?;
                 println!(
                     "{:<48} {:<8} {:>6} {:>12.0} {:>10.3} {:>10.1} {:>11} {:>8.2}",
                     b.describe(),
