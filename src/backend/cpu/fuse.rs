@@ -45,6 +45,19 @@ pub struct Chain {
     /// Per op: its output is also read outside the chain (a backward pass), so each block is
     /// copied to the op's buffer as well.
     pub keep: Vec<bool>,
+    /// Parameter gradients Aᵀ·dZ computed block by block while dZ is in cache.
+    pub taps: Vec<Tap>,
+}
+
+/// A split-K parameter-gradient GEMM Aᵀ·dZ run inside a chain: each block is one of its k slices
+/// (the chain's blocks are the slices), so its partial products and their ordered sum are those
+/// of `gemm_split_k`, bit for bit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tap {
+    /// The GEMM op's index.
+    pub op: usize,
+    /// The chain position whose output is dZ; None for the chain's input.
+    pub at: Option<usize>,
 }
 
 /// How the executor treats each op.
@@ -142,14 +155,23 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             .iter()
             .map(|&o| width(plan, &plan.ops[o], rows))
             .fold(g.k, usize::max);
-        let block = block_rows(
-            rows,
-            unit,
-            target_rows(widest),
-            rayon::current_num_threads(),
-        );
+        let target = target_rows(widest);
+        let mut taps = find_taps(plan, &ops, rows, &writers, &readers, &roles);
+        // Taps need blocks equal to their k slices; a slice far beyond the cache target would
+        // cost the chain more than the taps save.
+        let slice = taps.first().and_then(|t| match &plan.ops[t.op] {
+            Op::Gemm(g) => super::gemm::split_k_slice(g, g.bias.is_some()),
+            _ => None,
+        });
+        let block = match slice {
+            Some(slice) if unit == 1 && slice <= 4 * target => slice,
+            _ => {
+                taps.clear();
+                block_rows(rows, unit, target, rayon::current_num_threads())
+            }
+        };
         roles[start] = Role::Start(chains.len());
-        for &o in &ops[1..] {
+        for &o in ops[1..].iter().chain(taps.iter().map(|t| &t.op)) {
             roles[o] = Role::Member;
         }
         chains.push(Chain {
@@ -157,9 +179,66 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             rows,
             block,
             keep,
+            taps,
         });
     }
     (chains, roles)
+}
+
+/// Split-K GEMMs Aᵀ·dZ (`gemm.rs`) over the chain's rows whose dZ is the chain's input or one of
+/// its values, and that may run when the chain does: A and an input dZ are final by the chain's
+/// start, dZ from the chain is its final value (written before the GEMM reads it), and nothing
+/// between the chain's start and the GEMM reads or writes the GEMM's output, which it overwrites.
+fn find_taps(
+    plan: &Plan,
+    ops: &[usize],
+    rows: usize,
+    writers: &[Vec<usize>],
+    readers: &[Vec<usize>],
+    roles: &[Role],
+) -> Vec<Tap> {
+    let start = ops[0];
+    let Op::Gemm(g0) = &plan.ops[start] else {
+        return Vec::new();
+    };
+    let pooled = matches!(plan.ops[ops[ops.len() - 1]], Op::Pool(_));
+    let values: Vec<(Option<usize>, usize)> = std::iter::once((None, g0.a))
+        .chain(
+            ops.iter()
+                .enumerate()
+                .filter(|&(p, _)| !(pooled && p + 1 == ops.len()))
+                .map(|(p, &o)| (Some(p), plan.ops[o].writes())),
+        )
+        .collect();
+    let final_by_start = |id: usize| writers[id].iter().all(|&w| w < start);
+    let mut taps = Vec::new();
+    for (gi, op) in plan.ops.iter().enumerate().skip(start + 1) {
+        let Op::Gemm(g) = op else { continue };
+        if roles[gi] != Role::Single
+            || ops.contains(&gi)
+            || g.accumulate
+            || g.trans_b
+            || g.k != rows
+            || super::gemm::split_k_slice(g, g.bias.is_some()).is_none()
+        {
+            continue;
+        }
+        let Some(&(at, _)) = values.iter().find(|&&(_, id)| id == g.b) else {
+            continue;
+        };
+        let dz_ready = match at {
+            None => final_by_start(g.b),
+            Some(p) => ops[p] < gi,
+        };
+        if dz_ready
+            && final_by_start(g.a)
+            && writers[g.c] == [gi]
+            && readers[g.c].iter().all(|&r| r < start || r > gi)
+        {
+            taps.push(Tap { op: gi, at });
+        }
+    }
+    taps
 }
 
 /// Width (values per row) of the buffer op `i` writes, given the chain's row count.
@@ -226,13 +305,28 @@ pub fn run_chain<T: Scalar>(plan: &Plan, chain: &Chain, bufs: &mut [Vec<T>]) {
         .iter()
         .map(|&id| std::mem::take(&mut bufs[id]))
         .collect();
-    run_blocks(plan, chain, bufs, &bufs[g0.a], g0.k, &mut out, &mut kept);
+    let mut tapped: Vec<Vec<T>> = chain
+        .taps
+        .iter()
+        .map(|t| std::mem::take(&mut bufs[plan.ops[t.op].writes()]))
+        .collect();
+    let partials = run_blocks(plan, chain, bufs, &bufs[g0.a], g0.k, &mut out, &mut kept);
     bufs[last.writes()] = out;
     for (id, buf) in kept_ids.into_iter().zip(kept) {
         bufs[id] = buf;
     }
+    for (i, (t, c)) in chain.taps.iter().zip(&mut tapped).enumerate() {
+        if let Op::Gemm(g) = &plan.ops[t.op] {
+            let slices: Vec<&Vec<T>> = partials.iter().map(|p| &p[i]).collect();
+            super::gemm::split_k_sum(g, &slices, c);
+        }
+    }
+    for (t, c) in chain.taps.iter().zip(tapped) {
+        bufs[plan.ops[t.op].writes()] = c;
+    }
 }
 
+/// Runs every block; returns, per block, the partial product of each tap.
 fn run_blocks<T: Scalar>(
     plan: &Plan,
     chain: &Chain,
@@ -241,7 +335,7 @@ fn run_blocks<T: Scalar>(
     k: usize,
     out: &mut [T],
     kept: &mut [Vec<T>],
-) {
+) -> Vec<Vec<Vec<T>>> {
     let last = &plan.ops[chain.ops[chain.ops.len() - 1]];
     // Values of the final output per block (pool outputs are per batch item).
     let out_block = match last {
@@ -269,8 +363,10 @@ fn run_blocks<T: Scalar>(
             per_block[blk].push(part);
         }
     }
+    let mut partials: Vec<Vec<Vec<T>>> = vec![vec![Vec::new(); chain.taps.len()]; per_block.len()];
     out.par_chunks_mut(out_block)
         .zip(per_block)
+        .zip(partials.par_iter_mut())
         .enumerate()
         .for_each_init(
             || {
@@ -279,11 +375,20 @@ fn run_blocks<T: Scalar>(
                     vec![T::default(); chain.block * max_w],
                 )
             },
-            |(ping, pong), (blk, (out_chunk, mut keep_slices))| {
+            |(ping, pong), (blk, ((out_chunk, mut keep_slices), parts))| {
                 let mut keep_slices = keep_slices.iter_mut();
                 let row0 = blk * chain.block;
                 let nrows = chain.block.min(chain.rows - row0);
                 let a_blk = &a[row0 * k..(row0 + nrows) * k];
+                // This block's slice of every tap whose dZ is at chain position `at`.
+                let mut tap = |at: Option<usize>, dz: &[T]| {
+                    for (t, part) in chain.taps.iter().zip(parts.iter_mut()) {
+                        if let (true, Op::Gemm(g)) = (t.at == at, &plan.ops[t.op]) {
+                            *part = super::gemm::split_k_partial(g, &bufs[g.a], dz, row0, nrows);
+                        }
+                    }
+                };
+                tap(None, a_blk);
                 // The chain's current values live in `ping` (after an even number of swaps) or
                 // `pong`; a chain starts with a GEMM reading `a_blk` and writing `ping`.
                 let mut in_ping = true;
@@ -303,6 +408,7 @@ fn run_blocks<T: Scalar>(
                         }
                         (i, _) if i + 1 == n => {
                             step(op, bufs, &src[..prev], out_chunk, (row0, nrows));
+                            tap(Some(idx), out_chunk);
                             None
                         }
                         // Activations inside a chain run in place.
@@ -316,6 +422,9 @@ fn run_blocks<T: Scalar>(
                             Some(&dst[..cur])
                         }
                     };
+                    if let Some(values) = result {
+                        tap(Some(idx), values);
+                    }
                     if let (true, Some(values)) = (chain.keep[idx], result) {
                         if let Some(slot) = keep_slices.next() {
                             slot.copy_from_slice(values);
@@ -324,6 +433,7 @@ fn run_blocks<T: Scalar>(
                 }
             },
         );
+    partials
 }
 
 #[cfg(test)]
@@ -456,6 +566,79 @@ mod tests {
         }));
         pb.push(gemm(dx, w2, None, dy2, (n, n)));
         (pb.finish(vec![dy2, dx]), dy2)
+    }
+
+    /// Parameter gradients Aᵀ·dZ of the chain's input and of a value inside it run block by
+    /// block, the blocks being their k slices (four of 256 rows and one of 76): bitwise the
+    /// split-K GEMMs run op by op.
+    #[test]
+    fn parameter_gradients_tap_backward_chains_bitwise() {
+        let (rows, k, n, m) = (1100, 7, 11, 13);
+        let mut pb = PlanBuilder::new();
+        let (dz, x, h) = (pb.input(rows * k), pb.input(rows * n), pb.input(rows * m));
+        let w = pb.param(values(n * k, 1));
+        let w2 = pb.param(values(n * n, 2));
+        let (dy, dx, dy2) = (
+            pb.scratch(rows * n),
+            pb.scratch(rows * n),
+            pb.scratch(rows * n),
+        );
+        let (dw, dw2) = (pb.scratch(m * k), pb.scratch(n * n));
+        let op = |a, b, c, (m, k, n), trans_a, trans_b| {
+            Op::Gemm(GemmOp {
+                a,
+                b,
+                bias: None,
+                c,
+                m,
+                k,
+                n,
+                accumulate: false,
+                trans_a,
+                trans_b,
+            })
+        };
+        pb.push(op(dz, w, dy, (rows, k, n), false, true));
+        pb.push(op(h, dz, dw, (m, rows, k), true, false));
+        pb.push(Op::ActivationGrad(ActivationGradOp {
+            x,
+            dy,
+            dx,
+            act: Activation::Tanh,
+            len: rows * n,
+            accumulate: false,
+        }));
+        pb.push(op(dx, w2, dy2, (rows, n, n), false, false));
+        pb.push(op(x, dx, dw2, (n, rows, n), true, false));
+        let plan = pb.finish(vec![dy2, dw, dw2]);
+        let (chains, roles) = find_chains(&plan);
+        assert_eq!(chains.len(), 1);
+        assert_eq!(chains[0].ops, [0, 2, 3]);
+        let taps = [Tap { op: 1, at: None }, Tap { op: 4, at: Some(1) }];
+        assert_eq!(chains[0].taps, taps);
+        assert_eq!(chains[0].block, 256);
+        let bufs: Vec<Vec<f32>> = plan
+            .bufs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match &d.kind {
+                BufKind::Param(v) => v.iter().map(|&x| x as f32).collect(),
+                _ => values(d.len, 10 + i).iter().map(|&x| x as f32).collect(),
+            })
+            .collect();
+        let (mut reference, mut fused) = (bufs.clone(), bufs);
+        for (op, role) in plan.ops.iter().zip(&roles) {
+            super::super::run_op(op, &mut reference);
+            match role {
+                Role::Start(c) => run_chain(&plan, &chains[*c], &mut fused),
+                Role::Member => {}
+                Role::Single => super::super::run_op(op, &mut fused),
+            }
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for id in [dy2, dw, dw2] {
+            assert_eq!(bits(&fused[id]), bits(&reference[id]), "buffer {id}");
+        }
     }
 
     /// The activation gradient joins the backward chain (moved up past the unrelated op),

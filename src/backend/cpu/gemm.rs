@@ -47,10 +47,17 @@ fn k_slice(k: usize) -> usize {
     (k / 8).next_multiple_of(64).clamp(K_SLICE_MIN, 1024)
 }
 
-/// Executes one GEMM op. Products with few rows and a long inner dimension (the parameter
-/// gradients Aᵀ·dC, SPEC §8.1) are split along k instead of rows.
+/// The k slice of `op` when it runs as a split-K product (few rows, a long inner dimension: the
+/// parameter gradients Aᵀ·dC, SPEC §8.1), else None.
+pub(crate) fn split_k_slice(op: &GemmOp, has_bias: bool) -> Option<usize> {
+    (op.trans_a && op.k >= 2 * K_SLICE_MIN && op.m <= 4 * ROW_BLOCK && !has_bias)
+        .then(|| k_slice(op.k))
+}
+
+/// Executes one GEMM op. Products with few rows and a long inner dimension are split along k
+/// instead of rows.
 pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mut [T]) {
-    if op.trans_a && op.k >= 2 * K_SLICE_MIN && op.m <= 4 * ROW_BLOCK && bias.is_none() {
+    if split_k_slice(op, bias.is_some()).is_some() {
         return gemm_split_k(op, a, b, c);
     }
     let (k, n) = (op.k, op.n);
@@ -89,36 +96,51 @@ pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
 /// C (+)= Aᵀ·B as a fixed-order sum of partial products over fixed k slices: parallel and cache
 /// friendly, and bitwise-deterministic (the slicing does not depend on the thread count).
 fn gemm_split_k<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], c: &mut [T]) {
-    let (m, n) = (op.m, op.n);
     let slice = k_slice(op.k);
     let starts: Vec<usize> = (0..op.k).step_by(slice).collect();
     let partials: Vec<Vec<T>> = starts
         .par_iter()
         .map(|&k0| {
-            let kc = slice.min(op.k - k0);
-            let mut part = vec![T::default(); m * n];
-            let bs = b_strides(op);
-            let b_off = if op.trans_b { k0 } else { k0 * n };
-            T::gemm(
-                m,
-                kc,
-                n,
-                &a[k0 * m..],
-                (1, m),
-                &b[b_off..],
-                bs,
-                T::default(),
-                &mut part,
-            );
-            part
+            let b_off = if op.trans_b { k0 } else { k0 * op.n };
+            split_k_partial(op, a, &b[b_off..], k0, slice.min(op.k - k0))
         })
         .collect();
-    let c = &mut c[..m * n];
+    split_k_sum(op, &partials, c);
+}
+
+/// One slice's partial product: rows `k0..k0 + kc` of A (stored k × m) times the same rows of
+/// B, which `b` starts at. The fused chains (`fuse.rs`) call it per block with B still in cache.
+pub(crate) fn split_k_partial<T: Scalar>(
+    op: &GemmOp,
+    a: &[T],
+    b: &[T],
+    k0: usize,
+    kc: usize,
+) -> Vec<T> {
+    let (m, n) = (op.m, op.n);
+    let mut part = vec![T::default(); m * n];
+    T::gemm(
+        m,
+        kc,
+        n,
+        &a[k0 * m..],
+        (1, m),
+        b,
+        b_strides(op),
+        T::default(),
+        &mut part,
+    );
+    part
+}
+
+/// C (+)= the slices' partial products, added in slice order.
+pub(crate) fn split_k_sum<T: Scalar, P: AsRef<[T]>>(op: &GemmOp, partials: &[P], c: &mut [T]) {
+    let c = &mut c[..op.m * op.n];
     if !op.accumulate {
         c.iter_mut().for_each(|v| *v = T::default());
     }
-    for part in &partials {
-        for (v, &p) in c.iter_mut().zip(part) {
+    for part in partials {
+        for (v, &p) in c.iter_mut().zip(part.as_ref()) {
             *v += p;
         }
     }

@@ -82,7 +82,12 @@ impl<T: Scalar> Cpu<T> {
             let (chains, roles) = fuse::find_chains(plan);
             for c in &chains {
                 let ops: Vec<&Op> = c.ops.iter().map(|&i| &plan.ops[i]).collect();
-                log::trace!("chain of {} rows in blocks of {}: {ops:?}", c.rows, c.block);
+                log::trace!(
+                    "chain of {} rows in blocks of {}, parameter gradients {:?}: {ops:?}",
+                    c.rows,
+                    c.block,
+                    c.taps
+                );
             }
             let bufs = plan
                 .bufs
