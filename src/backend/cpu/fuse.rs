@@ -2,7 +2,8 @@
 //! goes through GEMM, activation, GEMM, … and the pool independently of every other entry, so a
 //! chain of such ops can run block by block with intermediates kept in cache instead of written
 //! to memory. This changes only the schedule: each value is computed by the same arithmetic as
-//! the op-by-op path, so results are bitwise identical.
+//! the op-by-op path, so results are bitwise identical. Backward chains also run the split-K
+//! parameter gradients that read their values ([`Tap`]).
 
 use rayon::prelude::*;
 
@@ -157,8 +158,9 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             .fold(g.k, usize::max);
         let target = target_rows(widest);
         let mut taps = find_taps(plan, &ops, rows, &writers, &readers, &roles);
-        // Taps need blocks equal to their k slices; a slice far beyond the cache target would
-        // cost the chain more than the taps save.
+        // Taps need blocks equal to their k slices. Slices of 2.25 times the target paid off on
+        // a 1 MiB L2 (BENCHMARKS.md); beyond four times is unmeasured, so such chains keep
+        // cache-sized blocks and run the gradients on their own.
         let slice = taps.first().and_then(|t| match &plan.ops[t.op] {
             Op::Gemm(g) => super::gemm::split_k_slice(g, g.bias.is_some()),
             _ => None,
@@ -464,21 +466,25 @@ mod tests {
         })
     }
 
-    /// Runs `plan` op by op and its one chain at several block sizes (the size follows the
-    /// machine's L2): every block size must give the op-by-op `out` bitwise.
-    fn assert_chain_matches_ops(plan: &Plan, chain_ops: &[usize], out: usize) {
-        let (chains, _) = find_chains(plan);
-        assert_eq!(chains.len(), 1);
-        assert_eq!(chains[0].ops, chain_ops);
-        let bufs: Vec<Vec<f32>> = plan
-            .bufs
+    /// f32 buffers: parameters as given, every other buffer filled with distinct values.
+    fn initial_bufs(plan: &Plan) -> Vec<Vec<f32>> {
+        plan.bufs
             .iter()
             .enumerate()
             .map(|(i, d)| match &d.kind {
                 BufKind::Param(v) => v.iter().map(|&x| x as f32).collect(),
                 _ => values(d.len, 10 + i).iter().map(|&x| x as f32).collect(),
             })
-            .collect();
+            .collect()
+    }
+
+    /// Runs `plan` op by op and its one chain at several block sizes (the size follows the
+    /// machine's L2): every block size must give the op-by-op `out` bitwise.
+    fn assert_chain_matches_ops(plan: &Plan, chain_ops: &[usize], out: usize) {
+        let (chains, _) = find_chains(plan);
+        assert_eq!(chains.len(), 1);
+        assert_eq!(chains[0].ops, chain_ops);
+        let bufs = initial_bufs(plan);
         let mut reference = bufs.clone();
         for op in &plan.ops {
             super::super::run_op(op, &mut reference);
@@ -568,11 +574,11 @@ mod tests {
         (pb.finish(vec![dy2, dx]), dy2)
     }
 
-    /// Parameter gradients Aᵀ·dZ of the chain's input and of a value inside it run block by
-    /// block, the blocks being their k slices (four of 256 rows and one of 76): bitwise the
-    /// split-K GEMMs run op by op.
-    #[test]
-    fn parameter_gradients_tap_backward_chains_bitwise() {
+    /// A backward chain dy = dZ·Wᵀ, dx = dy ⊙ tanh′(x), dy₂ = dx·W₂ over 1,100 rows, with the
+    /// split-K parameter gradients dW = Hᵀ·dZ (op 1) and dW₂ = Xᵀ·dx (op 4); when `read_dw`, an
+    /// unrelated op reads dW between the chain's start and op 1. Returns the plan and
+    /// [dy₂, dW, dW₂].
+    fn tap_plan(read_dw: bool) -> (Plan, [usize; 3]) {
         let (rows, k, n, m) = (1100, 7, 11, 13);
         let mut pb = PlanBuilder::new();
         let (dz, x, h) = (pb.input(rows * k), pb.input(rows * n), pb.input(rows * m));
@@ -583,7 +589,7 @@ mod tests {
             pb.scratch(rows * n),
             pb.scratch(rows * n),
         );
-        let (dw, dw2) = (pb.scratch(m * k), pb.scratch(n * n));
+        let (dw, dw2, other) = (pb.scratch(m * k), pb.scratch(n * n), pb.scratch(m * k));
         let op = |a, b, c, (m, k, n), trans_a, trans_b| {
             Op::Gemm(GemmOp {
                 a,
@@ -599,6 +605,14 @@ mod tests {
             })
         };
         pb.push(op(dz, w, dy, (rows, k, n), false, true));
+        if read_dw {
+            pb.push(Op::Activation(ActivationOp {
+                x: dw,
+                y: other,
+                act: Activation::Relu,
+                len: m * k,
+            }));
+        }
         pb.push(op(h, dz, dw, (m, rows, k), true, false));
         pb.push(Op::ActivationGrad(ActivationGradOp {
             x,
@@ -610,22 +624,23 @@ mod tests {
         }));
         pb.push(op(dx, w2, dy2, (rows, n, n), false, false));
         pb.push(op(x, dx, dw2, (n, rows, n), true, false));
-        let plan = pb.finish(vec![dy2, dw, dw2]);
+        (pb.finish(vec![dy2, dw, dw2, other]), [dy2, dw, dw2])
+    }
+
+    /// Parameter gradients Aᵀ·dZ of the chain's input and of a value inside it run block by
+    /// block, the blocks being their k slices (four of 256 rows and one of 76): bitwise the
+    /// split-K GEMMs run op by op. A gradient whose output is read after the chain's start but
+    /// before the gradient runs stays on its own.
+    #[test]
+    fn parameter_gradients_tap_backward_chains_bitwise() {
+        let (plan, outputs) = tap_plan(false);
         let (chains, roles) = find_chains(&plan);
         assert_eq!(chains.len(), 1);
         assert_eq!(chains[0].ops, [0, 2, 3]);
         let taps = [Tap { op: 1, at: None }, Tap { op: 4, at: Some(1) }];
         assert_eq!(chains[0].taps, taps);
         assert_eq!(chains[0].block, 256);
-        let bufs: Vec<Vec<f32>> = plan
-            .bufs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| match &d.kind {
-                BufKind::Param(v) => v.iter().map(|&x| x as f32).collect(),
-                _ => values(d.len, 10 + i).iter().map(|&x| x as f32).collect(),
-            })
-            .collect();
+        let bufs = initial_bufs(&plan);
         let (mut reference, mut fused) = (bufs.clone(), bufs);
         for (op, role) in plan.ops.iter().zip(&roles) {
             super::super::run_op(op, &mut reference);
@@ -636,9 +651,12 @@ mod tests {
             }
         }
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for id in [dy2, dw, dw2] {
+        for id in outputs {
             assert_eq!(bits(&fused[id]), bits(&reference[id]), "buffer {id}");
         }
+        let (plan, _) = tap_plan(true);
+        let (chains, _) = find_chains(&plan);
+        assert_eq!(chains[0].taps, [Tap { op: 5, at: Some(1) }]);
     }
 
     /// The activation gradient joins the backward chain (moved up past the unrelated op),
