@@ -161,16 +161,12 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
         // Taps need blocks equal to their k slices. Slices of 2.25 times the target paid off on
         // a 1 MiB L2 (BENCHMARKS.md); beyond four times is unmeasured, so such chains keep
         // cache-sized blocks and run the gradients on their own.
-        let slice = taps.first().and_then(|t| match &plan.ops[t.op] {
-            Op::Gemm(g) => super::gemm::split_k_slice(g, g.bias.is_some()),
-            _ => None,
-        });
-        let block = match slice {
-            Some(slice) if unit == 1 && slice <= 4 * target => slice,
-            _ => {
-                taps.clear();
-                block_rows(rows, unit, target, rayon::current_num_threads())
-            }
+        let slice = super::gemm::k_slice(rows);
+        let block = if !taps.is_empty() && unit == 1 && slice <= 4 * target {
+            slice
+        } else {
+            taps.clear();
+            block_rows(rows, unit, target, rayon::current_num_threads())
         };
         roles[start] = Role::Start(chains.len());
         for &o in ops[1..].iter().chain(taps.iter().map(|t| &t.op)) {
@@ -217,11 +213,10 @@ fn find_taps(
     for (gi, op) in plan.ops.iter().enumerate().skip(start + 1) {
         let Op::Gemm(g) = op else { continue };
         if roles[gi] != Role::Single
-            || ops.contains(&gi)
             || g.accumulate
             || g.trans_b
             || g.k != rows
-            || super::gemm::split_k_slice(g, g.bias.is_some()).is_none()
+            || !super::gemm::is_split_k(g)
         {
             continue;
         }
@@ -307,24 +302,16 @@ pub fn run_chain<T: Scalar>(plan: &Plan, chain: &Chain, bufs: &mut [Vec<T>]) {
         .iter()
         .map(|&id| std::mem::take(&mut bufs[id]))
         .collect();
-    let mut tapped: Vec<Vec<T>> = chain
-        .taps
-        .iter()
-        .map(|t| std::mem::take(&mut bufs[plan.ops[t.op].writes()]))
-        .collect();
     let partials = run_blocks(plan, chain, bufs, &bufs[g0.a], g0.k, &mut out, &mut kept);
     bufs[last.writes()] = out;
     for (id, buf) in kept_ids.into_iter().zip(kept) {
         bufs[id] = buf;
     }
-    for (i, (t, c)) in chain.taps.iter().zip(&mut tapped).enumerate() {
+    for (i, t) in chain.taps.iter().enumerate() {
         if let Op::Gemm(g) = &plan.ops[t.op] {
             let slices: Vec<&Vec<T>> = partials.iter().map(|p| &p[i]).collect();
-            super::gemm::split_k_sum(g, &slices, c);
+            super::gemm::split_k_sum(g, &slices, &mut bufs[g.c]);
         }
-    }
-    for (t, c) in chain.taps.iter().zip(tapped) {
-        bufs[plan.ops[t.op].writes()] = c;
     }
 }
 

@@ -43,21 +43,20 @@ const K_SLICE_MIN: usize = 256;
 /// Inner-dimension slice per task of a split-K GEMM: about an eighth of k, from 256 to 1,024.
 /// It depends on k alone, so the sum's order (and every bit of C) does not depend on the
 /// thread count; at batch 8 (k = 2,048) it still gives eight tasks.
-fn k_slice(k: usize) -> usize {
+pub(crate) fn k_slice(k: usize) -> usize {
     (k / 8).next_multiple_of(64).clamp(K_SLICE_MIN, 1024)
 }
 
-/// The k slice of `op` when it runs as a split-K product (few rows, a long inner dimension: the
-/// parameter gradients Aᵀ·dC, SPEC §8.1), else None.
-pub(crate) fn split_k_slice(op: &GemmOp, has_bias: bool) -> Option<usize> {
-    (op.trans_a && op.k >= 2 * K_SLICE_MIN && op.m <= 4 * ROW_BLOCK && !has_bias)
-        .then(|| k_slice(op.k))
+/// Whether `op` runs as a split-K product, in slices of [`k_slice`]`(op.k)` rows: few rows and a
+/// long inner dimension, as in the parameter gradients Aᵀ·dC (SPEC §8.1).
+pub(crate) fn is_split_k(op: &GemmOp) -> bool {
+    op.trans_a && op.k >= 2 * K_SLICE_MIN && op.m <= 4 * ROW_BLOCK && op.bias.is_none()
 }
 
 /// Executes one GEMM op. Products with few rows and a long inner dimension are split along k
 /// instead of rows.
 pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mut [T]) {
-    if split_k_slice(op, bias.is_some()).is_some() {
+    if is_split_k(op) {
         return gemm_split_k(op, a, b, c);
     }
     let (k, n) = (op.k, op.n);
