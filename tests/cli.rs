@@ -226,3 +226,21 @@ fn bench_profile_prints_a_table_per_pass_and_kernel_family() {
         assert!(lines[end].contains(" ms ("), "{}", lines[end]);
     }
 }
+
+/// `mnfn info` names the L2 size the CPU blocks are sized from; `MNFN_L2_BYTES` overrides it,
+/// and a value that is not a size is ignored with a warning.
+#[test]
+fn info_reports_the_l2_size_and_its_override() {
+    let info =
+        |value: &str| common::mnfn(&["info"], &[("MNFN_L2_BYTES", value), ("MNFN_NO_GPU", "1")]);
+    let (code, text) = info("512K");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("L2 512 KiB per core"), "{text}");
+    let (code, text) = info("lots");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("MNFN_L2_BYTES=\"lots\" is not a size"),
+        "{text}"
+    );
+    assert!(!text.contains("L2 0 KiB"), "{text}");
+}

@@ -642,7 +642,12 @@ fn demo(batch: usize, seed: u64) -> Res<ExitCode> {
 }
 
 fn info() -> Res<ExitCode> {
-    println!("CPU: {} rayon threads", rayon::current_num_threads());
+    println!(
+        "CPU: {} rayon threads, L2 {} KiB per core (sizes the fused chains' blocks; {} overrides)",
+        rayon::current_num_threads(),
+        monomial_nfn::backend::cpu::l2_bytes() >> 10,
+        monomial_nfn::backend::cpu::L2_ENV
+    );
     let adapters = list_adapters();
     if adapters.is_empty() {
         println!("GPU adapters: none found");

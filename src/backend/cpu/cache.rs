@@ -7,10 +7,27 @@ use std::sync::OnceLock;
 /// Assumed where the OS does not say (the smallest L2 of current x86-64 and Arm server cores).
 const FALLBACK: usize = 256 << 10;
 
-/// Bytes of L2 cache per core: Linux's `/sys/devices/system/cpu/cpu0/cache`, else 256 KiB.
+/// Overrides the size read from the OS (bytes, or with a `K`/`M` suffix as sysfs writes it):
+/// for virtual machines that report a wrong L2, and to try other block sizes.
+pub const L2_ENV: &str = "MNFN_L2_BYTES";
+
+/// Bytes of L2 cache per core: [`L2_ENV`], else Linux's `/sys/devices/system/cpu/cpu0/cache`,
+/// else 256 KiB.
 pub fn l2_bytes() -> usize {
     static L2: OnceLock<usize> = OnceLock::new();
-    *L2.get_or_init(|| read_l2().unwrap_or(FALLBACK))
+    *L2.get_or_init(|| {
+        let set = std::env::var(L2_ENV)
+            .ok()
+            .map(|v| (parse_size(v.trim()), v));
+        match set {
+            Some((Some(bytes), _)) if bytes > 0 => bytes,
+            Some((_, v)) => {
+                log::warn!("{L2_ENV}={v:?} is not a size such as 524288, 512K or 1M; ignored");
+                read_l2().unwrap_or(FALLBACK)
+            }
+            None => read_l2().unwrap_or(FALLBACK),
+        }
+    })
 }
 
 fn read_l2() -> Option<usize> {

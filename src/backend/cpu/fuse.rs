@@ -43,6 +43,9 @@ pub struct Chain {
     pub rows: usize,
     /// Rows per block (a multiple of the rows per batch item when the chain ends in a pool).
     pub block: usize,
+    /// Rows per step within a block: the block, or with taps a multiple of
+    /// [`super::gemm::K_STEP`] sized for the cache, so the taps read each step's values there.
+    pub step: usize,
     /// Per op: its output is also read outside the chain (a backward pass), so each block is
     /// copied to the op's buffer as well.
     pub keep: Vec<bool>,
@@ -158,15 +161,18 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             .fold(g.k, usize::max);
         let target = target_rows(widest);
         let mut taps = find_taps(plan, &ops, rows, &writers, &readers, &roles);
-        // Taps need blocks equal to their k slices. Slices of 2.25 times the target paid off on
-        // a 1 MiB L2 (BENCHMARKS.md); beyond four times is unmeasured, so such chains keep
-        // cache-sized blocks and run the gradients on their own.
-        let slice = super::gemm::k_slice(rows);
-        let block = if !taps.is_empty() && unit == 1 && slice <= 4 * target {
-            slice
+        // Taps need blocks equal to their k slices; a block runs in steps of whole K_STEPs
+        // (so its bits stay those of one call per slice) of at most 2.5 times the cache target.
+        // On a 1 MiB L2, 1,024-row steps (2.25 times the target) paid off (BENCHMARKS.md) and
+        // 256-row steps paid for packing the weights four times as often.
+        let (k_step, slice) = (super::gemm::K_STEP, super::gemm::k_slice(rows));
+        let (block, step) = if !taps.is_empty() && unit == 1 && k_step <= 4 * target {
+            let steps = (5 * target / 2 / k_step).max(1);
+            (slice, (steps * k_step).min(slice))
         } else {
             taps.clear();
-            block_rows(rows, unit, target, rayon::current_num_threads())
+            let block = block_rows(rows, unit, target, rayon::current_num_threads());
+            (block, block)
         };
         roles[start] = Role::Start(chains.len());
         for &o in ops[1..].iter().chain(taps.iter().map(|t| &t.op)) {
@@ -176,6 +182,7 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             ops,
             rows,
             block,
+            step,
             keep,
             taps,
         });
@@ -315,7 +322,8 @@ pub fn run_chain<T: Scalar>(plan: &Plan, chain: &Chain, bufs: &mut [Vec<T>]) {
     }
 }
 
-/// Runs every block; returns, per block, the partial product of each tap.
+/// Runs every block, each in steps of `chain.step` rows; returns, per block, the partial product
+/// of each tap.
 fn run_blocks<T: Scalar>(
     plan: &Plan,
     chain: &Chain,
@@ -326,10 +334,10 @@ fn run_blocks<T: Scalar>(
     kept: &mut [Vec<T>],
 ) -> Vec<Vec<Vec<T>>> {
     let last = &plan.ops[chain.ops[chain.ops.len() - 1]];
-    // Values of the final output per block (pool outputs are per batch item).
-    let out_block = match last {
-        Op::Pool(p) => chain.block / (p.r * p.s) * p.channels * p.width,
-        op => chain.block * width(plan, op, chain.rows),
+    // Values of the final output per `unit` rows (pool outputs are per batch item).
+    let (unit, out_unit) = match last {
+        Op::Pool(p) => (p.r * p.s, p.channels * p.width),
+        op => (1, width(plan, op, chain.rows)),
     };
     let widths: Vec<usize> = chain
         .ops
@@ -337,92 +345,132 @@ fn run_blocks<T: Scalar>(
         .map(|&i| width(plan, &plan.ops[i], chain.rows))
         .collect();
     let max_w = widths.iter().copied().max().unwrap_or(0);
-    let n = chain.ops.len();
-    // Per block, the block's slice of every kept buffer (in chain order).
-    let kept_widths = widths
+    // Per block, the block's slice of every kept buffer (in chain order) and its width.
+    let kept_widths: Vec<usize> = widths
         .iter()
         .zip(&chain.keep)
         .filter(|(_, &k)| k)
-        .map(|(&w, _)| w);
+        .map(|(&w, _)| w)
+        .collect();
     let mut per_block: Vec<Vec<&mut [T]>> = (0..chain.rows.div_ceil(chain.block))
         .map(|_| Vec::new())
         .collect();
-    for (buf, w) in kept.iter_mut().zip(kept_widths) {
+    for (buf, &w) in kept.iter_mut().zip(&kept_widths) {
         for (blk, part) in buf.chunks_mut(chain.block * w).enumerate() {
             per_block[blk].push(part);
         }
     }
     let mut partials: Vec<Vec<Vec<T>>> = vec![vec![Vec::new(); chain.taps.len()]; per_block.len()];
-    out.par_chunks_mut(out_block)
+    out.par_chunks_mut(chain.block / unit * out_unit)
         .zip(per_block)
         .zip(partials.par_iter_mut())
         .enumerate()
         .for_each_init(
             || {
                 (
-                    vec![T::default(); chain.block * max_w],
-                    vec![T::default(); chain.block * max_w],
+                    vec![T::default(); chain.step * max_w],
+                    vec![T::default(); chain.step * max_w],
                 )
             },
             |(ping, pong), (blk, ((out_chunk, mut keep_slices), parts))| {
-                let mut keep_slices = keep_slices.iter_mut();
-                let row0 = blk * chain.block;
-                let nrows = chain.block.min(chain.rows - row0);
-                let a_blk = &a[row0 * k..(row0 + nrows) * k];
-                // This block's slice of every tap whose dZ is at chain position `at`.
-                let mut tap = |at: Option<usize>, dz: &[T]| {
-                    for (t, part) in chain.taps.iter().zip(parts.iter_mut()) {
-                        if let (true, Op::Gemm(g)) = (t.at == at, &plan.ops[t.op]) {
-                            *part = super::gemm::split_k_partial(g, &bufs[g.a], dz, row0, nrows);
-                        }
+                for (t, part) in chain.taps.iter().zip(parts.iter_mut()) {
+                    if let Op::Gemm(g) = &plan.ops[t.op] {
+                        *part = vec![T::default(); g.m * g.n];
                     }
-                };
-                tap(None, a_blk);
-                // The chain's current values live in `ping` (after an even number of swaps) or
-                // `pong`; a chain starts with a GEMM reading `a_blk` and writing `ping`.
-                let mut in_ping = true;
-                for (idx, &oi) in chain.ops.iter().enumerate() {
-                    let op = &plan.ops[oi];
-                    let prev = if idx == 0 { 0 } else { nrows * widths[idx - 1] };
-                    let cur = nrows * widths[idx];
-                    let (src, dst) = if in_ping {
-                        (&mut *ping, &mut *pong)
-                    } else {
-                        (&mut *pong, &mut *ping)
+                }
+                let block0 = blk * chain.block;
+                let block_rows = chain.block.min(chain.rows - block0);
+                for s0 in (0..block_rows).step_by(chain.step) {
+                    let rows = (block0 + s0, chain.step.min(block_rows - s0));
+                    let io = StepRows {
+                        input: &a[rows.0 * k..][..rows.1 * k],
+                        out: &mut out_chunk[s0 / unit * out_unit..][..rows.1 / unit * out_unit],
+                        kept: keep_slices
+                            .iter_mut()
+                            .zip(&kept_widths)
+                            .map(|(slot, &w)| &mut slot[s0 * w..][..rows.1 * w])
+                            .collect(),
                     };
-                    let result = match (idx, op) {
-                        (0, _) => {
-                            step(op, bufs, a_blk, &mut src[..cur], (row0, nrows));
-                            Some(&src[..cur])
-                        }
-                        (i, _) if i + 1 == n => {
-                            step(op, bufs, &src[..prev], out_chunk, (row0, nrows));
-                            tap(Some(idx), out_chunk);
-                            None
-                        }
-                        // Activations inside a chain run in place.
-                        (_, Op::Activation(a)) => {
-                            activation_in_place(a.act, &mut src[..cur]);
-                            Some(&src[..cur])
-                        }
-                        _ => {
-                            step(op, bufs, &src[..prev], &mut dst[..cur], (row0, nrows));
-                            in_ping = !in_ping;
-                            Some(&dst[..cur])
-                        }
-                    };
-                    if let Some(values) = result {
-                        tap(Some(idx), values);
-                    }
-                    if let (true, Some(values)) = (chain.keep[idx], result) {
-                        if let Some(slot) = keep_slices.next() {
-                            slot.copy_from_slice(values);
-                        }
-                    }
+                    run_step(plan, chain, bufs, rows, io, (ping, pong), parts);
                 }
             },
         );
     partials
+}
+
+/// One step's rows of the chain's input, of its final output and of each kept value.
+struct StepRows<'a, T> {
+    input: &'a [T],
+    out: &'a mut [T],
+    kept: Vec<&'a mut [T]>,
+}
+
+/// Runs the chain's ops over `rows` (first row, count) and adds the step to each tap's partial
+/// in `parts`; `ping` and `pong` hold the values in between.
+fn run_step<T: Scalar>(
+    plan: &Plan,
+    chain: &Chain,
+    bufs: &[Vec<T>],
+    (row0, nrows): (usize, usize),
+    io: StepRows<T>,
+    (ping, pong): (&mut [T], &mut [T]),
+    parts: &mut [Vec<T>],
+) {
+    let n = chain.ops.len();
+    let (a_rows, out_rows) = (io.input, io.out);
+    let mut kept_rows = io.kept.into_iter();
+    // This step's rows of every tap whose dZ is at chain position `at`.
+    let mut tap = |at: Option<usize>, dz: &[T]| {
+        for (t, part) in chain.taps.iter().zip(parts.iter_mut()) {
+            if let (true, Op::Gemm(g)) = (t.at == at, &plan.ops[t.op]) {
+                super::gemm::split_k_step(g, &bufs[g.a], dz, (row0, nrows), part);
+            }
+        }
+    };
+    tap(None, a_rows);
+    // The chain's current values live in `ping` (after an even number of swaps) or `pong`; a
+    // chain starts with a GEMM reading `a_rows` and writing `ping`.
+    let mut in_ping = true;
+    let mut prev = 0;
+    for (idx, &oi) in chain.ops.iter().enumerate() {
+        let op = &plan.ops[oi];
+        let cur = nrows * width(plan, op, chain.rows);
+        let (src, dst) = if in_ping {
+            (&mut *ping, &mut *pong)
+        } else {
+            (&mut *pong, &mut *ping)
+        };
+        let result = match (idx, op) {
+            (0, _) => {
+                step(op, bufs, a_rows, &mut src[..cur], (row0, nrows));
+                Some(&src[..cur])
+            }
+            (i, _) if i + 1 == n => {
+                step(op, bufs, &src[..prev], out_rows, (row0, nrows));
+                tap(Some(idx), out_rows);
+                None
+            }
+            // Activations inside a chain run in place.
+            (_, Op::Activation(a)) => {
+                activation_in_place(a.act, &mut src[..cur]);
+                Some(&src[..cur])
+            }
+            _ => {
+                step(op, bufs, &src[..prev], &mut dst[..cur], (row0, nrows));
+                in_ping = !in_ping;
+                Some(&dst[..cur])
+            }
+        };
+        if let Some(values) = result {
+            tap(Some(idx), values);
+        }
+        if let (true, Some(values)) = (chain.keep[idx], result) {
+            if let Some(slot) = kept_rows.next() {
+                slot.copy_from_slice(values);
+            }
+        }
+        prev = cur;
+    }
 }
 
 #[cfg(test)]
@@ -480,6 +528,7 @@ mod tests {
             let mut fused = bufs.clone();
             let chain = Chain {
                 block,
+                step: block,
                 ..chains[0].clone()
             };
             run_chain(plan, &chain, &mut fused);
@@ -561,12 +610,12 @@ mod tests {
         (pb.finish(vec![dy2, dx]), dy2)
     }
 
-    /// A backward chain dy = dZ·Wᵀ, dx = dy ⊙ tanh′(x), dy₂ = dx·W₂ over 1,100 rows, with the
+    /// A backward chain dy = dZ·Wᵀ, dx = dy ⊙ tanh′(x), dy₂ = dx·W₂ over 2,600 rows, with the
     /// split-K parameter gradients dW = Hᵀ·dZ (op 1) and dW₂ = Xᵀ·dx (op 4); when `read_dw`, an
     /// unrelated op reads dW between the chain's start and op 1. Returns the plan and
     /// [dy₂, dW, dW₂].
     fn tap_plan(read_dw: bool) -> (Plan, [usize; 3]) {
-        let (rows, k, n, m) = (1100, 7, 11, 13);
+        let (rows, k, n, m) = (2600, 7, 11, 13);
         let mut pb = PlanBuilder::new();
         let (dz, x, h) = (pb.input(rows * k), pb.input(rows * n), pb.input(rows * m));
         let w = pb.param(values(n * k, 1));
@@ -615,9 +664,10 @@ mod tests {
     }
 
     /// Parameter gradients Aᵀ·dZ of the chain's input and of a value inside it run block by
-    /// block, the blocks being their k slices (four of 256 rows and one of 76): bitwise the
-    /// split-K GEMMs run op by op. A gradient whose output is read after the chain's start but
-    /// before the gradient runs stays on its own.
+    /// block, the blocks being their k slices (six of 384 rows and one of 296), each in one step
+    /// or in steps of 256 rows and the rest: bitwise the split-K GEMMs run op by op. A gradient
+    /// whose output is read after the chain's start but before the gradient runs stays on its
+    /// own.
     #[test]
     fn parameter_gradients_tap_backward_chains_bitwise() {
         let (plan, outputs) = tap_plan(false);
@@ -626,20 +676,33 @@ mod tests {
         assert_eq!(chains[0].ops, [0, 2, 3]);
         let taps = [Tap { op: 1, at: None }, Tap { op: 4, at: Some(1) }];
         assert_eq!(chains[0].taps, taps);
-        assert_eq!(chains[0].block, 256);
+        assert_eq!(chains[0].block, 384);
         let bufs = initial_bufs(&plan);
-        let (mut reference, mut fused) = (bufs.clone(), bufs);
-        for (op, role) in plan.ops.iter().zip(&roles) {
+        let mut reference = bufs.clone();
+        for op in &plan.ops {
             super::super::run_op(op, &mut reference);
-            match role {
-                Role::Start(c) => run_chain(&plan, &chains[*c], &mut fused),
-                Role::Member => {}
-                Role::Single => super::super::run_op(op, &mut fused),
-            }
         }
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for id in outputs {
-            assert_eq!(bits(&fused[id]), bits(&reference[id]), "buffer {id}");
+        for step in [super::super::gemm::K_STEP, 384] {
+            let chain = Chain {
+                step,
+                ..chains[0].clone()
+            };
+            let mut fused = bufs.clone();
+            for (op, role) in plan.ops.iter().zip(&roles) {
+                match role {
+                    Role::Start(_) => run_chain(&plan, &chain, &mut fused),
+                    Role::Member => {}
+                    Role::Single => super::super::run_op(op, &mut fused),
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for id in outputs {
+                assert_eq!(
+                    bits(&fused[id]),
+                    bits(&reference[id]),
+                    "buffer {id}, step {step}"
+                );
+            }
         }
         let (plan, _) = tap_plan(true);
         let (chains, _) = find_chains(&plan);

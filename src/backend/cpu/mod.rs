@@ -28,6 +28,7 @@ use crate::scalar::Scalar;
 pub use activation::activation;
 pub use activation_grad::activation_grad;
 pub use adam::adam_group;
+pub use cache::{l2_bytes, L2_ENV};
 pub use gemm::gemm;
 pub use loss::loss;
 pub use mask::mask;
@@ -83,9 +84,10 @@ impl<T: Scalar> Cpu<T> {
             for c in &chains {
                 let ops: Vec<&Op> = c.ops.iter().map(|&i| &plan.ops[i]).collect();
                 log::trace!(
-                    "chain of {} rows in blocks of {}, parameter gradients {:?}: {ops:?}",
+                    "chain of {} rows in blocks of {} (steps of {}), parameter gradients {:?}: {ops:?}",
                     c.rows,
                     c.block,
+                    c.step,
                     c.taps
                 );
             }
