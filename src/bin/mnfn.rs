@@ -643,9 +643,9 @@ fn demo(batch: usize, seed: u64) -> Res<ExitCode> {
 
 fn info() -> Res<ExitCode> {
     println!(
-        "CPU: {} rayon threads, L2 {} KiB per core (sizes the fused chains' blocks; {} overrides)",
+        "CPU: {}; {} rayon threads (the L2 sizes the fused chains' blocks; {} overrides it)",
+        monomial_nfn::backend::cpu::describe_machine(),
         rayon::current_num_threads(),
-        monomial_nfn::backend::cpu::l2_bytes() >> 10,
         monomial_nfn::backend::cpu::L2_ENV
     );
     let adapters = list_adapters();
@@ -1097,6 +1097,9 @@ fn bench(
         model.num_params(),
         seconds / f64::from(rounds)
     );
+    if which != BackendArg::Gpu {
+        println!("CPU: {}", monomial_nfn::backend::cpu::describe_machine());
+    }
     println!(
         "{:<48} {:<8} {:>6} {:>12} {:>10} {:>10} {:>11} {:>8}",
         "backend", "pass", "batch", "samples/s", "ms/batch", "GFLOP/s", "range", "of GEMM"

@@ -44,7 +44,8 @@ pub struct Chain {
     /// Rows per block (a multiple of the rows per batch item when the chain ends in a pool).
     pub block: usize,
     /// Rows per step within a block: the block, or with taps a multiple of
-    /// [`super::gemm::K_STEP`] sized for the cache, so the taps read each step's values there.
+    /// [`super::gemm::K_STEP`] sized for the cache (or the whole block if smaller), so the taps
+    /// read each step's values there.
     pub step: usize,
     /// Per op: its output is also read outside the chain (a backward pass), so each block is
     /// copied to the op's buffer as well.
