@@ -34,6 +34,16 @@ fn block_rows(rows: usize, unit: usize, target: usize, threads: usize) -> usize 
     rows.div_ceil(blocks).next_multiple_of(unit).max(unit)
 }
 
+/// Rows per step of a chain with taps whose blocks are `slice` rows: whole multiples of
+/// [`super::gemm::K_STEP`] (so the taps' bits stay those of one call per slice), at most 2.5
+/// times the cache `target`, and at most the slice. On a 1 MiB L2, 1,024-row steps (2.25 times
+/// the target) were faster than 256-row ones, which pack the layers' weights four times as often
+/// (BENCHMARKS.md).
+fn tap_step(slice: usize, target: usize) -> usize {
+    let k_step = super::gemm::K_STEP;
+    ((5 * target / 2 / k_step).max(1) * k_step).min(slice)
+}
+
 /// Ops that run as one row-blocked unit; `ops[0]` is a GEMM.
 #[derive(Debug, Clone)]
 pub struct Chain {
@@ -162,14 +172,11 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             .fold(g.k, usize::max);
         let target = target_rows(widest);
         let mut taps = find_taps(plan, &ops, rows, &writers, &readers, &roles);
-        // Taps need blocks equal to their k slices; a block runs in steps of whole K_STEPs
-        // (so its bits stay those of one call per slice) of at most 2.5 times the cache target.
-        // On a 1 MiB L2, 1,024-row steps (2.25 times the target) paid off (BENCHMARKS.md) and
-        // 256-row steps paid for packing the weights four times as often.
-        let (k_step, slice) = (super::gemm::K_STEP, super::gemm::k_slice(rows));
-        let (block, step) = if !taps.is_empty() && unit == 1 && k_step <= 4 * target {
-            let steps = (5 * target / 2 / k_step).max(1);
-            (slice, (steps * k_step).min(slice))
+        // Taps need blocks equal to their k slices, and 256-row steps at most four times the
+        // cache target (wider rows keep cache-sized blocks and run the gradients on their own).
+        let (block, step) = if !taps.is_empty() && unit == 1 && super::gemm::K_STEP <= 4 * target {
+            let slice = super::gemm::k_slice(rows);
+            (slice, tap_step(slice, target))
         } else {
             taps.clear();
             let block = block_rows(rows, unit, target, rayon::current_num_threads());
@@ -548,6 +555,17 @@ mod tests {
         // Many blocks: as many as the target gives, of near-equal size (73 of at most 225).
         assert_eq!(block_rows(16384, 1, 227, 2), 225);
         assert_eq!(block_rows(5, 1, 227, 2), 3);
+    }
+
+    #[test]
+    fn tap_steps_are_whole_k_steps_near_the_cache_target() {
+        // 1 MiB, 512 KiB and 256 KiB L2s for rows of width 144 (targets 455, 227, 113 rows).
+        assert_eq!(tap_step(1024, 455), 1024);
+        assert_eq!(tap_step(1024, 227), 512);
+        assert_eq!(tap_step(1024, 113), 256);
+        // Never more than the slice, which need not be a multiple of 256.
+        assert_eq!(tap_step(384, 455), 384);
+        assert_eq!(tap_step(256, 227), 256);
     }
 
     #[test]
