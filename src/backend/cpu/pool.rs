@@ -1,10 +1,13 @@
 //! CPU twin of `shaders/pool.wgsl`: normalise each entry vector, then average (SPEC §4).
 
+use multiversion::multiversion;
+
 use crate::plan::{Norm, PoolOp};
 use crate::scalar::Scalar;
 
 /// ‖v‖₂ computed as m·‖v/m‖₂ with m = max|v|, so tiny (or huge) entries neither underflow nor
-/// overflow (SPEC §9.4). Shared with `pool_grad.rs`.
+/// overflow (SPEC §9.4). Shared with `pool_grad.rs`; inlined into their AVX2 clones.
+#[inline]
 pub(super) fn l2_norm(v: &[f64]) -> f64 {
     let m = v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
     if m == 0.0 {
@@ -14,7 +17,8 @@ pub(super) fn l2_norm(v: &[f64]) -> f64 {
 }
 
 /// Executes one pool piece, writing out[b, c, offset + s·f + t]. Norms and sums are taken in
-/// f64 whatever `T` is.
+/// f64 whatever `T` is; the AVX2 clone divides four values at a time (the same bits).
+#[multiversion(targets("x86_64+avx2"))]
 pub fn pool<T: Scalar>(
     op: &PoolOp,
     x: &[T],

@@ -1,5 +1,6 @@
 //! CPU twin of `shaders/pool_grad.wgsl`: the backward of a pool piece.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::pool::l2_norm;
@@ -65,6 +66,9 @@ pub fn pool_grad<T: Scalar>(
 /// The backward for batch item `b`: `x`, `dx` and the rows are that item's slices. Each entry's
 /// dx is (a·h − c·s)/q with per-entry scalars a, c and q, so the element loops are branch-free
 /// while every value is computed by the same operations as SPEC §8.3's formulas, bit for bit.
+/// Its divisions dominate: the AVX2 clone runs them four at a time instead of two (the same
+/// bits: no operation is fused or reordered).
+#[multiversion(targets("x86_64+avx2"))]
 fn item_grad<T: Scalar>(
     op: &PoolGradOp,
     gam: Option<&[f64]>,
