@@ -6,14 +6,21 @@ use crate::plan::{Norm, PoolOp};
 use crate::scalar::Scalar;
 
 /// ‖v‖₂ computed as m·‖v/m‖₂ with m = max|v|, so tiny (or huge) entries neither underflow nor
-/// overflow (SPEC §9.4). Shared with `pool_grad.rs`; inlined into their AVX2 clones.
+/// overflow (SPEC §9.4). The squares go through `squares` first, so their divisions run several
+/// at a time while the sum stays in order. Shared with `pool_grad.rs`; inlined into their AVX2
+/// clones.
 #[inline]
-pub(super) fn l2_norm(v: &[f64]) -> f64 {
+pub(super) fn l2_norm(v: &[f64], squares: &mut [f64]) -> f64 {
     let m = v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
     if m == 0.0 {
         return 0.0;
     }
-    m * v.iter().map(|a| (a / m).powi(2)).sum::<f64>().sqrt()
+    let squares = &mut squares[..v.len()];
+    squares
+        .iter_mut()
+        .zip(v)
+        .for_each(|(q, a)| *q = (a / m).powi(2));
+    m * squares.iter().sum::<f64>().sqrt()
 }
 
 /// Executes one pool piece, writing out[b, c, offset + s·f + t]. Norms and sums are taken in
@@ -34,7 +41,7 @@ pub fn pool<T: Scalar>(
         )
     });
     let mut acc = vec![0.0f64; e];
-    let mut u = vec![0.0f64; e];
+    let (mut u, mut squares) = (vec![0.0f64; e], vec![0.0f64; e]);
     for b in 0..op.batch {
         for s in 0..op.s {
             acc.iter_mut().for_each(|v| *v = 0.0);
@@ -44,7 +51,7 @@ pub fn pool<T: Scalar>(
                 let denom = match op.norm {
                     Norm::None => 1.0,
                     Norm::L1 => u.iter().map(|a| a.abs()).sum::<f64>().max(op.eps),
-                    Norm::L2 => l2_norm(&u).max(op.eps),
+                    Norm::L2 => l2_norm(&u, &mut squares).max(op.eps),
                 };
                 // Only a zero vector has a zero denominator (ε = 0): it maps to zero.
                 let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };

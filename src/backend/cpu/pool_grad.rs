@@ -82,6 +82,7 @@ fn item_grad<T: Scalar>(
     let e = p.channels * p.f;
     let rn = 1.0 / p.r as f64;
     let (mut u, mut g, mut h) = (vec![0.0f64; e], vec![0.0f64; e], vec![0.0f64; e]);
+    let mut squares = vec![0.0f64; e];
     // s of the L1 backward: sign(x), with sign(0) = 0.
     let mut sign = vec![0.0f64; if p.norm == Norm::L1 { e } else { 0 }];
     for s in 0..p.s {
@@ -107,7 +108,7 @@ fn item_grad<T: Scalar>(
             let norm = match p.norm {
                 Norm::None => 1.0,
                 Norm::L1 => u.iter().map(|a| a.abs()).sum::<f64>(),
-                Norm::L2 => l2_norm(&u),
+                Norm::L2 => l2_norm(&u, &mut squares),
             };
             if p.norm == Norm::L1 {
                 sign.iter_mut().zip(&u).for_each(|(d, &a)| {
