@@ -326,7 +326,8 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
-    /// List GPU adapters, the chosen one, its key limits and features.
+    /// The CPU (model, SIMD extensions, L2 per core, threads), then the GPU adapters, the chosen
+    /// one, its key limits and features.
     Info,
     /// Rebuild the module each golden file describes, run it, and compare with the reference.
     CheckGolden {
