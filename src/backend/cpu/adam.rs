@@ -1,5 +1,6 @@
 //! CPU twin of `shaders/adam.wgsl`: the optimizer step.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::plan::AdamOp;
@@ -45,19 +46,22 @@ impl Step {
             eps: op.eps,
         }
     }
+}
 
-    /// Updates one chunk in place; arithmetic in f64.
-    fn apply<T: Scalar>(&self, p: &mut [T], m: &mut [T], v: &mut [T], grad: &[T]) {
-        for (((pi, mi), vi), gi) in p.iter_mut().zip(m).zip(v).zip(grad) {
-            let p0 = pi.to_f64();
-            let g = gi.to_f64() * self.clip + self.couple * p0;
-            let mn = self.b1 * mi.to_f64() + (1.0 - self.b1) * g;
-            let vn = self.b2 * vi.to_f64() + (1.0 - self.b2) * g * g;
-            let den = (vn * self.inv_bc2).sqrt() + self.eps;
-            *pi = T::from_f64(self.shrink * p0 - self.step * mn / den);
-            *mi = T::from_f64(mn);
-            *vi = T::from_f64(vn);
-        }
+/// Updates one chunk in place; arithmetic in f64. Its square roots and divisions dominate: the
+/// AVX2 clone runs them four at a time instead of two (the same bits: nothing is fused or
+/// reordered).
+#[multiversion(targets("x86_64+avx2"))]
+fn apply<T: Scalar>(s: &Step, p: &mut [T], m: &mut [T], v: &mut [T], grad: &[T]) {
+    for (((pi, mi), vi), gi) in p.iter_mut().zip(m).zip(v).zip(grad) {
+        let p0 = pi.to_f64();
+        let g = gi.to_f64() * s.clip + s.couple * p0;
+        let mn = s.b1 * mi.to_f64() + (1.0 - s.b1) * g;
+        let vn = s.b2 * vi.to_f64() + (1.0 - s.b2) * g * g;
+        let den = (vn * s.inv_bc2).sqrt() + s.eps;
+        *pi = T::from_f64(s.shrink * p0 - s.step * mn / den);
+        *mi = T::from_f64(mn);
+        *vi = T::from_f64(vn);
     }
 }
 
@@ -93,7 +97,7 @@ pub fn adam_group<T: Scalar>(ops: &[&AdamOp], bufs: &mut [Vec<T>]) {
             work.extend(chunks.map(|((p, m), (v, g))| (step, p, m, v, g)));
         }
         work.into_par_iter()
-            .for_each(|(step, p, m, v, g)| step.apply(p, m, v, g));
+            .for_each(|(step, p, m, v, g)| apply(&step, p, m, v, g));
     }
     for (a, [p, m, v]) in ops.iter().zip(state) {
         bufs[a.param] = p;
