@@ -16,17 +16,13 @@ pub const L2_ENV: &str = "MNFN_L2_BYTES";
 pub fn l2_bytes() -> usize {
     static L2: OnceLock<usize> = OnceLock::new();
     *L2.get_or_init(|| {
-        let set = std::env::var(L2_ENV)
-            .ok()
-            .map(|v| (parse_size(v.trim()), v));
-        match set {
-            Some((Some(bytes), _)) if bytes > 0 => bytes,
-            Some((_, v)) => {
-                log::warn!("{L2_ENV}={v:?} is not a size such as 524288, 512K or 1M; ignored");
-                read_l2().unwrap_or(FALLBACK)
+        if let Ok(v) = std::env::var(L2_ENV) {
+            match parse_size(v.trim()) {
+                Some(bytes) if bytes > 0 => return bytes,
+                _ => log::warn!("{L2_ENV}={v:?} is not a size such as 524288, 512K or 1M; ignored"),
             }
-            None => read_l2().unwrap_or(FALLBACK),
         }
+        read_l2().unwrap_or(FALLBACK)
     })
 }
 
