@@ -3,7 +3,9 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use crate::plan::AdamOp;
+use std::ops::IndexMut;
+
+use crate::plan::{AdamOp, BufId};
 use crate::scalar::Scalar;
 
 /// Elements per rayon task.
@@ -82,7 +84,10 @@ pub fn independent(ops: &[&AdamOp]) -> bool {
 /// parallel loop over every op's chunks. A training step's plan ends with one op per parameter
 /// tensor, mostly small: one hand-off for all of them instead of one each. Each element's
 /// arithmetic is the same whatever the grouping.
-pub fn adam_group<T: Scalar>(ops: &[&AdamOp], bufs: &mut [Vec<T>]) {
+pub fn adam_group<T: Scalar, B: IndexMut<BufId, Output = Vec<T>> + ?Sized>(
+    ops: &[&AdamOp],
+    bufs: &mut B,
+) {
     let mut state: Vec<[Vec<T>; 3]> = ops
         .iter()
         .map(|a| [a.param, a.m, a.v].map(|id| std::mem::take(&mut bufs[id])))

@@ -5,13 +5,16 @@
 //! the op-by-op path, so results are bitwise identical. Backward chains also run the split-K
 //! parameter gradients that read their values ([`Tap`]).
 
+use std::ops::IndexMut;
+
 use rayon::prelude::*;
 
-use crate::plan::{BufKind, GemmOp, Op, Plan, PoolOp};
+use crate::plan::{BufId, BufKind, GemmOp, Op, Plan, PoolOp};
 use crate::scalar::Scalar;
 
 use super::activation::activation_in_place;
 use super::activation_grad::activation_grad_rows;
+use super::wave::Bufs;
 use super::{activation, pool};
 
 /// Target rows per block: a block's input and output rows (f32, the widest op of the chain)
@@ -259,9 +262,9 @@ fn width(plan: &Plan, op: &Op, rows: usize) -> usize {
 }
 
 /// One op of a chain applied to rows `row0..row0 + nrows`, held in `input`, writing `output`.
-fn step<T: Scalar>(
+fn step<T: Scalar, B: Bufs<T> + ?Sized>(
     op: &Op,
-    bufs: &[Vec<T>],
+    bufs: &B,
     input: &[T],
     output: &mut [T],
     (row0, nrows): (usize, usize),
@@ -300,7 +303,11 @@ fn step<T: Scalar>(
 }
 
 /// Runs a chain block by block, in parallel over blocks.
-pub fn run_chain<T: Scalar>(plan: &Plan, chain: &Chain, bufs: &mut [Vec<T>]) {
+pub fn run_chain<T: Scalar, B: Bufs<T> + IndexMut<BufId> + ?Sized>(
+    plan: &Plan,
+    chain: &Chain,
+    bufs: &mut B,
+) {
     let Op::Gemm(g0) = &plan.ops[chain.ops[0]] else {
         return;
     };
@@ -332,10 +339,10 @@ pub fn run_chain<T: Scalar>(plan: &Plan, chain: &Chain, bufs: &mut [Vec<T>]) {
 
 /// Runs every block, each in steps of `chain.step` rows; returns, per block, the partial product
 /// of each tap.
-fn run_blocks<T: Scalar>(
+fn run_blocks<T: Scalar, B: Bufs<T> + ?Sized>(
     plan: &Plan,
     chain: &Chain,
-    bufs: &[Vec<T>],
+    bufs: &B,
     a: &[T],
     k: usize,
     out: &mut [T],
@@ -415,10 +422,10 @@ struct StepRows<'a, T> {
 
 /// Runs the chain's ops over `rows` (first row, count) and adds the step to each tap's partial
 /// in `parts`; `ping` and `pong` hold the values in between.
-fn run_step<T: Scalar>(
+fn run_step<T: Scalar, B: Bufs<T> + ?Sized>(
     plan: &Plan,
     chain: &Chain,
-    bufs: &[Vec<T>],
+    bufs: &B,
     (row0, nrows): (usize, usize),
     io: StepRows<T>,
     (ping, pong): (&mut [T], &mut [T]),

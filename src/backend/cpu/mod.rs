@@ -17,9 +17,13 @@ mod siren;
 mod siren_grad;
 mod stat;
 mod sum_squares;
+mod wave;
 
 use std::collections::HashMap;
+use std::ops::IndexMut;
 use std::sync::Mutex;
+
+use rayon::prelude::*;
 
 use crate::backend::Backend;
 use crate::error::Result;
@@ -52,16 +56,14 @@ pub struct Cpu<T: Scalar> {
     cache: Mutex<HashMap<u64, Prepared<T>>>,
 }
 
-/// A plan's buffers and its chain schedule (`fuse.rs`).
+/// A plan's buffers and its schedule: chains (`fuse.rs`) and waves of units run side by side
+/// (`wave.rs`).
 #[derive(Debug)]
 struct Prepared<T> {
     stateful: bool,
     bufs: Vec<Vec<T>>,
     chains: Vec<fuse::Chain>,
-    roles: Vec<fuse::Role>,
-    /// Per op: how many Adam ops run with it as one group (`adam::adam_group`); 0 for the
-    /// later members of a group and for other ops.
-    adam_runs: Vec<usize>,
+    waves: Vec<Vec<wave::Unit>>,
 }
 
 impl<T: Scalar> Cpu<T> {
@@ -102,12 +104,18 @@ impl<T: Scalar> Cpu<T> {
                     BufKind::Scratch => vec![T::default(); d.len],
                 })
                 .collect();
+            let waves = wave::waves(units(plan, &chains, &roles));
+            log::debug!(
+                "{} units in {} waves ({} side by side)",
+                waves.iter().map(Vec::len).sum::<usize>(),
+                waves.len(),
+                waves.iter().filter(|w| w.len() > 1).map(Vec::len).sum::<usize>()
+            );
             Prepared {
                 stateful: plan.stateful,
                 bufs,
                 chains,
-                roles,
-                adam_runs: adam_runs(plan),
+                waves,
             }
         })
     }
@@ -123,7 +131,8 @@ impl<T: Scalar> Cpu<T> {
 }
 
 /// Splits the plan's runs of consecutive Adam ops into groups that may run as one
-/// ([`adam::independent`]); see [`Prepared::adam_runs`].
+/// ([`adam::independent`]): per op, the size of the group it starts; 0 for the later members of
+/// a group and for other ops.
 fn adam_runs(plan: &Plan) -> Vec<usize> {
     let mut runs = vec![0; plan.ops.len()];
     let mut i = 0;
@@ -142,8 +151,43 @@ fn adam_runs(plan: &Plan) -> Vec<usize> {
     runs
 }
 
+/// The plan's units in execution order: chains at their first op, Adam groups, single ops.
+fn units(plan: &Plan, chains: &[fuse::Chain], roles: &[fuse::Role]) -> Vec<wave::Unit> {
+    let access = |ops: &[usize]| {
+        let (mut reads, mut writes) = (Vec::new(), Vec::new());
+        for &o in ops {
+            reads.extend(plan.ops[o].reads());
+            writes.extend(plan.ops[o].writes_all());
+        }
+        (reads, writes)
+    };
+    let runs = adam_runs(plan);
+    let mut units = Vec::new();
+    for (i, role) in roles.iter().enumerate() {
+        let (kind, ops) = match *role {
+            fuse::Role::Member => continue,
+            fuse::Role::Start(c) => {
+                let taps = chains[c].taps.iter().map(|t| t.op);
+                (
+                    wave::Kind::Chain(c),
+                    chains[c].ops.iter().copied().chain(taps).collect(),
+                )
+            }
+            _ if runs[i] == 0 => continue,
+            fuse::Role::Single if runs[i] > 1 => {
+                let ops: Vec<usize> = (i..i + runs[i]).collect();
+                (wave::Kind::Adam(ops.clone()), ops)
+            }
+            fuse::Role::Single => (wave::Kind::Op(i), vec![i]),
+        };
+        let (reads, writes) = access(&ops);
+        units.push(wave::Unit::new(kind, reads, writes));
+    }
+    units
+}
+
 /// Runs one op on its own.
-fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
+fn run_op<T: Scalar, B: IndexMut<BufId, Output = Vec<T>> + ?Sized>(op: &Op, bufs: &mut B) {
     let mut out = std::mem::take(&mut bufs[op.writes()]);
     match op {
         Op::Gemm(g) => gemm(
@@ -211,40 +255,97 @@ fn run_op<T: Scalar>(op: &Op, bufs: &mut [Vec<T>]) {
     bufs[op.writes()] = out;
 }
 
-/// Runs the plan's ops in order (chains block by block) and returns the time per op family.
+/// Runs one unit; returns its op family (for profiles).
+fn run_unit<T: Scalar, B: wave::Bufs<T> + IndexMut<BufId> + ?Sized>(
+    plan: &Plan,
+    chains: &[fuse::Chain],
+    kind: &wave::Kind,
+    bufs: &mut B,
+) -> &'static str {
+    match kind {
+        wave::Kind::Op(i) => {
+            run_op(&plan.ops[*i], bufs);
+            plan.ops[*i].family()
+        }
+        wave::Kind::Chain(c) => {
+            fuse::run_chain(plan, &chains[*c], bufs);
+            "fused chain"
+        }
+        wave::Kind::Adam(ops) => {
+            let group: Vec<&AdamOp> = ops
+                .iter()
+                .filter_map(|&i| match &plan.ops[i] {
+                    Op::Adam(a) => Some(a),
+                    _ => None,
+                })
+                .collect();
+            adam_group(&group, bufs);
+            "adam"
+        }
+    }
+}
+
+/// Runs the plan wave by wave (the units of a wave side by side, chains block by block) and
+/// returns the time per op family. Units of one wave overlap, so the times add up to more than
+/// the wall time when waves run in parallel.
 fn execute<T: Scalar>(
     plan: &Plan,
     prepared: &mut Prepared<T>,
 ) -> std::collections::BTreeMap<&'static str, f64> {
     let mut times: std::collections::BTreeMap<&str, f64> = Default::default();
-    for (i, op) in plan.ops.iter().enumerate() {
-        let t0 = std::time::Instant::now();
-        let family = match prepared.roles[i] {
-            fuse::Role::Member => continue,
-            _ if prepared.adam_runs[i] == 0 => continue,
-            fuse::Role::Single if prepared.adam_runs[i] > 1 => {
-                let group: Vec<&AdamOp> = plan.ops[i..i + prepared.adam_runs[i]]
-                    .iter()
-                    .filter_map(|o| match o {
-                        Op::Adam(a) => Some(a),
-                        _ => None,
-                    })
-                    .collect();
-                adam_group(&group, &mut prepared.bufs);
-                "adam"
-            }
-            fuse::Role::Start(c) => {
-                fuse::run_chain(plan, &prepared.chains[c], &mut prepared.bufs);
-                "fused chain"
-            }
-            fuse::Role::Single => {
-                run_op(op, &mut prepared.bufs);
-                op.family()
-            }
+    for units in &prepared.waves {
+        // Each unit's written buffers are moved out for the wave; the rest are shared.
+        let mut owned: Vec<Vec<(BufId, Vec<T>)>> = units
+            .iter()
+            .map(|u| {
+                let take = |&id: &BufId| (id, std::mem::take(&mut prepared.bufs[id]));
+                u.writes.iter().map(take).collect()
+            })
+            .collect();
+        let (shared, chains) = (&prepared.bufs, &prepared.chains);
+        let wave_t0 = std::time::Instant::now();
+        let run = |(unit, own): (&wave::Unit, &mut Vec<(BufId, Vec<T>)>)| {
+            let t0 = std::time::Instant::now();
+            let family = run_unit(
+                plan,
+                chains,
+                &unit.kind,
+                &mut wave::View::new(shared, unit, own),
+            );
+            (family, t0.elapsed().as_secs_f64())
         };
-        let dt = t0.elapsed().as_secs_f64();
-        log::trace!("cpu-{} op {i} {family} {:.3} ms: {op:?}", T::NAME, 1e3 * dt);
-        *times.entry(family).or_default() += dt;
+        let done: Vec<(&str, f64)> = if units.len() == 1 {
+            units.iter().zip(owned.iter_mut()).map(run).collect()
+        } else {
+            units
+                .par_iter()
+                .zip(owned.par_iter_mut())
+                .map(run)
+                .collect()
+        };
+        log::trace!(
+            "cpu-{} wave of {} units {:.3} ms",
+            T::NAME,
+            units.len(),
+            1e3 * wave_t0.elapsed().as_secs_f64()
+        );
+        for (unit, (family, dt)) in units.iter().zip(done) {
+            let first = match &unit.kind {
+                wave::Kind::Op(i) => *i,
+                wave::Kind::Chain(c) => chains[*c].ops[0],
+                wave::Kind::Adam(ops) => ops[0],
+            };
+            let op = &plan.ops[first];
+            log::trace!(
+                "cpu-{} op {first} {family} {:.3} ms: {op:?}",
+                T::NAME,
+                1e3 * dt
+            );
+            *times.entry(family).or_default() += dt;
+        }
+        for (id, buf) in owned.into_iter().flatten() {
+            prepared.bufs[id] = buf;
+        }
     }
     times
 }
