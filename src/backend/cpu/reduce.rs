@@ -14,8 +14,14 @@ pub fn reduce<T: Scalar>(op: &ReduceOp, x: &[T], y: &mut [T]) {
     let [ya, ys] = op.y_strides;
     let alpha = T::from_f64(op.alpha);
     let k_len = op.inner;
-    // One (a, s): y_s[k] (+)= alpha · Σ_r x[base + r·xr + k].
+    // One (a, s): y_s[k] (+)= alpha · Σ_r x[base + r·xr + k]. A broadcast (r = 1) adds its one
+    // row straight to y: 0 + x is the same bits as the sum's first step.
     let one = |base: usize, y_s: &mut [T], acc: &mut Vec<T>| {
+        let y_s = &mut y_s[..k_len];
+        if op.r == 1 {
+            let row = x[base..base + k_len].iter().map(|&v| T::default() + v);
+            return store(y_s, row, alpha, op.accumulate);
+        }
         acc.clear();
         acc.resize(k_len, T::default());
         for r in 0..op.r {
@@ -24,13 +30,7 @@ pub fn reduce<T: Scalar>(op: &ReduceOp, x: &[T], y: &mut [T]) {
                 *a += v;
             }
         }
-        for (v, &a) in y_s[..k_len].iter_mut().zip(acc.iter()) {
-            *v = if op.accumulate {
-                *v + alpha * a
-            } else {
-                alpha * a
-            };
-        }
+        store(y_s, acc.iter().copied(), alpha, op.accumulate);
     };
     let span = (op.mid - 1) * ys + op.inner;
     if ya >= span && y.len() >= op.outer * ya && op.outer > 1 {
@@ -56,5 +56,16 @@ pub fn reduce<T: Scalar>(op: &ReduceOp, x: &[T], y: &mut [T]) {
                 one(a * xa + s * xs, &mut y[a * ya + s * ys..], &mut acc);
             }
         }
+    }
+}
+
+/// y (+)= alpha · sums, with the branch outside the loop so each loop vectorises.
+fn store<T: Scalar>(y: &mut [T], sums: impl Iterator<Item = T>, alpha: T, accumulate: bool) {
+    if accumulate {
+        y.iter_mut()
+            .zip(sums)
+            .for_each(|(v, a)| *v = *v + alpha * a);
+    } else {
+        y.iter_mut().zip(sums).for_each(|(v, a)| *v = alpha * a);
     }
 }
