@@ -182,7 +182,14 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             (slice, tap_step(slice, target))
         } else {
             taps.clear();
-            let block = block_rows(rows, unit, target, rayon::current_num_threads());
+            // A few-row chain whose GEMMs split by columns runs as one block, so each thread
+            // packs its share of the weights once instead of every block packing them all.
+            let splits = |&o: &usize| matches!(&plan.ops[o], Op::Gemm(g) if super::gemm::column_part(g).is_some());
+            let block = if ops.iter().any(splits) {
+                rows
+            } else {
+                block_rows(rows, unit, target, rayon::current_num_threads())
+            };
             (block, block)
         };
         roles[start] = Role::Start(chains.len());

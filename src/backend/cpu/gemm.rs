@@ -66,6 +66,11 @@ pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
         T::default()
     };
     let per_task = rows_per_task(op.m);
+    if op.m <= per_task {
+        if let Some(part) = column_part(op) {
+            return gemm_columns(op, a, b, bias, beta, c, part);
+        }
+    }
     let run = |(blk, c_blk): (usize, &mut [T])| {
         let rows = c_blk.len() / n;
         let (offset, sa) = a_view(op, blk * per_task);
@@ -76,13 +81,7 @@ pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
         } else {
             T::gemm(rows, k, n, &a[offset..], sa, b, b_strides(op), beta, c_blk);
         }
-        if let Some(bias) = bias {
-            for row in c_blk.chunks_mut(n) {
-                for (v, &bv) in row.iter_mut().zip(bias) {
-                    *v += bv;
-                }
-            }
-        }
+        add_bias(c_blk, bias);
     };
     let c = &mut c[..op.m * n];
     if op.m * k * n < 1 << 16 {
@@ -90,6 +89,74 @@ pub fn gemm<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
     } else {
         c.par_chunks_mut(per_task * n).enumerate().for_each(run);
     }
+}
+
+/// Adds the bias row to every row of `c` (if any).
+fn add_bias<T: Scalar>(c: &mut [T], bias: Option<&[T]>) {
+    if let Some(bias) = bias {
+        for row in c.chunks_mut(bias.len()) {
+            for (v, &bv) in row.iter_mut().zip(bias) {
+                *v += bv;
+            }
+        }
+    }
+}
+
+/// Most rows of a product whose columns are split instead of its rows (see [`column_part`]).
+const FEW_ROWS: usize = 16;
+
+/// Fewest multiply-adds per column part: below this, one call costs less than the hand-off.
+const COLUMN_PART_MIN: usize = 1 << 18;
+
+/// Columns per part when a product of at most [`FEW_ROWS`] rows is split by columns: each row
+/// task would pack all of op(B), the bulk of such a product (the 1,000 × 1,000 hidden layer of
+/// HNP's head at batch 8), so each thread packs its own share of the columns instead. A multiple
+/// of 16 (the widest kernel tile); None when the product is too small to split.
+pub(crate) fn column_part(op: &GemmOp) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    let part = op.n.div_ceil(threads).next_multiple_of(16);
+    let enough = op.m * op.k * part >= COLUMN_PART_MIN;
+    (threads > 1 && op.m <= FEW_ROWS && op.k > 0 && part < op.n && enough).then_some(part)
+}
+
+/// C (+)= A·B (+bias) with the columns split into parts of `part`, each computed by one call
+/// into its own buffer and copied into C. Every element's arithmetic is that of one call over
+/// all columns, so the bits are the same (tested).
+fn gemm_columns<T: Scalar>(
+    op: &GemmOp,
+    a: &[T],
+    b: &[T],
+    bias: Option<&[T]>,
+    beta: T,
+    c: &mut [T],
+    part: usize,
+) {
+    let (m, k, n) = (op.m, op.k, op.n);
+    let (_, sa) = a_view(op, 0);
+    let sb = b_strides(op);
+    let c = &mut c[..m * n];
+    let starts: Vec<usize> = (0..n).step_by(part).collect();
+    let parts: Vec<Vec<T>> = starts
+        .par_iter()
+        .map(|&j0| {
+            let cols = part.min(n - j0);
+            let mut out: Vec<T> = Vec::with_capacity(m * cols);
+            if op.accumulate {
+                c.chunks(n).for_each(|row| out.extend(&row[j0..j0 + cols]));
+            } else {
+                out.resize(m * cols, T::default());
+            }
+            T::gemm(m, k, cols, a, sa, &b[j0 * sb.1..], sb, beta, &mut out);
+            out
+        })
+        .collect();
+    for (&j0, out) in starts.iter().zip(&parts) {
+        let cols = part.min(n - j0);
+        for (row, part_row) in c.chunks_mut(n).zip(out.chunks(cols)) {
+            row[j0..j0 + cols].copy_from_slice(part_row);
+        }
+    }
+    add_bias(c, bias);
 }
 
 /// C (+)= Aᵀ·B as a fixed-order sum of partial products over fixed k slices: parallel and cache
@@ -165,23 +232,20 @@ pub(crate) fn split_k_sum<T: Scalar, P: AsRef<[T]>>(op: &GemmOp, partials: &[P],
     }
 }
 
-/// C = A·B (+bias) for `op.m` rows on the calling thread (no accumulation); used per block by
-/// the chain executor (`fuse.rs`).
+/// C = A·B (+bias) for `op.m` rows (no accumulation); used per block by the chain executor
+/// (`fuse.rs`). Runs on the calling thread, or split by columns for a few-row product with large
+/// weights ([`column_part`]).
 pub(crate) fn gemm_rows<T: Scalar>(op: &GemmOp, a: &[T], b: &[T], bias: Option<&[T]>, c: &mut [T]) {
     let n = op.n;
     if op.k == 0 {
         c.iter_mut().for_each(|v| *v = T::default());
+    } else if let Some(part) = column_part(op) {
+        return gemm_columns(op, a, b, bias, T::default(), c, part);
     } else {
         let (_, sa) = a_view(op, 0);
         T::gemm(op.m, op.k, n, a, sa, b, b_strides(op), T::default(), c);
     }
-    if let Some(bias) = bias {
-        for row in c.chunks_mut(n) {
-            for (v, &bv) in row.iter_mut().zip(bias) {
-                *v += bv;
-            }
-        }
-    }
+    add_bias(&mut c[..op.m * n], bias);
 }
 
 #[cfg(test)]
@@ -258,6 +322,63 @@ mod tests {
                 })
                 .collect();
             assert!(bits.iter().all(|b| b == &bits[0]), "{m}x{k}x{n}");
+        }
+    }
+
+    /// A few-row product split by columns (HNP's head at batch 8) gives the bits of one call,
+    /// through the op and through a chain's `gemm_rows`, with op(B) transposed or not, with
+    /// accumulation and with a bias.
+    #[test]
+    fn column_parts_give_the_bits_of_one_call() {
+        for (m, k, n, trans_b, accumulate) in [
+            (8, 250, 1000, false, false),
+            (8, 1000, 1000, true, false),
+            (5, 1000, 700, false, true),
+        ] {
+            let op = GemmOp {
+                a: 0,
+                b: 1,
+                bias: Some(3),
+                c: 2,
+                m,
+                k,
+                n,
+                accumulate,
+                trans_a: false,
+                trans_b,
+            };
+            let (a, b, bias) = (values(m * k, 5), values(k * n, 6), values(n, 7));
+            let c0 = values(m * n, 8);
+            let run = |threads: usize, rows: bool| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    assert_eq!(column_part(&op).is_some(), threads > 1, "{m}x{k}x{n}");
+                    let mut c = c0.clone();
+                    if rows {
+                        gemm_rows(
+                            &GemmOp {
+                                accumulate: false,
+                                ..op.clone()
+                            },
+                            &a,
+                            &b,
+                            Some(&bias),
+                            &mut c,
+                        );
+                    } else {
+                        gemm(&op, &a, &b, Some(&bias), &mut c);
+                    }
+                    c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                })
+            };
+            for rows in [false, true] {
+                let whole = run(1, rows);
+                assert_eq!(run(2, rows), whole, "{m}x{k}x{n}, 2 threads");
+                assert_eq!(run(3, rows), whole, "{m}x{k}x{n}, 3 threads");
+            }
         }
     }
 }
