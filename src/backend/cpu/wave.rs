@@ -4,6 +4,7 @@
 //! used to wait while the other ran them. Each unit's arithmetic is unchanged, so the bits are
 //! those of the op-by-op order.
 
+use std::collections::HashMap;
 use std::ops::{Index, IndexMut};
 
 use crate::plan::BufId;
@@ -47,27 +48,44 @@ impl Unit {
             writes,
         }
     }
-
-    /// Whether the two may not run side by side: one writes what the other reads or writes.
-    fn conflicts(&self, other: &Unit) -> bool {
-        let hits = |w: &[BufId], b: &Unit| {
-            w.iter()
-                .any(|id| b.reads.binary_search(id).is_ok() || b.writes.binary_search(id).is_ok())
-        };
-        hits(&self.writes, other) || hits(&other.writes, self)
-    }
 }
 
-/// Splits units (in execution order) into waves: each wave is a maximal run of consecutive units
-/// of which no two conflict. Every unit still runs after all units of earlier waves, so each
-/// reads what the op-by-op order would give it.
+/// Splits units (in execution order) into waves, each unit in the earliest wave after every
+/// earlier unit it conflicts with: after the last writer of each buffer it reads or writes, and
+/// after the last reader of each buffer it writes. Conflicting units keep their order, so each
+/// reads what the op-by-op order would give it; independent ones (the parameter gradients of
+/// different layers, the pool gradients of different weight tensors) share a wave.
 pub fn waves(units: Vec<Unit>) -> Vec<Vec<Unit>> {
     let mut out: Vec<Vec<Unit>> = Vec::new();
+    // Per buffer, the last wave that writes it and the last wave that reads it.
+    let mut written: HashMap<BufId, usize> = HashMap::new();
+    let mut read: HashMap<BufId, usize> = HashMap::new();
     for unit in units {
-        match out.last_mut() {
-            Some(wave) if !wave.iter().any(|u| u.conflicts(&unit)) => wave.push(unit),
-            _ => out.push(vec![unit]),
+        let after = |map: &HashMap<BufId, usize>, ids: &[BufId]| {
+            ids.iter()
+                .filter_map(|id| map.get(id).map(|&w| w + 1))
+                .max()
+        };
+        let wave = [
+            after(&written, &unit.reads),
+            after(&written, &unit.writes),
+            after(&read, &unit.writes),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+        for &id in &unit.writes {
+            written.insert(id, wave);
         }
+        for &id in &unit.reads {
+            let last = read.entry(id).or_insert(wave);
+            *last = (*last).max(wave);
+        }
+        if wave == out.len() {
+            out.push(Vec::new());
+        }
+        out[wave].push(unit);
     }
     out
 }
@@ -125,18 +143,20 @@ mod tests {
         Unit::new(Kind::Op(i), reads.to_vec(), writes.to_vec())
     }
 
-    /// A wave ends at the first unit that reads, overwrites or accumulates into a buffer the
-    /// wave writes, or writes one the wave reads.
+    /// Each unit joins the earliest wave after the units whose output it reads, whose input it
+    /// overwrites, or whose output it overwrites or accumulates into.
     #[test]
-    fn waves_end_at_the_first_conflict() {
+    fn units_join_the_earliest_wave_after_their_conflicts() {
         let units = vec![
             unit(0, &[0, 1], &[2]),
-            unit(1, &[0, 3], &[4]),    // independent of 0
-            unit(2, &[2], &[5]),       // reads 0's output
-            unit(3, &[6], &[7]),       // independent of 2
-            unit(4, &[8], &[6]),       // overwrites what 3 reads
-            unit(5, &[9, 10], &[10]),  // accumulates
-            unit(6, &[11, 10], &[10]), // accumulates into the same buffer
+            unit(1, &[0, 3], &[4]),    // independent of 0: wave 0
+            unit(2, &[2], &[5]),       // reads 0's output: wave 1
+            unit(3, &[6], &[7]),       // independent of all before: wave 0
+            unit(4, &[8], &[6]),       // overwrites what 3 reads: wave 1
+            unit(5, &[9, 10], &[10]),  // accumulates: wave 0
+            unit(6, &[11, 10], &[10]), // accumulates into the same buffer: wave 1
+            unit(7, &[5], &[12]),      // reads 2's output: wave 2
+            unit(8, &[12], &[0]),      // reads 7's output, overwrites what 0 and 1 read: wave 3
         ];
         let kinds: Vec<Vec<Kind>> = waves(units)
             .into_iter()
@@ -145,7 +165,7 @@ mod tests {
         let ops = |ids: &[usize]| ids.iter().map(|&i| Kind::Op(i)).collect::<Vec<_>>();
         assert_eq!(
             kinds,
-            vec![ops(&[0, 1]), ops(&[2, 3]), ops(&[4, 5]), ops(&[6])]
+            vec![ops(&[0, 1, 3, 5]), ops(&[2, 4, 6]), ops(&[7]), ops(&[8])]
         );
     }
 
