@@ -1,5 +1,6 @@
 //! The CPU backend, generic over f32 (fast path) and f64 (the reference every GPU output is
-//! checked against). One file per shader, named after it (its CPU twin), plus `fuse.rs`.
+//! checked against). One file per shader, named after it (its CPU twin), plus `fuse.rs`
+//! (row-blocked chains) and `wave.rs` (independent units side by side).
 
 mod activation;
 mod activation_grad;
