@@ -105,7 +105,7 @@ impl<T: Scalar> Cpu<T> {
                     BufKind::Scratch => vec![T::default(); d.len],
                 })
                 .collect();
-            let waves = wave::waves(units(plan, &chains, &roles));
+            let waves = group_adam(plan, wave::waves(units(plan, &chains, &roles)));
             log::debug!(
                 "{} units in {} waves ({} side by side)",
                 waves.iter().map(Vec::len).sum::<usize>(),
@@ -131,38 +131,8 @@ impl<T: Scalar> Cpu<T> {
     }
 }
 
-/// Splits the plan's runs of consecutive Adam ops into groups that may run as one
-/// ([`adam::independent`]): per op, the size of the group it starts; 0 for the later members of
-/// a group and for other ops.
-fn adam_runs(plan: &Plan) -> Vec<usize> {
-    let mut runs = vec![0; plan.ops.len()];
-    let mut i = 0;
-    while i < plan.ops.len() {
-        let mut group = Vec::new();
-        while let Some(Op::Adam(a)) = plan.ops.get(i + group.len()) {
-            group.push(a);
-            if !adam::independent(&group) {
-                group.pop();
-                break;
-            }
-        }
-        runs[i] = group.len().max(1);
-        i += runs[i];
-    }
-    runs
-}
-
-/// The plan's units in execution order: chains at their first op, Adam groups, single ops.
+/// The plan's units in execution order: chains at their first op, then single ops.
 fn units(plan: &Plan, chains: &[fuse::Chain], roles: &[fuse::Role]) -> Vec<wave::Unit> {
-    let access = |ops: &[usize]| {
-        let (mut reads, mut writes) = (Vec::new(), Vec::new());
-        for &o in ops {
-            reads.extend(plan.ops[o].reads());
-            writes.extend(plan.ops[o].writes_all());
-        }
-        (reads, writes)
-    };
-    let runs = adam_runs(plan);
     let mut units = Vec::new();
     for (i, role) in roles.iter().enumerate() {
         let (kind, ops) = match *role {
@@ -174,17 +144,49 @@ fn units(plan: &Plan, chains: &[fuse::Chain], roles: &[fuse::Role]) -> Vec<wave:
                     chains[c].ops.iter().copied().chain(taps).collect(),
                 )
             }
-            _ if runs[i] == 0 => continue,
-            fuse::Role::Single if runs[i] > 1 => {
-                let ops: Vec<usize> = (i..i + runs[i]).collect();
-                (wave::Kind::Adam(ops.clone()), ops)
-            }
             fuse::Role::Single => (wave::Kind::Op(i), vec![i]),
         };
-        let (reads, writes) = access(&ops);
-        units.push(wave::Unit::new(kind, reads, writes));
+        units.push(access(plan, kind, &ops));
     }
     units
+}
+
+/// A unit running `ops`, with the buffers they read and write.
+fn access(plan: &Plan, kind: wave::Kind, ops: &[usize]) -> wave::Unit {
+    let (mut reads, mut writes) = (Vec::new(), Vec::new());
+    for &o in ops {
+        reads.extend(plan.ops[o].reads());
+        writes.extend(plan.ops[o].writes_all());
+    }
+    wave::Unit::new(kind, reads, writes)
+}
+
+/// Each wave's Adam ops as one group, one parallel loop over all their chunks. A training step
+/// ends with one Adam op per parameter tensor, mostly small; as single units each one joins the
+/// wave after its gradient and the last read of its parameter, so the memory-bound updates run
+/// beside the backward pass's GEMMs.
+fn group_adam(plan: &Plan, waves: Vec<Vec<wave::Unit>>) -> Vec<Vec<wave::Unit>> {
+    let is_adam =
+        |u: &wave::Unit| matches!(u.kind, wave::Kind::Op(i) if matches!(plan.ops[i], Op::Adam(_)));
+    waves
+        .into_iter()
+        .map(|units| {
+            let (adam, mut rest): (Vec<_>, Vec<_>) = units.into_iter().partition(is_adam);
+            let ops: Vec<usize> = adam
+                .iter()
+                .filter_map(|u| match u.kind {
+                    wave::Kind::Op(i) => Some(i),
+                    _ => None,
+                })
+                .collect();
+            match ops.len() {
+                0 => {}
+                1 => rest.extend(adam),
+                _ => rest.push(access(plan, wave::Kind::Adam(ops.clone()), &ops)),
+            }
+            rest
+        })
+        .collect()
 }
 
 /// Runs one op on its own.
