@@ -64,7 +64,7 @@ fn store<T: Scalar>(y: &mut [T], sums: impl Iterator<Item = T>, alpha: T, accumu
     if accumulate {
         y.iter_mut()
             .zip(sums)
-            .for_each(|(v, a)| *v = *v + alpha * a);
+            .for_each(|(v, a)| *v += alpha * a);
     } else {
         y.iter_mut().zip(sums).for_each(|(v, a)| *v = alpha * a);
     }
