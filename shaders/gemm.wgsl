@@ -37,7 +37,7 @@ var<workgroup> tb: array<f32, KT * (64u + PAD)>;
 // Loads the tm×KT tile of op(A) at (row0, k0) into ta, 256 threads together. Neighbouring
 // threads read neighbouring addresses: along k when A is stored m×k, along m when it is stored
 // transposed; four at a time where aligned.
-fn load_a(k0: u32, tid: u32, tm: u32, sa: u32, row0: u32) {
+fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, sa: u32, row0: u32) {
     let trans = (p.flags & 4u) != 0u;
     if ((p.flags & 16u) != 0u) {
         for (var q = tid; q < tm * KT / 4u; q += 256u) {
@@ -48,7 +48,7 @@ fn load_a(k0: u32, tid: u32, tm: u32, sa: u32, row0: u32) {
                 kk = q / (tm / 4u);
             }
             var v = vec4<f32>(0.0);
-            if (row0 + r < p.m && k0 + kk < p.k_end) {
+            if (row0 + r < p.m && k0 + kk < k_end) {
                 if (trans) {
                     v = a4[((k0 + kk) * p.m + row0 + r) / 4u];
                 } else {
@@ -73,7 +73,7 @@ fn load_a(k0: u32, tid: u32, tm: u32, sa: u32, row0: u32) {
             kk = idx / tm;
         }
         var v = 0.0;
-        if (row0 + r < p.m && k0 + kk < p.k_end) {
+        if (row0 + r < p.m && k0 + kk < k_end) {
             if (trans) {
                 v = a[(k0 + kk) * p.m + row0 + r];
             } else {
@@ -86,7 +86,7 @@ fn load_a(k0: u32, tid: u32, tm: u32, sa: u32, row0: u32) {
 
 // Loads the KT×tn tile of op(B) at (k0, col0) into tb, the same way: along n when B is stored
 // k×n, along k when it is stored transposed.
-fn load_b(k0: u32, tid: u32, tn: u32, sb: u32, col0: u32) {
+fn load_b(k0: u32, k_end: u32, tid: u32, tn: u32, sb: u32, col0: u32) {
     let trans = (p.flags & 8u) != 0u;
     if ((p.flags & 32u) != 0u) {
         for (var q = tid; q < tn * KT / 4u; q += 256u) {
@@ -97,7 +97,7 @@ fn load_b(k0: u32, tid: u32, tn: u32, sb: u32, col0: u32) {
                 kk = 4u * (q % (KT / 4u));
             }
             var v = vec4<f32>(0.0);
-            if (k0 + kk < p.k_end && col0 + col < p.n) {
+            if (k0 + kk < k_end && col0 + col < p.n) {
                 if (trans) {
                     v = b4[((col0 + col) * p.k + k0 + kk) / 4u];
                 } else {
@@ -122,7 +122,7 @@ fn load_b(k0: u32, tid: u32, tn: u32, sb: u32, col0: u32) {
             kk = idx % KT;
         }
         var v = 0.0;
-        if (k0 + kk < p.k_end && col0 + col < p.n) {
+        if (k0 + kk < k_end && col0 + col < p.n) {
             if (trans) {
                 v = b[(col0 + col) * p.k + k0 + kk];
             } else {
@@ -135,6 +135,10 @@ fn load_b(k0: u32, tid: u32, tn: u32, sb: u32, col0: u32) {
 
 @compute @workgroup_size(16, 16)
 fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    // Chunk wid.z of k (one chunk unless the host split k, steps::Split).
+    let k_begin = wid.z * p.k_chunk;
+    let k_end = min(k_begin + p.k_chunk, p.k);
+    let c_base = wid.z * p.c_chunk;
     let tm = 16u * RM;
     let tn = 16u * RN;
     let sa = tm + PAD;
@@ -146,9 +150,9 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var i = 0u; i < RM * RN; i++) {
         acc[i] = 0.0;
     }
-    for (var k0 = p.k_begin; k0 < p.k_end; k0 += KT) {
-        load_a(k0, tid, tm, sa, row0);
-        load_b(k0, tid, tn, sb, col0);
+    for (var k0 = k_begin; k0 < k_end; k0 += KT) {
+        load_a(k0, k_end, tid, tm, sa, row0);
+        load_b(k0, k_end, tid, tn, sb, col0);
         workgroupBarrier();
         for (var kk = 0u; kk < KT; kk++) {
             var ar: array<f32, 8>;
@@ -172,7 +176,7 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var j = 0u; j < RN; j++) {
             let col = col0 + lid.x + 16u * j;
             if (row < p.m && col < p.n) {
-                let at = p.c_base + row * p.n + col;
+                let at = c_base + row * p.n + col;
                 var v = acc[i * RN + j];
                 if ((p.flags & 1u) != 0u) {
                     v = v + c[at];

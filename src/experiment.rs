@@ -186,18 +186,23 @@ impl PredictGenConfig {
 
 /// Refuses transformed networks that left float32's range: a value above its largest finite
 /// number, or a tensor of one network whose every nonzero value fell below its smallest normal
-/// number (the tensor would be computed as zeros or subnormals). Single tiny values beside
-/// normal ones (weights of dead units) lose nothing that matters and pass.
-fn check_f32_range(ws: &WeightSpace, what: &str) -> Result<()> {
+/// number (the tensor would be computed as zeros or subnormals) where it was normal before.
+/// Single tiny values beside normal ones (weights of dead units) lose nothing that matters and
+/// pass, and so do tensors that were already subnormal before (collapsed networks of a zoo:
+/// the transformation loses nothing there).
+fn check_f32_range(before: &WeightSpace, after: &WeightSpace, what: &str) -> Result<()> {
     let max = f32::MAX as f64;
     let min = f32::MIN_POSITIVE as f64;
-    for t in ws.weights.iter().chain(&ws.biases) {
-        for net in t.data.chunks(t.len() / ws.batch().max(1)) {
-            let top = net.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            if top > max || (top != 0.0 && top < min) {
+    let top = |net: &[f64]| net.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let (b, a) = (before.weights.iter(), after.weights.iter());
+    for (t0, t1) in b.chain(&before.biases).zip(a.chain(&after.biases)) {
+        let per_net = t1.len() / after.batch().max(1);
+        for (n0, n1) in t0.data.chunks(per_net).zip(t1.data.chunks(per_net)) {
+            let (was, is) = (top(n0), top(n1));
+            if is > max || (is != 0.0 && is < min && was >= min) {
                 return Err(Error::Input(format!(
                     "{what}: a group element's scales take a network's weights to magnitude \
-                     {top:e}, outside float32's range [{min:e}, {max:e}]; use smaller scales"
+                     {is:e}, outside float32's range [{min:e}, {max:e}]; use smaller scales"
                 )));
             }
         }
@@ -367,7 +372,7 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
     if let Some(k) = config.augment_train {
         let aug = policy(10f64.powi(k as i32), config.seed ^ 0xa0);
         let moved = aug.apply(&spec, &train.inputs, 0, &splits.train)?;
-        check_f32_range(&moved, "--augment-train")?;
+        check_f32_range(&train.inputs, &moved, "--augment-train")?;
         train = concat(&train, &Dataset::new(moved, train.targets.clone())?)?;
     }
     let test_g = Dataset::new(
@@ -379,7 +384,7 @@ pub fn predict_gen(config: &PredictGenConfig, backend: &dyn Backend) -> Result<P
         )?,
         test.targets.clone(),
     )?;
-    check_f32_range(&test_g.inputs, "--augment-scale")?;
+    check_f32_range(&test.inputs, &test_g.inputs, "--augment-scale")?;
     std::fs::create_dir_all(&config.out_dir).map_err(|e| Error::io(&config.out_dir, e))?;
     let mut models = Vec::new();
     for &kind in &config.models {
@@ -541,5 +546,36 @@ impl PredictGenReport {
             );
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{NetActivation, NetworkSpec};
+
+    /// A network whose tensor is scaled below float32's normal range is refused; a collapsed
+    /// network whose tensor was subnormal before the transformation passes (generated zoos hold
+    /// such networks), and so does any network when nothing left the range.
+    #[test]
+    fn only_tensors_the_transformation_moved_out_of_range_are_refused() {
+        let spec = NetworkSpec::mlp(&[2, 3, 1], NetActivation::Relu).unwrap();
+        let mut r = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+        let before = WeightSpace::random(&spec, 2, 1, &mut r);
+        let scaled = |ws: &WeightSpace, f: f64| {
+            let mut out = ws.clone();
+            let per_net = out.weights[0].len() / 2;
+            out.weights[0].data[per_net..]
+                .iter_mut()
+                .for_each(|v| *v *= f);
+            out
+        };
+        check_f32_range(&before, &scaled(&before, 1e4), "test").unwrap();
+        let e = check_f32_range(&before, &scaled(&before, 1e-40), "test").unwrap_err();
+        assert!(e.to_string().contains("float32"), "{e}");
+        let e = check_f32_range(&before, &scaled(&before, 1e300), "test").unwrap_err();
+        assert!(e.to_string().contains("float32"), "{e}");
+        let collapsed = scaled(&before, 1e-39);
+        check_f32_range(&collapsed, &scaled(&collapsed, 0.5), "test").unwrap();
     }
 }

@@ -62,9 +62,7 @@ pub fn reduce<T: Scalar>(op: &ReduceOp, x: &[T], y: &mut [T]) {
 /// y (+)= alpha · sums, with the branch outside the loop so each loop vectorises.
 fn store<T: Scalar>(y: &mut [T], sums: impl Iterator<Item = T>, alpha: T, accumulate: bool) {
     if accumulate {
-        y.iter_mut()
-            .zip(sums)
-            .for_each(|(v, a)| *v += alpha * a);
+        y.iter_mut().zip(sums).for_each(|(v, a)| *v += alpha * a);
     } else {
         y.iter_mut().zip(sums).for_each(|(v, a)| *v = alpha * a);
     }

@@ -45,7 +45,7 @@ const PLAN_CACHE: usize = 16;
 struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
-    groups: (u32, u32),
+    groups: [u32; 3],
     kernel: Kernel,
     /// Floating-point operations (GEMMs) and bytes of the bound storage buffers.
     flops: f64,
@@ -294,7 +294,7 @@ impl Backend for Gpu {
             for d in &prep.dispatches {
                 pass.set_pipeline(&d.pipeline);
                 pass.set_bind_group(0, &d.bind_group, &[]);
-                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+                pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
             }
         }
         let reads: Vec<Read> = plan

@@ -147,7 +147,7 @@ impl Gpu {
             });
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
-            pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
         }
         enc.resolve_query_set(&set, 0..count, &resolved, 0);
         let read = super::readback::Read {
@@ -183,7 +183,7 @@ impl Gpu {
                     });
                     pass.set_pipeline(&d.pipeline);
                     pass.set_bind_group(0, &d.bind_group, &[]);
-                    pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+                    pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
                 }
                 let t0 = Instant::now();
                 self.ctx.queue.submit([enc.finish()]);

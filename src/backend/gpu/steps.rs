@@ -2,34 +2,72 @@
 //! partial-sum buffers (DESIGN §4), SIREN backwards, losses and sums of squares into their two
 //! phases.
 
-use super::ops::{loss, sum_groups};
+use super::ops::{gemm, loss, sum_groups};
 use crate::plan::{BufId, GemmOp, Op, Plan, ReduceOp, SirenGradOp};
 
 /// Inner dimension a GEMM invocation sums at most (about 50k loop iterations in `gemm.wgsl`).
 const K_CHUNK: usize = 2048;
 /// Terms a strided-sum invocation adds at most.
 const R_CHUNK: usize = 4096;
+/// Shortest k chunk a GEMM is split into for parallelism (a multiple of the shader's k tile).
+const K_MIN: usize = 256;
+/// Fewest terms a strided-sum chunk adds when split for parallelism.
+const R_MIN: usize = 64;
+/// Workgroups a split GEMM aims for: several per multiprocessor on a large GPU.
+const GEMM_GROUPS: usize = 1024;
+/// Threads a split strided sum aims for.
+const REDUCE_THREADS: usize = 1 << 17;
+/// Most chunks a split adds for parallelism (the grid's z limit).
+const MAX_CHUNKS: usize = 65_535;
 
-/// A dispatch-level step: a plan op, or a chunk of a long GEMM or strided sum. Software Vulkan
-/// (lavapipe) stops any shader loop after 65,535 iterations, and on hardware GPUs chunking a long
-/// inner dimension (the parameter gradients Aᵀ·dC) also spreads it over more workgroups.
+/// How a dispatch splits an inner dimension of `total` terms: chunk c (workgroup z = c) takes
+/// [c·len, min((c + 1)·len, total)). Depends on shapes only, so every device gets the same
+/// chunks (and, summed in a fixed order, the same rounding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// Chunks (workgroups along z).
+    pub chunks: usize,
+    /// Terms per chunk (the last may have fewer).
+    pub len: usize,
+}
+
+impl Split {
+    /// One chunk of all `total` terms.
+    pub fn whole(total: usize) -> Self {
+        Split {
+            chunks: 1,
+            len: total,
+        }
+    }
+
+    /// Chunks of at most `max` terms (lavapipe's loop limit), and more, down to `min` terms
+    /// each, until `work` (workgroups or threads per chunk) times the chunks reaches `target`:
+    /// a long inner dimension with few outputs (parameter gradients Aᵀ·dC, bias gradients)
+    /// would otherwise run on a handful of workgroups. Lengths are multiples of `align`.
+    fn new(total: usize, max: usize, min: usize, work: usize, target: usize, align: usize) -> Self {
+        let wanted = target
+            .div_ceil(work.max(1))
+            .min(total / min)
+            .min(MAX_CHUNKS);
+        let chunks = total.div_ceil(max).max(wanted).max(1);
+        let len = total.div_ceil(chunks).next_multiple_of(align);
+        Split {
+            chunks: total.div_ceil(len),
+            len,
+        }
+    }
+}
+
+/// A dispatch-level step: a plan op, a split GEMM or strided sum, or a phase of a two-phase op.
+/// Software Vulkan (lavapipe) stops any shader loop after 65,535 iterations, so long inner
+/// dimensions are split; on hardware GPUs the split also spreads them over more workgroups.
 pub enum Step {
     /// The plan's op at this index.
     Op(usize),
-    /// op(A)·op(B) over k in [k_begin, k_end), written at `c_base` of `out`.
-    GemmChunk {
-        g: GemmOp,
-        k_begin: usize,
-        k_end: usize,
-        out: BufId,
-        c_base: usize,
-    },
-    /// A strided sum with x and y offsets.
-    Reduce {
-        r: ReduceOp,
-        x_base: usize,
-        y_base: usize,
-    },
+    /// op(A)·op(B) with k split by `split`: chunk c's partial product at c·m·n of `out`.
+    GemmSplit { g: GemmOp, split: Split, out: BufId },
+    /// A strided sum with its r terms split by `split`: chunk c writes y at c·outer·mid·inner.
+    ReduceSplit { r: ReduceOp, split: Split },
     /// Phase 0 (per point) or 1 (per parameter) of a SIREN backward.
     SirenGrad { g: SirenGradOp, phase: u32 },
     /// Phase 0 (partial sums over many workgroups, into `partials`) or 1 (their fixed-order
@@ -48,28 +86,20 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
     let mut extra = Vec::new();
     for (i, op) in plan.ops.iter().enumerate() {
         match op {
-            Op::Gemm(g) if g.k > K_CHUNK => {
-                let chunks = g.k.div_ceil(K_CHUNK);
+            Op::Gemm(g) if gemm_split(g).chunks > 1 => {
+                let split = gemm_split(g);
                 let size = g.m * g.n;
                 let part = first_extra + extra.len();
-                extra.push(chunks * size);
-                for c in 0..chunks {
-                    steps.push(Step::GemmChunk {
-                        g: g.clone(),
-                        k_begin: c * K_CHUNK,
-                        k_end: g.k.min((c + 1) * K_CHUNK),
-                        out: part,
-                        c_base: c * size,
-                    });
-                }
-                let sum = ReduceOp::sum_rows(part, g.c, chunks, size, g.accumulate);
-                steps.push(Step::Reduce {
-                    r: sum,
-                    x_base: 0,
-                    y_base: 0,
+                extra.push(split.chunks * size);
+                steps.push(Step::GemmSplit {
+                    g: g.clone(),
+                    split,
+                    out: part,
                 });
+                let sum = ReduceOp::sum_rows(part, g.c, split.chunks, size, g.accumulate);
+                steps.push(whole(sum));
                 if let Some(bias) = g.bias {
-                    let add = ReduceOp {
+                    steps.push(whole(ReduceOp {
                         x: bias,
                         y: g.c,
                         outer: g.m,
@@ -80,45 +110,30 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
                         y_strides: [g.n, 0],
                         alpha: 1.0,
                         accumulate: true,
-                    };
-                    steps.push(Step::Reduce {
-                        r: add,
-                        x_base: 0,
-                        y_base: 0,
-                    });
+                    }));
                 }
             }
-            Op::Reduce(r) if r.r > R_CHUNK => {
-                let chunks = r.r.div_ceil(R_CHUNK);
+            Op::Reduce(r) if reduce_split(r).chunks > 1 => {
+                let split = reduce_split(r);
                 let size = r.outer * r.mid * r.inner;
                 let part = first_extra + extra.len();
-                extra.push(chunks * size);
-                for c in 0..chunks {
-                    let chunk = ReduceOp {
+                extra.push(split.chunks * size);
+                steps.push(Step::ReduceSplit {
+                    r: ReduceOp {
                         y: part,
-                        r: R_CHUNK.min(r.r - c * R_CHUNK),
                         y_strides: [r.mid * r.inner, r.inner],
                         alpha: 1.0,
                         accumulate: false,
                         ..r.clone()
-                    };
-                    steps.push(Step::Reduce {
-                        r: chunk,
-                        x_base: c * R_CHUNK * r.x_strides[2],
-                        y_base: c * size,
-                    });
-                }
-                let total = ReduceOp {
+                    },
+                    split,
+                });
+                steps.push(whole(ReduceOp {
                     x: part,
-                    r: chunks,
+                    r: split.chunks,
                     x_strides: [r.mid * r.inner, r.inner, size],
                     ..r.clone()
-                };
-                steps.push(Step::Reduce {
-                    r: total,
-                    x_base: 0,
-                    y_base: 0,
-                });
+                }));
             }
             Op::SirenGrad(g) => {
                 for phase in 0..2 {
@@ -144,6 +159,24 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
     (steps, extra)
 }
 
+/// How `g`'s k is split: over its output tiles' workgroups (`gemm::groups`).
+pub fn gemm_split(g: &GemmOp) -> Split {
+    let (gx, gy) = gemm::groups(g.m, g.n);
+    Split::new(g.k, K_CHUNK, K_MIN, gx * gy, GEMM_GROUPS, gemm::KT)
+}
+
+/// How `r`'s terms are split: over its outputs' threads.
+pub fn reduce_split(r: &ReduceOp) -> Split {
+    let outputs = r.outer * r.mid * r.inner;
+    Split::new(r.r, R_CHUNK, R_MIN, outputs, REDUCE_THREADS, 1)
+}
+
+/// A strided sum over all its terms in one chunk.
+fn whole(r: ReduceOp) -> Step {
+    let split = Split::whole(r.r);
+    Step::ReduceSplit { r, split }
+}
+
 /// The two phases of the whole-buffer sum of op `op`, over the partial sums in `partials`: one
 /// per workgroup of phase 0, never more than its input's length / 256 + 1, so the buffer never
 /// outgrows the input's binding.
@@ -155,18 +188,47 @@ fn sum_phases(op: usize, partials: BufId) -> [Step; 2] {
     })
 }
 
-/// Floating-point operations of a step: 2·m·k·n for GEMMs (of its k range for a chunk), else 0
+/// Floating-point operations of a step: 2·m·k·n for GEMMs (split or not), else 0
 /// (the profile reports the other kernels in bytes moved).
 pub fn flops(step: &Step, plan: &Plan) -> f64 {
     let gemm = |g: &GemmOp, k: usize| 2.0 * (g.m * k * g.n) as f64;
     match step {
-        Step::GemmChunk {
-            g, k_begin, k_end, ..
-        } => gemm(g, k_end - k_begin),
+        Step::GemmSplit { g, .. } => gemm(g, g.k),
         Step::Op(i) => match &plan.ops[*i] {
             Op::Gemm(g) => gemm(g, g.k),
             _ => 0.0,
         },
         _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every split covers its terms exactly once in chunks of at most `max` terms (lavapipe's
+    /// loop budget), aligned, and splits long sums with few outputs into many chunks.
+    #[test]
+    fn splits_cover_every_term_within_the_loop_budget() {
+        for total in [
+            1, 15, 256, 511, 2048, 2049, 70_001, 65_536, 300_001, 10_000_000,
+        ] {
+            for work in [1, 6, 1000, 1 << 20] {
+                for (max, min, align) in [(K_CHUNK, K_MIN, 16), (R_CHUNK, R_MIN, 1)] {
+                    let s = Split::new(total, max, min, work, GEMM_GROUPS, align);
+                    assert!(s.len <= max && s.len % align == 0, "{total} {work}: {s:?}");
+                    assert!(s.chunks * s.len >= total && (s.chunks - 1) * s.len < total);
+                    assert!(s.chunks <= MAX_CHUNKS.max(total.div_ceil(max)));
+                }
+            }
+        }
+        // A 144×144 parameter gradient over 65,536 rows: six output tiles, 86 chunks.
+        let s = Split::new(65_536, K_CHUNK, K_MIN, 6, GEMM_GROUPS, 16);
+        assert!(s.chunks * 6 >= GEMM_GROUPS / 2, "{s:?}");
+        // Short inner dimensions stay whole.
+        assert_eq!(
+            Split::new(144, K_CHUNK, K_MIN, 6, GEMM_GROUPS, 16).chunks,
+            1
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{u32_of, Encoded, Shader, MAX_GROUPS};
 use crate::backend::gpu::kernels::Kernel;
+use crate::backend::gpu::steps::Split;
 use crate::error::{Error, Result};
 use crate::plan::{BufId, GemmOp};
 
@@ -13,15 +14,18 @@ uniform! {
         k: u32,
         n: u32,
         flags: u32,
-        /// This dispatch sums k in \[k_begin, k_end) and writes C at c_base + (row·n + col):
-        /// long inner dimensions are split into chunks summed afterwards, keeping every
-        /// invocation's loop short (lavapipe stops loops after 65,535 iterations).
-        k_begin: u32,
-        k_end: u32,
-        c_base: u32,
-        pad: u32,
+        /// Workgroup z sums k in \[z·k_chunk, min((z + 1)·k_chunk, k)) and writes C at
+        /// z·c_chunk + (row·n + col): a long inner dimension is split into chunks summed
+        /// afterwards (`steps::Split`), in one dispatch.
+        k_chunk: u32,
+        c_chunk: u32,
+        pad0: u32,
+        pad1: u32,
     }
 }
+
+/// k per shared tile: splits of k are multiples of it.
+pub const KT: usize = 16;
 
 /// The shader, compiled once per tile shape: each thread owns an RM×RN block of C, so a 16×16
 /// workgroup covers a (16·RM)×(16·RN) tile.
@@ -58,41 +62,43 @@ pub fn tile(m: usize, n: usize) -> usize {
         .expect("every (rm, rn) pair is a variant")
 }
 
-/// A whole GEMM op.
+/// Workgroups along x (columns) and y (rows) covering an m×n product's output tiles.
+pub fn groups(m: usize, n: usize) -> (usize, usize) {
+    let (rm, rn) = block(tile(m, n));
+    (n.div_ceil(16 * rn).max(1), m.div_ceil(16 * rm).max(1))
+}
+
+/// A whole GEMM op, in one chunk.
 pub fn encode(g: &GemmOp) -> Result<Encoded> {
-    let (p, groups) = params(g, g.accumulate, g.bias.is_some(), 0, g.k, 0)?;
+    let p = params(g, g.accumulate, g.bias.is_some(), &Split::whole(g.k))?;
     let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c, g.a, g.b];
-    Ok(Encoded {
-        variant: tile(g.m, g.n),
-        ..Encoded::new(Kernel::Gemm, bindings, &p, groups)
-    })
+    gridded(g, p, bindings, 1)
 }
 
-/// One chunk of a long GEMM: the partial product over k in [k_begin, k_end), written (not
-/// accumulated, no bias) at `c_base` of `out`.
-pub fn encode_chunk(
-    g: &GemmOp,
-    k_begin: usize,
-    k_end: usize,
-    out: BufId,
-    c_base: usize,
-) -> Result<Encoded> {
-    let (p, groups) = params(g, false, false, k_begin, k_end, c_base)?;
-    Ok(Encoded {
-        variant: tile(g.m, g.n),
-        ..Encoded::new(Kernel::Gemm, vec![g.a, g.b, g.b, out, g.a, g.b], &p, groups)
-    })
+/// A GEMM with k split by `split`: chunk z's partial product written (not accumulated, no
+/// bias) at z·m·n of `out`.
+pub fn encode_split(g: &GemmOp, split: &Split, out: BufId) -> Result<Encoded> {
+    let p = params(g, false, false, split)?;
+    gridded(g, p, vec![g.a, g.b, g.b, out, g.a, g.b], split.chunks)
 }
 
-/// The uniform and grid of a GEMM dispatch over k in [k_begin, k_end), writing at `c_base`.
-fn params(
-    g: &GemmOp,
-    accumulate: bool,
-    bias: bool,
-    k_begin: usize,
-    k_end: usize,
-    c_base: usize,
-) -> Result<(GemmParams, (u32, u32))> {
+/// The dispatch: output tiles along x and y, chunks along z.
+fn gridded(g: &GemmOp, p: GemmParams, bindings: Vec<BufId>, chunks: usize) -> Result<Encoded> {
+    let (gx, gy) = groups(g.m, g.n);
+    if [gx, gy, chunks].iter().any(|&v| v > MAX_GROUPS as usize) {
+        return Err(Error::Device(format!(
+            "GEMM {}x{} in {chunks} chunks exceeds the dispatch limits",
+            g.m, g.n
+        )));
+    }
+    let mut e = Encoded::new(Kernel::Gemm, bindings, &p, (gx as u32, gy as u32));
+    e.variant = tile(g.m, g.n);
+    e.groups[2] = chunks as u32;
+    Ok(e)
+}
+
+/// The uniform of a GEMM dispatch whose k is split by `split`.
+fn params(g: &GemmOp, accumulate: bool, bias: bool, split: &Split) -> Result<GemmParams> {
     // vec4 loads run along each operand's contiguous dimension; k chunks start at multiples of 4.
     let vec_a = if g.trans_a { g.m } else { g.k } % 4 == 0;
     let vec_b = if g.trans_b { g.k } else { g.n } % 4 == 0;
@@ -102,24 +108,14 @@ fn params(
         | (u32::from(g.trans_b) << 3)
         | (u32::from(vec_a) << 4)
         | (u32::from(vec_b) << 5);
-    let (rm, rn) = block(tile(g.m, g.n));
-    let gx = g.n.div_ceil(16 * rn);
-    let gy = g.m.div_ceil(16 * rm);
-    if gx > MAX_GROUPS as usize || gy > MAX_GROUPS as usize {
-        return Err(Error::Device(format!(
-            "GEMM {}x{} exceeds the dispatch limits",
-            g.m, g.n
-        )));
-    }
-    let p = GemmParams {
+    Ok(GemmParams {
         m: u32_of(g.m, "m")?,
         k: u32_of(g.k, "k")?,
         n: u32_of(g.n, "n")?,
         flags,
-        k_begin: u32_of(k_begin, "k")?,
-        k_end: u32_of(k_end, "k")?,
-        c_base: u32_of(c_base, "offset")?,
-        pad: 0,
-    };
-    Ok((p, (gx.max(1) as u32, gy.max(1) as u32)))
+        k_chunk: u32_of(split.len, "k")?,
+        c_chunk: u32_of(if split.chunks > 1 { g.m * g.n } else { 0 }, "offset")?,
+        pad0: 0,
+        pad1: 0,
+    })
 }

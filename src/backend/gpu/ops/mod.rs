@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::plan::{BufId, Op, Plan};
 
 use super::kernels::Kernel;
-use super::steps::Step;
+use super::steps::{Split, Step};
 
 /// Declares a `#[repr(C)]` uniform struct and its [`UniformLayout`] from one field list: the
 /// WGSL struct is generated from it and prepended to the shader ([`Shader::source`]), so the
@@ -147,13 +147,14 @@ impl UniformLayout {
 }
 
 /// One dispatch, ready to bind: its kernel and pipeline variant, storage buffers in binding
-/// order (the uniform binds after them), the uniform's bytes and the workgroup grid.
+/// order (the uniform binds after them), the uniform's bytes and the workgroup grid (z > 1:
+/// the chunks of a split GEMM or sum).
 pub struct Encoded {
     pub kernel: Kernel,
     pub variant: usize,
     pub bindings: Vec<BufId>,
     pub uniform: Vec<u8>,
-    pub groups: (u32, u32),
+    pub groups: [u32; 3],
 }
 
 impl Encoded {
@@ -168,7 +169,7 @@ impl Encoded {
             variant: 0,
             bindings,
             uniform: bytemuck::bytes_of(uniform).to_vec(),
-            groups,
+            groups: [groups.0, groups.1, 1],
         }
     }
 }
@@ -177,14 +178,8 @@ impl Encoded {
 /// (writable bindings may not alias).
 pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
     match step {
-        Step::GemmChunk {
-            g,
-            k_begin,
-            k_end,
-            out,
-            c_base,
-        } => gemm::encode_chunk(g, *k_begin, *k_end, *out, *c_base),
-        Step::Reduce { r, x_base, y_base } => reduce::encode(r, *x_base, *y_base),
+        Step::GemmSplit { g, split, out } => gemm::encode_split(g, split, *out),
+        Step::ReduceSplit { r, split } => reduce::encode(r, split),
         Step::SirenGrad { g, phase } => siren_grad::encode(g, *phase),
         Step::Sum {
             op,
@@ -201,7 +196,7 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
             Op::ActivationGrad(a) => activation_grad::encode(a),
             Op::Pool(q) => pool::encode(q),
             Op::PoolGrad(g) => pool_grad::encode(g, spare),
-            Op::Reduce(r) => reduce::encode(r, 0, 0),
+            Op::Reduce(r) => reduce::encode(r, &Split::whole(r.r)),
             Op::Adam(a) => adam::encode(a),
             Op::Stat(q) => stat::encode(q),
             Op::Siren(s) => siren::encode(s),

@@ -1,8 +1,9 @@
 //! `reduce.wgsl`: strided sums and broadcasts, y (+)= alpha · Σ_r x.
 
-use super::{grid, u32_of, Encoded, Shader};
+use super::{grid, u32_of, Encoded, Shader, MAX_GROUPS};
 use crate::backend::gpu::kernels::Kernel;
-use crate::error::Result;
+use crate::backend::gpu::steps::Split;
+use crate::error::{Error, Result};
 use crate::plan::ReduceOp;
 
 uniform! {
@@ -20,9 +21,9 @@ uniform! {
         alpha: f32,
         flags: u32,
         row: u32,
-        /// Offsets of x and y: long sums are split into chunks (lavapipe's loop limit).
-        x_base: u32,
-        y_base: u32,
+        /// Terms per chunk and y's offset per chunk of a split sum (`steps::Split`).
+        r_chunk: u32,
+        y_chunk: u32,
         pad0: u32,
         pad1: u32,
     }
@@ -31,8 +32,9 @@ uniform! {
 /// The shader.
 pub const SHADER: Shader = shader!("reduce", ReduceParams);
 
-/// A strided sum reading x from `x_base` and writing y from `y_base`.
-pub fn encode(r: &ReduceOp, x_base: usize, y_base: usize) -> Result<Encoded> {
+/// A strided sum with its terms split by `split`: chunk z writes its partial sums at
+/// z·outer·mid·inner of y.
+pub fn encode(r: &ReduceOp, split: &Split) -> Result<Encoded> {
     let (groups, row) = grid(r.outer * r.mid * r.inner)?;
     let [xa, xs, xr] = r.x_strides;
     let [ya, ys] = r.y_strides;
@@ -49,10 +51,18 @@ pub fn encode(r: &ReduceOp, x_base: usize, y_base: usize) -> Result<Encoded> {
         alpha: r.alpha as f32,
         flags: u32::from(r.accumulate),
         row,
-        x_base: u32_of(x_base, "offset")?,
-        y_base: u32_of(y_base, "offset")?,
+        r_chunk: u32_of(split.len, "r")?,
+        y_chunk: u32_of(r.outer * r.mid * r.inner, "offset")?,
         pad0: 0,
         pad1: 0,
     };
-    Ok(Encoded::new(Kernel::Reduce, vec![r.x, r.y], &p, groups))
+    let mut e = Encoded::new(Kernel::Reduce, vec![r.x, r.y], &p, groups);
+    if split.chunks > MAX_GROUPS as usize {
+        return Err(Error::Device(format!(
+            "a sum of {} terms in {} chunks exceeds the dispatch limits",
+            r.r, split.chunks
+        )));
+    }
+    e.groups[2] = split.chunks as u32;
+    Ok(e)
 }
