@@ -1,10 +1,14 @@
 // gemm: C = op(A)·op(B) (+ C if flags & 1) (+ bias broadcast over rows if flags & 2), where op
 // transposes A if flags & 4 (A stored k×m) and B if flags & 8 (B stored n×k). CPU twin:
 // src/backend/cpu/gemm.rs.
-// Threads: a 16×16 workgroup computes a (16·RM)×(16·RN) tile of C; thread (x, y) owns rows
-// y + 16i (i < RM) and columns x + 16j (j < RN). RM and RN are pipeline constants: the host
+// Threads: 256 per workgroup, TX along columns and TY = 256 / TX along rows; thread (tx, ty)
+// owns rows ty + TY·i (i < RM) and the four columns 4·tx .. 4·tx + 3 of a (RM·TY)×(4·TX) tile
+// of C (at most 128 rows), accumulated in RM named vec4 registers (no arrays indexed at run
+// time, which GPUs keep in slow local memory). TX and RM are pipeline constants: the host
 // compiles one pipeline per tile shape and picks one per GEMM shape (src/backend/gpu/ops/gemm.rs;
-// this model's GEMMs are tall and narrow, n from 5 to 144).
+// this model's GEMMs are tall and narrow, n from 5 to 144, so TX is 4, 8 or 16 for n up to 16,
+// 32 or more). Both tiles fit in 16 KiB of workgroup memory, WebGPU's minimum.
+// Workgroup z sums chunk z of k (the host splits long inner dimensions: steps::Split).
 // Layout: op(A) m×k, op(B) k×n, C m×n, all row-major, contiguous.
 // Bindings: 0 A (read), 1 B (read), 2 bias (read, length n; any buffer when unused),
 // 3 C (read_write), 4 A and 5 B again as vec4 arrays (read; used when flags & 16, flags & 32:
@@ -21,23 +25,24 @@
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(6) var<uniform> p: GemmParams;
 
-// Rows (RM) and columns (RN) of C per thread; RM ≤ 8, RN ≤ 4.
-override RM: u32 = 4u;
-override RN: u32 = 4u;
-// k per shared tile.
+// Threads along columns (4, 8 or 16) and rows per thread (2, 4 or 8; RM·256/TX ≤ 128).
+override TX: u32 = 16u;
+override RM: u32 = 8u;
+// k per shared tile (steps::Split makes k chunks multiples of it).
 const KT: u32 = 16u;
-// Both shared tiles are k-major, each k row padded by 2 floats. Where a warp's 32 stores run
-// along k (16 values of k for two rows or columns), a row stride ≡ 2 (mod 32) puts them in 32
-// different banks; elsewhere they are consecutive. The inner loop's loads are broadcasts (A) or
-// consecutive (B).
-const PAD: u32 = 2u;
-var<workgroup> ta: array<f32, KT * (128u + PAD)>;
-var<workgroup> tb: array<f32, KT * (64u + PAD)>;
+// Shared tiles, k-major. ta holds up to 128 rows of op(A) per k, its row stride ≡ 2 (mod 32)
+// so that a warp's stores along k (16 values of k for two rows) hit 32 different banks; reads
+// are broadcasts (threads of one ty) or consecutive. tb holds 16 vec4 of op(B) per k, padded
+// by one vec4: reads are consecutive vec4, stores along k hit 8 banks (2-way) at worst.
+const SA: u32 = 130u;
+const SB: u32 = 17u;
+var<workgroup> ta: array<f32, KT * SA>;
+var<workgroup> tb: array<vec4<f32>, KT * SB>;
 
 // Loads the tm×KT tile of op(A) at (row0, k0) into ta, 256 threads together. Neighbouring
 // threads read neighbouring addresses: along k when A is stored m×k, along m when it is stored
 // transposed; four at a time where aligned.
-fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, sa: u32, row0: u32) {
+fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, row0: u32) {
     let trans = (p.flags & 4u) != 0u;
     if ((p.flags & 16u) != 0u) {
         for (var q = tid; q < tm * KT / 4u; q += 256u) {
@@ -55,12 +60,16 @@ fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, sa: u32, row0: u32) {
                     v = a4[((row0 + r) * p.k + k0 + kk) / 4u];
                 }
             }
-            for (var c = 0u; c < 4u; c++) {
-                if (trans) {
-                    ta[kk * sa + r + c] = v[c];
-                } else {
-                    ta[(kk + c) * sa + r] = v[c];
-                }
+            if (trans) {
+                ta[kk * SA + r] = v.x;
+                ta[kk * SA + r + 1u] = v.y;
+                ta[kk * SA + r + 2u] = v.z;
+                ta[kk * SA + r + 3u] = v.w;
+            } else {
+                ta[kk * SA + r] = v.x;
+                ta[(kk + 1u) * SA + r] = v.y;
+                ta[(kk + 2u) * SA + r] = v.z;
+                ta[(kk + 3u) * SA + r] = v.w;
             }
         }
         return;
@@ -80,13 +89,13 @@ fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, sa: u32, row0: u32) {
                 v = a[(row0 + r) * p.k + k0 + kk];
             }
         }
-        ta[kk * sa + r] = v;
+        ta[kk * SA + r] = v;
     }
 }
 
 // Loads the KT×tn tile of op(B) at (k0, col0) into tb, the same way: along n when B is stored
 // k×n, along k when it is stored transposed.
-fn load_b(k0: u32, k_end: u32, tid: u32, tn: u32, sb: u32, col0: u32) {
+fn load_b(k0: u32, k_end: u32, tid: u32, tn: u32, col0: u32) {
     let trans = (p.flags & 8u) != 0u;
     if ((p.flags & 32u) != 0u) {
         for (var q = tid; q < tn * KT / 4u; q += 256u) {
@@ -104,12 +113,14 @@ fn load_b(k0: u32, k_end: u32, tid: u32, tn: u32, sb: u32, col0: u32) {
                     v = b4[((k0 + kk) * p.n + col0 + col) / 4u];
                 }
             }
-            for (var c = 0u; c < 4u; c++) {
-                if (trans) {
-                    tb[(kk + c) * sb + col] = v[c];
-                } else {
-                    tb[kk * sb + col + c] = v[c];
-                }
+            if (trans) {
+                let j = col % 4u;
+                tb[kk * SB + col / 4u][j] = v.x;
+                tb[(kk + 1u) * SB + col / 4u][j] = v.y;
+                tb[(kk + 2u) * SB + col / 4u][j] = v.z;
+                tb[(kk + 3u) * SB + col / 4u][j] = v.w;
+            } else {
+                tb[kk * SB + col / 4u] = v;
             }
         }
         return;
@@ -129,63 +140,92 @@ fn load_b(k0: u32, k_end: u32, tid: u32, tn: u32, sb: u32, col0: u32) {
                 v = b[(k0 + kk) * p.n + col0 + col];
             }
         }
-        tb[kk * sb + col] = v;
+        tb[kk * SB + col / 4u][col % 4u] = v;
     }
 }
 
-@compute @workgroup_size(16, 16)
-fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    // Chunk wid.z of k (one chunk unless the host split k, steps::Split).
+// Writes one value of C at (row, col) of chunk c_base: plus C (flags & 1), plus the bias.
+fn put(row: u32, col: u32, c_base: u32, v: f32) {
+    if (col >= p.n) {
+        return;
+    }
+    let at = c_base + row * p.n + col;
+    var x = v;
+    if ((p.flags & 1u) != 0u) {
+        x = x + c[at];
+    }
+    if ((p.flags & 2u) != 0u) {
+        x = x + bias[col];
+    }
+    c[at] = x;
+}
+
+// Writes a thread's four columns of one row.
+fn put_row(row: u32, col: u32, c_base: u32, v: vec4<f32>) {
+    if (row >= p.m) {
+        return;
+    }
+    put(row, col, c_base, v.x);
+    put(row, col + 1u, c_base, v.y);
+    put(row, col + 2u, c_base, v.z);
+    put(row, col + 3u, c_base, v.w);
+}
+
+@compute @workgroup_size(256)
+fn gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let ty_n = 256u / TX;
+    let tm = RM * ty_n;
+    let tn = 4u * TX;
+    let tx = tid % TX;
+    let ty = tid / TX;
+    let row0 = wid.y * tm;
+    let col0 = wid.x * tn;
+    // Chunk wid.z of k (one chunk unless the host split k).
     let k_begin = wid.z * p.k_chunk;
     let k_end = min(k_begin + p.k_chunk, p.k);
     let c_base = wid.z * p.c_chunk;
-    let tm = 16u * RM;
-    let tn = 16u * RN;
-    let sa = tm + PAD;
-    let sb = tn + PAD;
-    let row0 = wid.y * tm;
-    let col0 = wid.x * tn;
-    let tid = lid.y * 16u + lid.x;
-    var acc: array<f32, 32>;
-    for (var i = 0u; i < RM * RN; i++) {
-        acc[i] = 0.0;
-    }
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
     for (var k0 = k_begin; k0 < k_end; k0 += KT) {
-        load_a(k0, k_end, tid, tm, sa, row0);
-        load_b(k0, k_end, tid, tn, sb, col0);
+        load_a(k0, k_end, tid, tm, row0);
+        load_b(k0, k_end, tid, tn, col0);
         workgroupBarrier();
         for (var kk = 0u; kk < KT; kk++) {
-            var ar: array<f32, 8>;
-            var br: array<f32, 4>;
-            for (var i = 0u; i < RM; i++) {
-                ar[i] = ta[kk * sa + lid.y + 16u * i];
+            let bv = tb[kk * SB + tx];
+            let at = kk * SA + ty;
+            acc0 = fma(vec4<f32>(ta[at]), bv, acc0);
+            acc1 = fma(vec4<f32>(ta[at + ty_n]), bv, acc1);
+            if (RM >= 4u) {
+                acc2 = fma(vec4<f32>(ta[at + 2u * ty_n]), bv, acc2);
+                acc3 = fma(vec4<f32>(ta[at + 3u * ty_n]), bv, acc3);
             }
-            for (var j = 0u; j < RN; j++) {
-                br[j] = tb[kk * sb + lid.x + 16u * j];
-            }
-            for (var i = 0u; i < RM; i++) {
-                for (var j = 0u; j < RN; j++) {
-                    acc[i * RN + j] = fma(ar[i], br[j], acc[i * RN + j]);
-                }
+            if (RM == 8u) {
+                acc4 = fma(vec4<f32>(ta[at + 4u * ty_n]), bv, acc4);
+                acc5 = fma(vec4<f32>(ta[at + 5u * ty_n]), bv, acc5);
+                acc6 = fma(vec4<f32>(ta[at + 6u * ty_n]), bv, acc6);
+                acc7 = fma(vec4<f32>(ta[at + 7u * ty_n]), bv, acc7);
             }
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < RM; i++) {
-        let row = row0 + lid.y + 16u * i;
-        for (var j = 0u; j < RN; j++) {
-            let col = col0 + lid.x + 16u * j;
-            if (row < p.m && col < p.n) {
-                let at = c_base + row * p.n + col;
-                var v = acc[i * RN + j];
-                if ((p.flags & 1u) != 0u) {
-                    v = v + c[at];
-                }
-                if ((p.flags & 2u) != 0u) {
-                    v = v + bias[col];
-                }
-                c[at] = v;
-            }
-        }
+    let row = row0 + ty;
+    let col = col0 + 4u * tx;
+    put_row(row, col, c_base, acc0);
+    put_row(row + ty_n, col, c_base, acc1);
+    if (RM >= 4u) {
+        put_row(row + 2u * ty_n, col, c_base, acc2);
+        put_row(row + 3u * ty_n, col, c_base, acc3);
+    }
+    if (RM == 8u) {
+        put_row(row + 4u * ty_n, col, c_base, acc4);
+        put_row(row + 5u * ty_n, col, c_base, acc5);
+        put_row(row + 6u * ty_n, col, c_base, acc6);
+        put_row(row + 7u * ty_n, col, c_base, acc7);
     }
 }

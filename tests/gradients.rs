@@ -509,10 +509,13 @@ on_every_backend! {
             // Per tensor, plus a floor of 1e-14 of the largest gradient: a ReLU model with a
             // normalising pool sees hidden dense weights only through their signs, so their exact
             // gradient is 0 and both sides hold rounding noise there (goldens README).
-            // In f32 (ε = 6e-8, sums of ≲ 100 terms through a few layers) 1e-5 per tensor; the
-            // noise on exact zeros measured 1.3e-11 of the largest gradient (f64: 2e-20): floor
-            // 1e-9. The loss is invariant to 1e-6 in f32 (measured: exactly).
-            let floor = b.tol(1e-14, 1e-9) * max_abs(&exp);
+            // In f32 (ε = 6e-8, sums of ≲ 100 terms through a few layers) 1e-5 per tensor. The
+            // noise on exact zeros is rounding of terms as large as the largest gradient, so its
+            // bound is a few ε of it: it measured 1.3e-11 of the largest gradient on lavapipe
+            // and 3.0e-9 on an NVIDIA H200, whose compiler contracts other products into FMAs
+            // (f64: 2e-20): floor 1e-7, ≈ ε. The loss is invariant to 1e-6 in f32 (measured:
+            // exactly).
+            let floor = b.tol(1e-14, 1e-7) * max_abs(&exp);
             for (k, (x, y)) in ours.iter().zip(&exp).enumerate() {
                 let tol = b.tol(1e-9, 1e-5) * max_abs(&[y]) + floor;
                 let e = x

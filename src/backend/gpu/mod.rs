@@ -24,7 +24,7 @@ fn buffer_bytes(len: usize) -> u64 {
     (len.max(4) * 4) as u64
 }
 
-/// The block of C `(rows, columns)` each GEMM thread computes for an m×n product: the tile
+/// The tile of C `(rows, columns)` each GEMM workgroup computes for an m×n product: the tile
 /// shape the backend picks for it (one pipeline per shape, `shaders/gemm.wgsl`).
 pub fn gemm_block(m: usize, n: usize) -> (usize, usize) {
     ops::gemm::block(ops::gemm::tile(m, n))

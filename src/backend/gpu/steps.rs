@@ -165,10 +165,13 @@ pub fn gemm_split(g: &GemmOp) -> Split {
     Split::new(g.k, K_CHUNK, K_MIN, gx * gy, GEMM_GROUPS, gemm::KT)
 }
 
-/// How `r`'s terms are split: over its outputs' threads.
+/// How `r`'s terms are split: over its outputs' threads, in at most about √R chunks of at least
+/// √R terms, so that the sum over chunks (one thread per output, as few as 5 for a bias
+/// gradient) loops no longer than each chunk does.
 pub fn reduce_split(r: &ReduceOp) -> Split {
     let outputs = r.outer * r.mid * r.inner;
-    Split::new(r.r, R_CHUNK, R_MIN, outputs, REDUCE_THREADS, 1)
+    let min = R_MIN.max(r.r.isqrt());
+    Split::new(r.r, R_CHUNK, min, outputs, REDUCE_THREADS, 1)
 }
 
 /// A strided sum over all its terms in one chunk.

@@ -27,45 +27,41 @@ uniform! {
 /// k per shared tile: splits of k are multiples of it.
 pub const KT: usize = 16;
 
-/// The shader, compiled once per tile shape: each thread owns an RM×RN block of C, so a 16×16
-/// workgroup covers a (16·RM)×(16·RN) tile.
+/// The shader, compiled once per tile shape: TX threads along columns (four columns each) and
+/// 256 / TX along rows, each owning RM rows, so a workgroup covers a (RM·256/TX)×(4·TX) tile.
 pub const SHADER: Shader = Shader {
     variants: &[
-        &[("RM", 4.0), ("RN", 1.0)],
-        &[("RM", 4.0), ("RN", 2.0)],
-        &[("RM", 4.0), ("RN", 4.0)],
-        &[("RM", 8.0), ("RN", 1.0)],
-        &[("RM", 8.0), ("RN", 2.0)],
-        &[("RM", 8.0), ("RN", 4.0)],
+        &[("TX", 16.0), ("RM", 8.0)],
+        &[("TX", 16.0), ("RM", 4.0)],
+        &[("TX", 8.0), ("RM", 4.0)],
+        &[("TX", 4.0), ("RM", 2.0)],
     ],
     ..shader!("gemm", GemmParams)
 };
 
-/// The C block `(RM, RN)` of one thread in `variant`.
+/// The output tile `(rows, columns)` of one workgroup in `variant`.
 pub fn block(variant: usize) -> (usize, usize) {
     let v = SHADER.variants[variant];
-    (v[0].1 as usize, v[1].1 as usize)
+    let (tx, rm) = (v[0].1 as usize, v[1].1 as usize);
+    (rm * 256 / tx, 4 * tx)
 }
 
-/// The variant for an m×n product: columns per thread as few as n allows (n ≤ 16 or ≤ 32 wastes
-/// no lanes on padding columns), rows per thread 8 once m fills enough 128-row tiles to keep
-/// the GPU busy, else 4.
+/// The variant for an m×n product: columns per workgroup as few as n allows (n ≤ 16 or ≤ 32
+/// wastes no lanes on padding columns), and for wide products 128-row tiles where they make
+/// enough workgroups to fill a large GPU, else 64.
 pub fn tile(m: usize, n: usize) -> usize {
-    let rn = match n {
-        0..=16 => 1,
+    match n {
+        0..=16 => 3,
         17..=32 => 2,
-        _ => 4,
-    };
-    let rm = if m >= 4096 { 8 } else { 4 };
-    (0..SHADER.variants.len())
-        .find(|&v| block(v) == (rm, rn))
-        .expect("every (rm, rn) pair is a variant")
+        _ if m.div_ceil(128) * n.div_ceil(64) >= 256 => 0,
+        _ => 1,
+    }
 }
 
 /// Workgroups along x (columns) and y (rows) covering an m×n product's output tiles.
 pub fn groups(m: usize, n: usize) -> (usize, usize) {
-    let (rm, rn) = block(tile(m, n));
-    (n.div_ceil(16 * rn).max(1), m.div_ceil(16 * rm).max(1))
+    let (tm, tn) = block(tile(m, n));
+    (n.div_ceil(tn).max(1), m.div_ceil(tm).max(1))
 }
 
 /// A whole GEMM op, in one chunk.
