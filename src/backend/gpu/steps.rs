@@ -225,13 +225,40 @@ mod tests {
                 }
             }
         }
-        // A 144×144 parameter gradient over 65,536 rows: six output tiles, 86 chunks.
+        // A parameter gradient over 65,536 rows with six output tiles: 171 chunks of 384.
         let s = Split::new(65_536, K_CHUNK, K_MIN, 6, GEMM_GROUPS, 16);
-        assert!(s.chunks * 6 >= GEMM_GROUPS / 2, "{s:?}");
+        assert_eq!(
+            s,
+            Split {
+                chunks: 171,
+                len: 384
+            }
+        );
         // Short inner dimensions stay whole.
         assert_eq!(
             Split::new(144, K_CHUNK, K_MIN, 6, GEMM_GROUPS, 16).chunks,
             1
+        );
+        // A bias gradient (45 outputs over 65,536 rows): √R chunks of √R terms, so neither
+        // level loops past 256.
+        let bias = ReduceOp {
+            x: 0,
+            y: 1,
+            outer: 1,
+            mid: 1,
+            inner: 45,
+            r: 65_536,
+            x_strides: [0, 0, 45],
+            y_strides: [0, 0],
+            alpha: 1.0,
+            accumulate: false,
+        };
+        assert_eq!(
+            reduce_split(&bias),
+            Split {
+                chunks: 256,
+                len: 256
+            }
         );
     }
 }
