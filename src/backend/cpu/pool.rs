@@ -6,25 +6,63 @@ use crate::plan::{Norm, PoolOp};
 use crate::scalar::Scalar;
 
 /// ‖v‖₂ computed as m·‖v/m‖₂ with m = max|v|, so tiny (or huge) entries neither underflow nor
-/// overflow (SPEC §9.4). The squares go through `squares` first, so their divisions run several
-/// at a time while the sum stays in order. Shared with `pool_grad.rs`; inlined into their AVX2
-/// clones.
+/// overflow (SPEC §9.4). v/m is v·(1/m) where 1/m is finite (one division per vector instead of
+/// one per value), and the squares are summed in eight interleaved partial sums added in a fixed
+/// order ([`dot8`]). Shared with `pool_grad.rs`; inlined into their AVX2 clones.
 #[inline]
-pub(super) fn l2_norm(v: &[f64], squares: &mut [f64]) -> f64 {
+pub(super) fn l2_norm(v: &[f64]) -> f64 {
     let m = v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
     if m == 0.0 {
         return 0.0;
     }
-    let squares = &mut squares[..v.len()];
-    squares
-        .iter_mut()
-        .zip(v)
-        .for_each(|(q, a)| *q = (a / m).powi(2));
-    m * squares.iter().sum::<f64>().sqrt()
+    let inv = 1.0 / m;
+    let sum = if inv.is_finite() {
+        sum8(v, |a| (a * inv) * (a * inv))
+    } else {
+        sum8(v, |a| (a / m) * (a / m))
+    };
+    m * sum.sqrt()
+}
+
+/// Σ f(v) in eight interleaved partial sums added in a fixed order: the same bits on every run
+/// and thread count, with eight independent adds per step instead of one chain of dependent ones.
+#[inline]
+pub(super) fn sum8(v: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += f(*x);
+        }
+    }
+    for (a, x) in acc.iter_mut().zip(rest) {
+        *a += f(*x);
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
+
+/// aᵀb in eight interleaved partial sums added in a fixed order, as [`sum8`].
+#[inline]
+pub(super) fn dot8(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    for (acc, (x, y)) in acc.iter_mut().zip(ra.iter().zip(rb)) {
+        *acc += x * y;
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
 /// Executes one pool piece, writing out[b, c, offset + s·f + t]. Norms and sums are taken in
-/// f64 whatever `T` is; the AVX2 clone divides four values at a time (the same bits).
+/// f64 whatever `T` is.
 #[multiversion(targets("x86_64+avx2"))]
 pub fn pool<T: Scalar>(
     op: &PoolOp,
@@ -41,7 +79,7 @@ pub fn pool<T: Scalar>(
         )
     });
     let mut acc = vec![0.0f64; e];
-    let (mut u, mut squares) = (vec![0.0f64; e], vec![0.0f64; e]);
+    let mut u = vec![0.0f64; e];
     for b in 0..op.batch {
         for s in 0..op.s {
             acc.iter_mut().for_each(|v| *v = 0.0);
@@ -50,8 +88,8 @@ pub fn pool<T: Scalar>(
                 u.iter_mut().zip(v).for_each(|(d, s)| *d = s.to_f64());
                 let denom = match op.norm {
                     Norm::None => 1.0,
-                    Norm::L1 => u.iter().map(|a| a.abs()).sum::<f64>().max(op.eps),
-                    Norm::L2 => l2_norm(&u, &mut squares).max(op.eps),
+                    Norm::L1 => sum8(&u, f64::abs).max(op.eps),
+                    Norm::L2 => l2_norm(&u).max(op.eps),
                 };
                 // Only a zero vector has a zero denominator (ε = 0): it maps to zero.
                 let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };

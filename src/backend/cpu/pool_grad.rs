@@ -3,7 +3,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use super::pool::l2_norm;
+use super::pool::{dot8, l2_norm, sum8};
 use crate::plan::{Norm, PoolGradOp, PoolOp};
 use crate::scalar::Scalar;
 
@@ -64,10 +64,9 @@ pub fn pool_grad<T: Scalar>(
 }
 
 /// The backward for batch item `b`: `x`, `dx` and the rows are that item's slices. Each entry's
-/// dx is (a·h − c·s)/q with per-entry scalars a, c and q, so the element loops are branch-free
-/// while every value is computed by the same operations as SPEC §8.3's formulas, bit for bit.
-/// Its divisions dominate: the AVX2 clone runs them four at a time instead of two (the same
-/// bits: no operation is fused or reordered).
+/// dx is (a·h − c·s)·(1/q) with per-entry scalars a, c and q, so the element loops are
+/// branch-free and divide once per entry; sums run in eight fixed-order partial sums
+/// ([`sum8`]), so results do not depend on the thread count.
 #[multiversion(targets("x86_64+avx2"))]
 fn item_grad<T: Scalar>(
     op: &PoolGradOp,
@@ -82,7 +81,6 @@ fn item_grad<T: Scalar>(
     let e = p.channels * p.f;
     let rn = 1.0 / p.r as f64;
     let (mut u, mut g, mut h) = (vec![0.0f64; e], vec![0.0f64; e], vec![0.0f64; e]);
-    let mut squares = vec![0.0f64; e];
     // s of the L1 backward: sign(x), with sign(0) = 0.
     let mut sign = vec![0.0f64; if p.norm == Norm::L1 { e } else { 0 }];
     for s in 0..p.s {
@@ -107,8 +105,8 @@ fn item_grad<T: Scalar>(
             u.iter_mut().zip(v).for_each(|(d, a)| *d = a.to_f64());
             let norm = match p.norm {
                 Norm::None => 1.0,
-                Norm::L1 => u.iter().map(|a| a.abs()).sum::<f64>(),
-                Norm::L2 => l2_norm(&u, &mut squares),
+                Norm::L1 => sum8(&u, f64::abs),
+                Norm::L2 => l2_norm(&u),
             };
             if p.norm == Norm::L1 {
                 sign.iter_mut().zip(&u).for_each(|(d, &a)| {
@@ -126,8 +124,9 @@ fn item_grad<T: Scalar>(
             } else {
                 norm.max(p.eps)
             };
-            u.iter_mut()
-                .for_each(|a| *a = if denom > 0.0 { *a / denom } else { 0.0 });
+            // Only a zero vector has a zero denominator (ε = 0): it maps to zero.
+            let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
+            u.iter_mut().for_each(|a| *a *= inv);
             if p.square && gam.is_none() {
                 h.iter_mut()
                     .zip(u.iter().zip(&g))
@@ -142,24 +141,26 @@ fn item_grad<T: Scalar>(
             }
             // dx = (h − s·(uᵀh))/‖x‖ (s = u for L2, sign(x) for L1); h/ε when clamped; 0 at
             // x = 0 when ε = 0 (exact normalisation has no gradient there); h for no norm.
-            // Written as (a·h − c·s)/q with per-entry scalars, so the loops have no branches.
+            // Written as (a·h − c·s)·(1/q) with per-entry scalars, so the loops have no
+            // branches.
             let (a, c, q) = match p.norm {
                 Norm::None => (1.0, 0.0, 1.0),
                 _ if norm == 0.0 && p.eps == 0.0 => (0.0, 0.0, 1.0),
                 _ if norm <= p.eps => (1.0, 0.0, p.eps),
-                _ => (1.0, u.iter().zip(&h).map(|(a, b)| a * b).sum::<f64>(), norm),
+                _ => (1.0, dot8(&u, &h), norm),
             };
+            let inv_q = 1.0 / q;
             let s_vec = if p.norm == Norm::L1 { &sign } else { &u };
             // Zipped, not indexed: without bounds checks the divisions run two or more a time.
             let terms = h.iter().zip(&s_vec[..e]);
             let d_row = dx[at..at + e].iter_mut().zip(terms);
             if op.accumulate {
                 for (d, (h, s)) in d_row {
-                    *d = T::from_f64(d.to_f64() + (a * h - c * s) / q);
+                    *d = T::from_f64(d.to_f64() + (a * h - c * s) * inv_q);
                 }
             } else {
                 for (d, (h, s)) in d_row {
-                    *d = T::from_f64((a * h - c * s) / q);
+                    *d = T::from_f64((a * h - c * s) * inv_q);
                 }
             }
         }
