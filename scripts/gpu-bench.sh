@@ -82,12 +82,17 @@ isa=$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | cut -d: -f2- |
   grep -E '^(sse4_2|avx|avx2|fma|f16c|avx512[a-z_0-9]*|amx[a-z_0-9]*|neon|asimd|sve[0-9]*)$' |
   sort -u | tr '\n' ' ')
 adapter=$("$mnfn" info 2>/dev/null | sed -n 's/^chosen: //p')
+# The checkout's commit, marked when it has uncommitted changes or when the binary came from
+# elsewhere (MNFN_BIN): then the numbers are that binary's, whatever the checkout holds.
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit+=" with uncommitted changes"
+[[ -n ${MNFN_BIN:-} ]] && commit+=" (the checkout's; the binary run is MNFN_BIN=$MNFN_BIN)"
 
 {
   echo "# GPU benchmark report"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "- commit: $commit"
   echo "- adapter: ${adapter:-none found}"
   echo "- CPU: ${cpu_model:-unknown} ($(nproc 2>/dev/null || echo '?') threads)"
   echo "- ISA: ${isa:-unknown}"
