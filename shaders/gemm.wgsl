@@ -33,7 +33,7 @@ const KT: u32 = 16u;
 // Shared tiles, k-major. ta holds up to 128 rows of op(A) per k, its row stride ≡ 2 (mod 32)
 // so that a warp's stores along k (16 values of k for two rows) hit 32 different banks; reads
 // are broadcasts (threads of one ty) or consecutive. tb holds 16 vec4 of op(B) per k, padded
-// by one vec4: reads are consecutive vec4, stores along k hit 8 banks (2-way) at worst.
+// by one vec4: reads are consecutive vec4, stores of whole vec4s.
 const SA: u32 = 130u;
 const SB: u32 = 17u;
 var<workgroup> ta: array<f32, KT * SA>;
@@ -93,54 +93,41 @@ fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, row0: u32) {
     }
 }
 
-// Loads the KT×tn tile of op(B) at (k0, col0) into tb, the same way: along n when B is stored
-// k×n, along k when it is stored transposed.
+// Loads the KT×tn tile of op(B) at (k0, col0) into tb, 256 threads together, each storing
+// whole vec4s (no component writes, which WGSL may implement as writes of the whole vector).
+// Stored k×n with n a multiple of 4, a thread reads four columns as one vec4; otherwise it
+// reads its four columns one by one, neighbouring threads taking neighbouring addresses: along
+// n when B is stored k×n, along k when it is stored transposed.
 fn load_b(k0: u32, k_end: u32, tid: u32, tn: u32, col0: u32) {
     let trans = (p.flags & 8u) != 0u;
-    if ((p.flags & 32u) != 0u) {
-        for (var q = tid; q < tn * KT / 4u; q += 256u) {
-            var col = 4u * (q % (tn / 4u));
-            var kk = q / (tn / 4u);
-            if (trans) {
-                col = q / (KT / 4u);
-                kk = 4u * (q % (KT / 4u));
-            }
-            var v = vec4<f32>(0.0);
-            if (k0 + kk < k_end && col0 + col < p.n) {
-                if (trans) {
-                    v = b4[((col0 + col) * p.k + k0 + kk) / 4u];
-                } else {
-                    v = b4[((k0 + kk) * p.n + col0 + col) / 4u];
+    let groups = tn / 4u;
+    for (var q = tid; q < groups * KT; q += 256u) {
+        var g = q % groups;
+        var kk = q / groups;
+        if (trans) {
+            g = q / KT;
+            kk = q % KT;
+        }
+        let col = col0 + 4u * g;
+        var v = vec4<f32>(0.0);
+        if (k0 + kk < k_end) {
+            if ((p.flags & 32u) != 0u && !trans) {
+                if (col < p.n) {
+                    v = b4[((k0 + kk) * p.n + col) / 4u];
+                }
+            } else {
+                for (var j = 0u; j < 4u; j++) {
+                    if (col + j < p.n) {
+                        if (trans) {
+                            v[j] = b[(col + j) * p.k + k0 + kk];
+                        } else {
+                            v[j] = b[(k0 + kk) * p.n + col + j];
+                        }
+                    }
                 }
             }
-            if (trans) {
-                let j = col % 4u;
-                tb[kk * SB + col / 4u][j] = v.x;
-                tb[(kk + 1u) * SB + col / 4u][j] = v.y;
-                tb[(kk + 2u) * SB + col / 4u][j] = v.z;
-                tb[(kk + 3u) * SB + col / 4u][j] = v.w;
-            } else {
-                tb[kk * SB + col / 4u] = v;
-            }
         }
-        return;
-    }
-    for (var idx = tid; idx < tn * KT; idx += 256u) {
-        var col = idx % tn;
-        var kk = idx / tn;
-        if (trans) {
-            col = idx / KT;
-            kk = idx % KT;
-        }
-        var v = 0.0;
-        if (k0 + kk < k_end && col0 + col < p.n) {
-            if (trans) {
-                v = b[(col0 + col) * p.k + k0 + kk];
-            } else {
-                v = b[(k0 + kk) * p.n + col0 + col];
-            }
-        }
-        tb[kk * SB + col / 4u][col % 4u] = v;
+        tb[kk * SB + g] = v;
     }
 }
 

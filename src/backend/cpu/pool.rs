@@ -91,8 +91,13 @@ pub fn pool<T: Scalar>(
                     Norm::L1 => sum8(&u, f64::abs).max(op.eps),
                     Norm::L2 => l2_norm(&u).max(op.eps),
                 };
-                // Only a zero vector has a zero denominator (ε = 0): it maps to zero.
-                let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
+                // Only a zero vector has a zero denominator (ε = 0): it maps to zero. A subnormal
+                // denominator (f64 entries below 1e-308) has no finite reciprocal: divide.
+                let mut inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
+                if !inv.is_finite() {
+                    u.iter_mut().for_each(|a| *a /= denom);
+                    inv = 1.0;
+                }
                 match (&affine, op.square) {
                     (Some((g, bt)), _) => {
                         for i in 0..e {

@@ -124,9 +124,14 @@ fn item_grad<T: Scalar>(
             } else {
                 norm.max(p.eps)
             };
-            // Only a zero vector has a zero denominator (ε = 0): it maps to zero.
+            // Only a zero vector has a zero denominator (ε = 0): it maps to zero. A subnormal
+            // denominator (f64 entries below 1e-308) has no finite reciprocal: divide.
             let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
-            u.iter_mut().for_each(|a| *a *= inv);
+            if inv.is_finite() {
+                u.iter_mut().for_each(|a| *a *= inv);
+            } else {
+                u.iter_mut().for_each(|a| *a /= denom);
+            }
             if p.square && gam.is_none() {
                 h.iter_mut()
                     .zip(u.iter().zip(&g))
@@ -149,20 +154,98 @@ fn item_grad<T: Scalar>(
                 _ if norm <= p.eps => (1.0, 0.0, p.eps),
                 _ => (1.0, dot8(&u, &h), norm),
             };
-            let inv_q = 1.0 / q;
             let s_vec = if p.norm == Norm::L1 { &sign } else { &u };
-            // Zipped, not indexed: without bounds checks the divisions run two or more a time.
-            let terms = h.iter().zip(&s_vec[..e]);
-            let d_row = dx[at..at + e].iter_mut().zip(terms);
-            if op.accumulate {
-                for (d, (h, s)) in d_row {
-                    *d = T::from_f64(d.to_f64() + (a * h - c * s) * inv_q);
-                }
+            let row = &mut dx[at..at + e];
+            // 1/q where finite; a subnormal q (see above) divides instead.
+            let inv_q = 1.0 / q;
+            if inv_q.is_finite() {
+                write_dx(op.accumulate, row, &h, s_vec, (a, c), |v| v * inv_q);
             } else {
-                for (d, (h, s)) in d_row {
-                    *d = T::from_f64((a * h - c * s) * inv_q);
-                }
+                write_dx(op.accumulate, row, &h, s_vec, (a, c), |v| v / q);
             }
+        }
+    }
+}
+
+/// dx (+)= scale(a·h − c·s) over one entry vector. Zipped, not indexed: without bounds checks
+/// the loop vectorises.
+#[inline(always)]
+fn write_dx<T: Scalar>(
+    accumulate: bool,
+    dx: &mut [T],
+    h: &[f64],
+    s: &[f64],
+    (a, c): (f64, f64),
+    scale: impl Fn(f64) -> f64,
+) {
+    let terms = dx.iter_mut().zip(h.iter().zip(s));
+    if accumulate {
+        for (d, (h, s)) in terms {
+            *d = T::from_f64(d.to_f64() + scale(a * h - c * s));
+        }
+    } else {
+        for (d, (h, s)) in terms {
+            *d = T::from_f64(scale(a * h - c * s));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::pool::pool;
+
+    /// A pool piece of one batch item, one entry of `e` values, L2 norm with ε = 0.
+    fn piece(e: usize) -> PoolGradOp {
+        let fwd = PoolOp {
+            x: 0,
+            out: 1,
+            gamma: None,
+            beta: None,
+            batch: 1,
+            r: 1,
+            s: 1,
+            channels: e,
+            f: 1,
+            norm: Norm::L2,
+            eps: 0.0,
+            square: false,
+            width: 1,
+            offset: 0,
+        };
+        PoolGradOp {
+            fwd,
+            dout: 2,
+            dx: 3,
+            accumulate: false,
+            affine_rows: None,
+        }
+    }
+
+    /// An f64 entry whose norm is subnormal (no finite reciprocal) pools and back-propagates
+    /// like the same entry scaled into the normal range: normalisation is scale-invariant, and
+    /// the gradient scales by the inverse factor (1e310 here, brought back by the output
+    /// gradient's 1e-10 and 1e-300).
+    #[test]
+    fn subnormal_entries_pool_like_normal_ones() {
+        let op = piece(3);
+        let normal = [3.0f64, -4.0, 0.0];
+        let tiny: Vec<f64> = normal.iter().map(|v| v * 1e-310).collect();
+        let dout = [0.5f64, -1.0, 2.0];
+        let (mut out_n, mut out_t) = ([0.0f64; 3], [0.0f64; 3]);
+        pool(&op.fwd, &normal, None, None, &mut out_n);
+        pool(&op.fwd, &tiny, None, None, &mut out_t);
+        for (n, t) in out_n.iter().zip(&out_t) {
+            assert!((n - t).abs() <= 1e-15, "{out_n:?} vs {out_t:?}");
+        }
+        // The gradient grows by 1e310: a small output gradient keeps it finite.
+        let dout_t: Vec<f64> = dout.iter().map(|v| v * 1e-10).collect();
+        let (mut dx_n, mut dx_t) = ([0.0f64; 3], [0.0f64; 3]);
+        pool_grad(&op, &normal, None, &dout, &mut dx_n, None);
+        pool_grad(&op, &tiny, None, &dout_t, &mut dx_t, None);
+        let dx_t = dx_t.map(|v| v * 1e-300);
+        for (n, t) in dx_n.iter().zip(&dx_t) {
+            assert!((t - n).abs() <= 1e-12, "{dx_n:?} vs {dx_t:?}");
         }
     }
 }

@@ -33,7 +33,12 @@ pub fn submit_and_read(
         .iter()
         .map(|b| {
             let vals: &[f32] = bytemuck::cast_slice(b);
-            vals.iter().map(|&x| x as f64).collect()
+            if vals.len() < super::PAR_VALUES {
+                vals.iter().map(|&x| x as f64).collect()
+            } else {
+                use rayon::prelude::*;
+                vals.par_iter().map(|&x| x as f64).collect()
+            }
         })
         .collect())
 }

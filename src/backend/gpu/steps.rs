@@ -45,6 +45,9 @@ impl Split {
     /// a long inner dimension with few outputs (parameter gradients Aᵀ·dC, bias gradients)
     /// would otherwise run on a handful of workgroups. Lengths are multiples of `align`.
     fn new(total: usize, max: usize, min: usize, work: usize, target: usize, align: usize) -> Self {
+        if total == 0 {
+            return Split::whole(0);
+        }
         let wanted = target
             .div_ceil(work.max(1))
             .min(total / min)

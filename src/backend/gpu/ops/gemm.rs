@@ -8,7 +8,8 @@ use crate::plan::{BufId, GemmOp};
 
 uniform! {
     /// Flags: bit 0 accumulate, bit 1 bias, bit 2 transpose A, bit 3 transpose B, bit 4 load A
-    /// and bit 5 load B as vec4 (their contiguous dimension is a multiple of 4).
+    /// as vec4 (its contiguous dimension is a multiple of 4), bit 5 load B as vec4 (stored k×n
+    /// with n a multiple of 4).
     GemmParams {
         m: u32,
         k: u32,
@@ -95,9 +96,10 @@ fn gridded(g: &GemmOp, p: GemmParams, bindings: Vec<BufId>, chunks: usize) -> Re
 
 /// The uniform of a GEMM dispatch whose k is split by `split`.
 fn params(g: &GemmOp, accumulate: bool, bias: bool, split: &Split) -> Result<GemmParams> {
-    // vec4 loads run along each operand's contiguous dimension; k chunks start at multiples of 4.
+    // vec4 loads run along A's contiguous dimension (k chunks start at multiples of 4) and along
+    // the rows of B stored k×n; a transposed B is read a scalar at a time (gemm.wgsl's load_b).
     let vec_a = if g.trans_a { g.m } else { g.k } % 4 == 0;
-    let vec_b = if g.trans_b { g.k } else { g.n } % 4 == 0;
+    let vec_b = !g.trans_b && g.n % 4 == 0;
     let flags = u32::from(accumulate)
         | (u32::from(bias) << 1)
         | (u32::from(g.trans_a) << 2)
