@@ -2,7 +2,7 @@
 //! partial-sum buffers (DESIGN §4), SIREN backwards, losses and sums of squares into their two
 //! phases.
 
-use super::ops::{gemm, loss, sum_groups};
+use super::ops::{gemm, loss, reduce, sum_groups};
 use crate::plan::{BufId, GemmOp, Op, Plan, ReduceOp, SirenGradOp};
 
 /// Inner dimension a GEMM invocation sums at most (about 50k loop iterations in `gemm.wgsl`).
@@ -13,6 +13,8 @@ const R_CHUNK: usize = 4096;
 const K_MIN: usize = 256;
 /// Fewest terms a strided-sum chunk adds when split for parallelism.
 const R_MIN: usize = 64;
+/// Fewest terms each lane of a tiled strided sum adds when split for parallelism.
+const TILED_RUN: usize = 16;
 /// Workgroups a split GEMM aims for: several per multiprocessor on a large GPU.
 const GEMM_GROUPS: usize = 1024;
 /// Threads a split strided sum aims for.
@@ -168,10 +170,23 @@ pub fn gemm_split(g: &GemmOp) -> Split {
     Split::new(g.k, K_CHUNK, K_MIN, gx * gy, GEMM_GROUPS, gemm::KT)
 }
 
-/// How `r`'s terms are split: over its outputs' threads, in at most about √R chunks of at least
-/// √R terms, so that the sum over chunks (one thread per output, as few as 5 for a bias
-/// gradient) loops no longer than each chunk does.
+/// How `r`'s terms are split. Tiled sums (`reduce::k_tile`): over their workgroups, as
+/// many as a split GEMM aims for, each lane adding at least [`TILED_RUN`] terms. Otherwise
+/// over the outputs' threads, in at most about √R chunks of at least √R terms, so that the sum
+/// over chunks (one thread per output) loops no longer than each chunk does.
 pub fn reduce_split(r: &ReduceOp) -> Split {
+    if let Some(kt) = reduce::k_tile(r) {
+        let lanes = 256 / kt;
+        let tiles = reduce::tiles(r, kt);
+        return Split::new(
+            r.r,
+            R_CHUNK * lanes,
+            TILED_RUN * lanes,
+            tiles,
+            GEMM_GROUPS,
+            lanes,
+        );
+    }
     let outputs = r.outer * r.mid * r.inner;
     let min = R_MIN.max(r.r.isqrt());
     Split::new(r.r, R_CHUNK, min, outputs, REDUCE_THREADS, 1)
@@ -220,7 +235,11 @@ mod tests {
             1, 15, 256, 511, 2048, 2049, 70_001, 65_536, 300_001, 10_000_000,
         ] {
             for work in [1, 6, 1000, 1 << 20] {
-                for (max, min, align) in [(K_CHUNK, K_MIN, 16), (R_CHUNK, R_MIN, 1)] {
+                for (max, min, align) in [
+                    (K_CHUNK, K_MIN, 16),
+                    (R_CHUNK, R_MIN, 1),
+                    (R_CHUNK * 8, TILED_RUN * 8, 8),
+                ] {
                     let s = Split::new(total, max, min, work, GEMM_GROUPS, align);
                     assert!(s.len <= max && s.len % align == 0, "{total} {work}: {s:?}");
                     assert!(s.chunks * s.len >= total && (s.chunks - 1) * s.len < total);
@@ -242,9 +261,10 @@ mod tests {
             Split::new(144, K_CHUNK, K_MIN, 6, GEMM_GROUPS, 16).chunks,
             1
         );
-        // A bias gradient (45 outputs over 65,536 rows): √R chunks of √R terms, so neither
-        // level loops past 256.
-        let bias = ReduceOp {
+        // A bias gradient (45 outputs over 65,536 rows) takes the tiled pipeline: two tiles of
+        // 32 outputs with 8 lanes each; 512 chunks make 1,024 workgroups, each lane adding 16
+        // terms, and the sum over the chunks (tiled too) 64 per lane.
+        let mut bias = ReduceOp {
             x: 0,
             y: 1,
             outer: 1,
@@ -256,11 +276,22 @@ mod tests {
             alpha: 1.0,
             accumulate: false,
         };
+        assert_eq!(reduce::k_tile(&bias), Some(32));
         assert_eq!(
             reduce_split(&bias),
             Split {
-                chunks: 256,
-                len: 256
+                chunks: 512,
+                len: 128
+            }
+        );
+        // Many outputs keep one thread each, split until about 2^17 threads.
+        bias.inner = 4500;
+        assert_eq!(reduce::k_tile(&bias), None);
+        assert_eq!(
+            reduce_split(&bias),
+            Split {
+                chunks: 30,
+                len: 2185
             }
         );
     }
