@@ -190,7 +190,8 @@ fn training_is_bitwise_deterministic_on_cpu_and_gpu() {
     }
 }
 
-fn overfit(backend: &dyn Backend) -> f64 {
+/// The best loss of 400 Adam steps on 16 samples, and the worst of the last 100.
+fn overfit(backend: &dyn Backend) -> (f64, f64) {
     let mut r = rng(6);
     let model = small_model(&mut r);
     let data = dataset(&model, 16, &mut r);
@@ -199,21 +200,32 @@ fn overfit(backend: &dyn Backend) -> f64 {
         ..AdamConfig::default()
     };
     let mut t = Trainer::new(&model, backend, 16, LossKind::Mse, config).unwrap();
-    for _ in 0..400 {
+    let (mut best, mut late_worst) = (f64::INFINITY, 0.0f64);
+    for step in 0..400 {
         t.step(&data).unwrap();
+        let loss = t.take_loss_sum().unwrap();
+        best = best.min(loss);
+        if step >= 300 {
+            late_worst = late_worst.max(loss);
+        }
     }
-    t.take_loss_sum().unwrap();
-    t.step(&data).unwrap();
-    t.take_loss_sum().unwrap()
+    (best, late_worst)
 }
 
+/// Once fitted, Adam at lr 1e-2 keeps bouncing: the loss falls from 5e-2 to under 1e-4 by
+/// step 140, then wanders up to 1.0e-3–1.7e-3 (CPU f32 and f64, lavapipe), and where step 400
+/// lands in that range changes with the last bit of any op. So the test asserts the fit (best
+/// loss under 1e-4; 6e-6 to 3e-5 measured) and that it holds (no loss of the last 100 steps
+/// over 5e-3), not the loss of one step.
 #[test]
 fn a_model_fits_16_samples_on_cpu_and_gpu() {
-    let loss = overfit(&Cpu::<f32>::new());
-    assert!(loss < 1e-3, "CPU f32: loss {loss:.3e} after 400 steps");
+    let check = |name: &str, (best, late): (f64, f64)| {
+        assert!(best < 1e-4, "{name}: best loss {best:.3e} in 400 steps");
+        assert!(late < 5e-3, "{name}: loss {late:.3e} in the last 100 steps");
+    };
+    check("CPU f32", overfit(&Cpu::<f32>::new()));
     if let Some(gpu) = common::gpu_or_skip() {
-        let loss = overfit(&gpu);
-        assert!(loss < 1e-3, "GPU: loss {loss:.3e} after 400 steps");
+        check("GPU", overfit(&gpu));
     }
 }
 

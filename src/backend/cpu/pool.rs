@@ -5,12 +5,29 @@ use multiversion::multiversion;
 use crate::plan::{Norm, PoolOp};
 use crate::scalar::Scalar;
 
-/// ‖v‖₂ computed as m·‖v/m‖₂ with m = max|v|, so tiny (or huge) entries neither underflow nor
-/// overflow (SPEC §9.4). v/m is v·(1/m) where 1/m is finite (one division per vector instead of
-/// one per value), and the squares are summed in eight interleaved partial sums added in a fixed
-/// order ([`dot8`]). Shared with `pool_grad.rs`; inlined into their AVX2 clones.
+/// Smallest sum of squares whose root is taken as it is. Above it any square that underflowed
+/// lost less than 2⁻¹⁰⁷⁴ of a sum of at least 2⁻⁹⁷⁰, far below f64's rounding.
+const SQUARES_MIN: f64 = f64::MIN_POSITIVE / f64::EPSILON;
+
+/// Whether Σv² = `sq` gives ‖v‖₂ as √sq to f64's rounding: finite (no square overflowed) and
+/// not so small that underflowed squares matter (SPEC §9.4).
+#[inline]
+pub(super) fn squares_in_range(sq: f64) -> bool {
+    sq.is_finite() && sq >= SQUARES_MIN
+}
+
+/// ‖v‖₂: √Σv² in one pass when the sum is in range ([`squares_in_range`]: always for f32
+/// values, whose squares are normal f64), else m·‖v/m‖₂ with m = max|v|, so tiny (or huge)
+/// entries neither underflow nor overflow (SPEC §9.4). v/m is v·(1/m) where 1/m is finite (one
+/// division per vector instead of one per value). Squares are summed in eight interleaved
+/// partial sums added in a fixed order ([`sum8`]). Shared with `pool_grad.rs`; inlined into
+/// their AVX2 clones.
 #[inline]
 pub(super) fn l2_norm(v: &[f64]) -> f64 {
+    let sq = sum8(v, |a| a * a);
+    if squares_in_range(sq) {
+        return sq.sqrt();
+    }
     let m = v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
     if m == 0.0 {
         return 0.0;
@@ -45,20 +62,37 @@ pub(super) fn sum8(v: &[f64], f: impl Fn(f64) -> f64) -> f64 {
 /// aᵀb in eight interleaved partial sums added in a fixed order, as [`sum8`].
 #[inline]
 pub(super) fn dot8(a: &[f64], b: &[f64]) -> f64 {
+    sums8(a, b, |x, y| [x * y])[0]
+}
+
+/// Σ f(aᵢ, bᵢ) for N sums at once (one pass over a and b), each in eight interleaved partial
+/// sums added in a fixed order, as [`sum8`].
+#[inline(always)]
+pub(super) fn sums8<const N: usize>(
+    a: &[f64],
+    b: &[f64],
+    f: impl Fn(f64, f64) -> [f64; N],
+) -> [f64; N] {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 8];
+    let mut acc = [[0.0f64; 8]; N];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for i in 0..8 {
-            acc[i] += x[i] * y[i];
+            let v = f(x[i], y[i]);
+            for j in 0..N {
+                acc[j][i] += v[j];
+            }
         }
     }
-    for (acc, (x, y)) in acc.iter_mut().zip(ra.iter().zip(rb)) {
-        *acc += x * y;
+    for (i, (x, y)) in ra.iter().zip(rb).enumerate() {
+        let v = f(*x, *y);
+        for j in 0..N {
+            acc[j][i] += v[j];
+        }
     }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    acc.map(|a| ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])))
 }
 
 /// Executes one pool piece, writing out[b, c, offset + s·f + t]. Norms and sums are taken in

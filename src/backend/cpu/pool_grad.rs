@@ -3,7 +3,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use super::pool::{dot8, l2_norm, sum8};
+use super::pool::{dot8, l2_norm, squares_in_range, sum8, sums8};
 use crate::plan::{Norm, PoolGradOp, PoolOp};
 use crate::scalar::Scalar;
 
@@ -83,6 +83,8 @@ fn item_grad<T: Scalar>(
     let (mut u, mut g, mut h) = (vec![0.0f64; e], vec![0.0f64; e], vec![0.0f64; e]);
     // s of the L1 backward: sign(x), with sign(0) = 0.
     let mut sign = vec![0.0f64; if p.norm == Norm::L1 { e } else { 0 }];
+    // The square mode's h = 2u ⊙ ĝ depends on the normalised u.
+    let square_h = p.square && gam.is_none();
     for s in 0..p.s {
         for c in 0..p.channels {
             for t in 0..p.f {
@@ -101,62 +103,49 @@ fn item_grad<T: Scalar>(
         for r in 0..p.r {
             let at = (r * p.s + s) * e;
             let v = &x[at..at + e];
-            // `u` holds x in f64 until it is divided by max(‖x‖, ε).
+            // `u` holds x in f64; `su` scales it to x / max(‖x‖, ε) where it is read.
             u.iter_mut().zip(v).for_each(|(d, a)| *d = a.to_f64());
-            let norm = match p.norm {
-                Norm::None => 1.0,
-                Norm::L1 => sum8(&u, f64::abs),
-                Norm::L2 => l2_norm(&u),
-            };
-            if p.norm == Norm::L1 {
-                sign.iter_mut().zip(&u).for_each(|(d, &a)| {
-                    *d = if a > 0.0 {
-                        1.0
-                    } else if a < 0.0 {
-                        -1.0
-                    } else {
-                        0.0
+            // L2 with h independent of u (the usual case): Σx² and xᵀh in one pass, u left
+            // unscaled. Out of range (a zero, tiny or huge entry) or otherwise: normalise u first.
+            let direct = (p.norm == Norm::L2 && !square_h)
+                .then(|| sums8(&u, &h, |a, b| [a * a, a * b]))
+                .filter(|&[sq, uh]| squares_in_range(sq) && uh.is_finite());
+            let (norm, uh, su) = match direct {
+                Some([sq, uh]) => {
+                    let norm = sq.sqrt();
+                    let inv = 1.0 / norm.max(p.eps);
+                    (norm, uh * inv, inv)
+                }
+                None => {
+                    let norm = normalise(p, &mut u, &mut sign);
+                    if square_h {
+                        h.iter_mut()
+                            .zip(u.iter().zip(&g))
+                            .for_each(|(h, (a, b))| *h = 2.0 * a * b);
                     }
-                });
-            }
-            let denom = if p.norm == Norm::None {
-                1.0
-            } else {
-                norm.max(p.eps)
+                    (norm, dot8(&u, &h), 1.0)
+                }
             };
-            // Only a zero vector has a zero denominator (ε = 0): it maps to zero. A subnormal
-            // denominator (f64 entries below 1e-308) has no finite reciprocal: divide.
-            let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
-            if inv.is_finite() {
-                u.iter_mut().for_each(|a| *a *= inv);
-            } else {
-                u.iter_mut().for_each(|a| *a /= denom);
-            }
-            if p.square && gam.is_none() {
-                h.iter_mut()
-                    .zip(u.iter().zip(&g))
-                    .for_each(|(h, (a, b))| *h = 2.0 * a * b);
-            }
             if let Some((gr, br)) = rows.as_mut() {
                 let (gr, br) = (&mut gr[at..at + e], &mut br[at..at + e]);
                 for ((gr, br), (g, u)) in gr.iter_mut().zip(br).zip(g.iter().zip(&u)) {
-                    *gr = T::from_f64(g * u);
+                    *gr = T::from_f64(g * (u * su));
                     *br = T::from_f64(*g);
                 }
             }
             // dx = (h − s·(uᵀh))/‖x‖ (s = u for L2, sign(x) for L1); h/ε when clamped; 0 at
             // x = 0 when ε = 0 (exact normalisation has no gradient there); h for no norm.
             // Written as (a·h − c·s)·(1/q) with per-entry scalars, so the loops have no
-            // branches.
+            // branches; c carries su, as s = u does.
             let (a, c, q) = match p.norm {
                 Norm::None => (1.0, 0.0, 1.0),
                 _ if norm == 0.0 && p.eps == 0.0 => (0.0, 0.0, 1.0),
                 _ if norm <= p.eps => (1.0, 0.0, p.eps),
-                _ => (1.0, dot8(&u, &h), norm),
+                _ => (1.0, uh * su, norm),
             };
             let s_vec = if p.norm == Norm::L1 { &sign } else { &u };
             let row = &mut dx[at..at + e];
-            // 1/q where finite; a subnormal q (see above) divides instead.
+            // 1/q where finite; a subnormal q (as in `normalise`) divides instead.
             let inv_q = 1.0 / q;
             if inv_q.is_finite() {
                 write_dx(op.accumulate, row, &h, s_vec, (a, c), |v| v * inv_q);
@@ -165,6 +154,38 @@ fn item_grad<T: Scalar>(
             }
         }
     }
+}
+
+/// Normalises entry `u` in place to u / max(‖u‖, ε) (L1 also fills `sign` with sign(u),
+/// sign(0) = 0) and returns its norm; a zero vector with ε = 0 stays zero. No norm: 1.
+#[inline(always)]
+fn normalise(p: &PoolOp, u: &mut [f64], sign: &mut [f64]) -> f64 {
+    let norm = match p.norm {
+        Norm::None => return 1.0,
+        Norm::L1 => sum8(u, f64::abs),
+        Norm::L2 => l2_norm(u),
+    };
+    if p.norm == Norm::L1 {
+        sign.iter_mut().zip(&*u).for_each(|(d, &a)| {
+            *d = if a > 0.0 {
+                1.0
+            } else if a < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        });
+    }
+    let denom = norm.max(p.eps);
+    // Only a zero vector has a zero denominator (ε = 0): it maps to zero. A subnormal
+    // denominator (f64 entries below 1e-308) has no finite reciprocal: divide.
+    let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
+    if inv.is_finite() {
+        u.iter_mut().for_each(|a| *a *= inv);
+    } else {
+        u.iter_mut().for_each(|a| *a /= denom);
+    }
+    norm
 }
 
 /// dx (+)= scale(a·h − c·s) over one entry vector. Zipped, not indexed: without bounds checks
