@@ -4,14 +4,16 @@
 //   h = γ ⊙ ĝ (affine), 2u ⊙ ĝ (square) or ĝ;
 //   dx (+)= (h − s·(uᵀh)) / n with s = u (L2) or sign(x) (L1); h / ε when n ≤ ε (0 at x = 0
 //   when ε = 0); h if no norm;
-//   affine pieces also write rows ĝ ⊙ u and ĝ, reduced to ∂γ, ∂β by later strided sums.
+//   affine pieces also write the row ĝ ⊙ u of each entry (b, r, s) to `grows`, which a strided
+//   sum over r then reduces to the op's (B·S, E) rows of Σ_r ĝ ⊙ u (steps::Step::PoolGrad), and
+//   the entries with r = 0 write the row Σ_r ĝ = out_grad[b, :, s] to `brows` at b·S + s.
 // Threads: workgroups of 256; each entry vector (b, r, s) gets a segment of p.lanes threads
 // (a power of two: E rounded up, at most 256), 256 / lanes entries per workgroup, entry index
 // = (wid.x + wid.y · groups in x) · (256 / lanes) + tid / lanes. Lane l takes elements l,
 // l + lanes, …; max|x|, Σ|x|, Σ(x/m)² and uᵀh are fixed-order tree reductions over the
 // segment in workgroup memory (segment_reduce), so no thread loops over the whole vector.
-// Bindings: 0 x, 1 gamma, 2 dout (read), 3 dx, 4 gamma rows, 5 beta rows (read_write),
-// 6 uniform PoolParams.
+// Bindings: 0 x, 1 gamma, 2 dout (read), 3 dx, 4 per-entry gamma rows, 5 beta rows
+// (read_write), 6 uniform PoolParams.
 
 // The uniform PoolParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host,
 // with shaders/workgroup.wgsl (segment_reduce).
@@ -24,12 +26,17 @@
 @group(0) @binding(5) var<storage, read_write> brows: array<f32>;
 @group(0) @binding(6) var<uniform> p: PoolParams;
 
-// ĝ for entry element i of batch b, position s.
-fn upstream(b: u32, s: u32, i: u32) -> f32 {
+// The output gradient for entry element i of batch b, position s (ĝ times R).
+fn out_grad(b: u32, s: u32, i: u32) -> f32 {
     let c = i / p.f;
     let t = i % p.f;
     let channels = p.e / p.f;
-    return dout[(b * channels + c) * p.width + p.offset + s * p.f + t] / f32(p.r);
+    return dout[(b * channels + c) * p.width + p.offset + s * p.f + t];
+}
+
+// ĝ for entry element i of batch b, position s.
+fn upstream(b: u32, s: u32, i: u32) -> f32 {
+    return out_grad(b, s, i) / f32(p.r);
 }
 
 // h for entry element i with normalised value u and upstream g.
@@ -54,6 +61,7 @@ fn pool_grad(
     // Threads past the last entry take no elements but still join every reduction's barriers.
     let len = select(0u, p.e, id < p.batch * p.r * p.s);
     let s = id % p.s;
+    let r = (id / p.s) % p.r;
     let b = id / (p.s * p.r);
     let at = id * p.e;
     let norm_kind = p.flags & 3u;
@@ -90,7 +98,9 @@ fn pool_grad(
         let g = upstream(b, s, i);
         if (affine) {
             grows[at + i] = g * u;
-            brows[at + i] = g;
+            if (r == 0u) {
+                brows[(b * p.s + s) * p.e + i] = out_grad(b, s, i);
+            }
         }
         dot += u * head(i, u, g);
     }

@@ -115,7 +115,7 @@ pub fn append_backward(
                 let dx = grads.get(pb, p.x);
                 let accumulate = grads.accumulate(dx);
                 let e = p.channels * p.f;
-                let rows = p.batch * p.r * p.s;
+                let rows = p.batch * p.s;
                 let affine_rows = affine.map(|_| (pb.scratch(rows * e), pb.scratch(rows * e)));
                 pb.push(Op::PoolGrad(PoolGradOp {
                     fwd: p.clone(),

@@ -177,8 +177,9 @@ pub struct ActivationGradOp {
 }
 
 /// Backward of one pool piece (SPEC §8.3): dx (+)= J·ĝ per entry vector, with ĝ the piece's output
-/// gradient divided by R. For affine pieces it also writes per-entry rows of the γ and β
-/// gradients (ĝ ⊙ u and ĝ, each (B·R·S, E)), which strided sums then reduce: no atomics.
+/// gradient divided by R. For affine pieces it also writes one row of the γ and β gradients per
+/// batch item and position s (Σ_r ĝ ⊙ u and Σ_r ĝ, each (B·S, E)), which strided sums then
+/// reduce over B·S: no atomics, and no row per entry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolGradOp {
     /// The forward piece.
@@ -189,7 +190,7 @@ pub struct PoolGradOp {
     pub dx: BufId,
     /// Add to dx instead of overwriting it.
     pub accumulate: bool,
-    /// Rows of ∂γ and ∂β for affine pieces.
+    /// Rows of ∂γ and ∂β for affine pieces, (B·S, E) each.
     pub affine_rows: Option<(BufId, BufId)>,
 }
 

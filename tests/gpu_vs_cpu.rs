@@ -523,8 +523,9 @@ fn gpu_losses_and_squared_norms_match_cpu() {
 /// two, at most 256) and reduces its norms and uᵀh cooperatively: entries of 5 (8 lanes, 32 per
 /// workgroup), 288 and 640 elements (256 lanes, two and three elements per lane), over a
 /// thousand entries, every norm and head, exact (ε = 0) and clamped norms, zero entries and
-/// entries of size 1e-30, overwriting and accumulating dx; each entry's gradient must match the
-/// CPU's to 1e-5 of its largest element, with the same bits on every run.
+/// entries of size 1e-30, overwriting and accumulating dx; each entry's gradient (and each row
+/// of an affine piece's γ and β gradients, summed over up to 70 entries) must match the CPU's
+/// to 1e-5 of its largest element, with the same bits on every run.
 #[test]
 fn gpu_pool_gradients_match_cpu_on_long_tiny_and_zero_entries() {
     use monomial_nfn::plan::{Norm, Op, PlanBuilder, PoolGradOp, PoolOp};
@@ -556,7 +557,8 @@ fn gpu_pool_gradients_match_cpu_on_long_tiny_and_zero_entries() {
             let dout = pb.input(batch * channels * width);
             let dx = pb.input(len);
             let (gamma, beta) = (pb.input(e), pb.input(e));
-            let rows = (pb.scratch(len), pb.scratch(len));
+            // The affine rows: Σ_r ĝ ⊙ u and Σ_r ĝ per batch item and position s.
+            let rows = (pb.scratch(batch * s * e), pb.scratch(batch * s * e));
             let fwd = PoolOp {
                 x,
                 out: dout,

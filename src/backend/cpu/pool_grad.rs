@@ -7,14 +7,15 @@ use super::pool::{dot8, l2_norm, squares_in_range, sum8, sums8};
 use crate::plan::{Norm, PoolGradOp, PoolOp};
 use crate::scalar::Scalar;
 
-/// One batch item's dx slice and, for affine pieces, its ĝ ⊙ u and ĝ row slices.
+/// One batch item's dx slice and, for affine pieces, its S rows of Σ_r ĝ ⊙ u and Σ_r ĝ.
 type Item<'a, T> = (&'a mut [T], Option<(&'a mut [T], &'a mut [T])>);
 
 /// Backward of one pool piece (SPEC §8.3): for each entry vector x with r = max(‖x‖, ε),
 /// u = x/r and ĝ = (its output gradient)/R, writes dx (+)= (h − s·(uᵀh))/r (s = u for L2,
 /// sign(x) for L1; h/ε when clamped, 0 at x = 0 when ε = 0; h for no norm), with h = γ ⊙ ĝ
-/// (affine), 2u ⊙ ĝ (square) or ĝ; affine pieces also write ĝ ⊙ u and ĝ rows. Batch items run
-/// in parallel; each value's arithmetic does not depend on the split.
+/// (affine), 2u ⊙ ĝ (square) or ĝ; affine pieces also write, per batch item and position s,
+/// rows of Σ_r ĝ ⊙ u and Σ_r ĝ (the output gradient itself). Batch items run in parallel; each
+/// value's arithmetic does not depend on the split.
 pub fn pool_grad<T: Scalar>(
     op: &PoolGradOp,
     x: &[T],
@@ -30,10 +31,11 @@ pub fn pool_grad<T: Scalar>(
     }
     let gam: Option<Vec<f64>> = gamma.map(|g| g.iter().map(|v| v.to_f64()).collect());
     let dx = &mut dx[..p.batch * per_item];
+    let item_rows = p.s * p.channels * p.f;
     let items: Vec<Item<T>> = match rows {
         Some((gr, br)) => dx
             .chunks_mut(per_item)
-            .zip(gr.chunks_mut(per_item).zip(br.chunks_mut(per_item)))
+            .zip(gr.chunks_mut(item_rows).zip(br.chunks_mut(item_rows)))
             .map(|(d, (g, b))| (d, Some((g, b))))
             .collect(),
         None => dx.chunks_mut(per_item).map(|d| (d, None)).collect(),
@@ -81,6 +83,8 @@ fn item_grad<T: Scalar>(
     let e = p.channels * p.f;
     let rn = 1.0 / p.r as f64;
     let (mut u, mut g, mut h) = (vec![0.0f64; e], vec![0.0f64; e], vec![0.0f64; e]);
+    // Σ_r u of the affine rows.
+    let mut u_sum = vec![0.0f64; if rows.is_some() { e } else { 0 }];
     // s of the L1 backward: sign(x), with sign(0) = 0.
     let mut sign = vec![0.0f64; if p.norm == Norm::L1 { e } else { 0 }];
     // The square mode's h = 2u ⊙ ĝ depends on the normalised u.
@@ -90,8 +94,13 @@ fn item_grad<T: Scalar>(
             for t in 0..p.f {
                 let src = (b * p.channels + c) * p.width + p.offset + s * p.f + t;
                 g[c * p.f + t] = dout[src].to_f64() * rn;
+                // Σ_r ĝ = R·(dout / R): the output gradient itself.
+                if let Some((_, br)) = rows.as_mut() {
+                    br[s * e + c * p.f + t] = dout[src];
+                }
             }
         }
+        u_sum.iter_mut().for_each(|v| *v = 0.0);
         // h = γ ⊙ ĝ or ĝ is the same for every entry; only the square mode's depends on u.
         match gam {
             Some(gm) => h
@@ -126,13 +135,7 @@ fn item_grad<T: Scalar>(
                     (norm, dot8(&u, &h), 1.0)
                 }
             };
-            if let Some((gr, br)) = rows.as_mut() {
-                let (gr, br) = (&mut gr[at..at + e], &mut br[at..at + e]);
-                for ((gr, br), (g, u)) in gr.iter_mut().zip(br).zip(g.iter().zip(&u)) {
-                    *gr = T::from_f64(g * (u * su));
-                    *br = T::from_f64(*g);
-                }
-            }
+            u_sum.iter_mut().zip(&u).for_each(|(a, u)| *a += u * su);
             // dx = (h − s·(uᵀh))/‖x‖ (s = u for L2, sign(x) for L1); h/ε when clamped; 0 at
             // x = 0 when ε = 0 (exact normalisation has no gradient there); h for no norm.
             // Written as (a·h − c·s)·(1/q) with per-entry scalars, so the loops have no
@@ -151,6 +154,12 @@ fn item_grad<T: Scalar>(
                 write_dx(op.accumulate, row, &h, s_vec, (a, c), |v| v * inv_q);
             } else {
                 write_dx(op.accumulate, row, &h, s_vec, (a, c), |v| v / q);
+            }
+        }
+        if let Some((gr, _)) = rows.as_mut() {
+            let row = &mut gr[s * e..(s + 1) * e];
+            for (d, (g, u)) in row.iter_mut().zip(g.iter().zip(&u_sum)) {
+                *d = T::from_f64(g * u);
             }
         }
     }

@@ -73,6 +73,9 @@ pub enum Step {
     GemmSplit { g: GemmOp, split: Split, out: BufId },
     /// A strided sum with its r terms split by `split`: chunk c writes y at c·outer·mid·inner.
     ReduceSplit { r: ReduceOp, split: Split },
+    /// The affine pool gradient at this index, its per-entry ĝ ⊙ u rows into `rows` (a
+    /// strided sum over r follows).
+    PoolGrad { op: usize, rows: BufId },
     /// Phase 0 (per point) or 1 (per parameter) of a SIREN backward.
     SirenGrad { g: SirenGradOp, phase: u32 },
     /// Phase 0 (partial sums over many workgroups, into `partials`) or 1 (their fixed-order
@@ -119,27 +122,36 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
                 }
             }
             Op::Reduce(r) if reduce_split(r).chunks > 1 => {
-                let split = reduce_split(r);
-                let size = r.outer * r.mid * r.inner;
-                let part = first_extra + extra.len();
-                extra.push(split.chunks * size);
-                steps.push(Step::ReduceSplit {
-                    r: ReduceOp {
-                        y: part,
-                        y_strides: [r.mid * r.inner, r.inner],
+                push_split_reduce(r, &mut steps, &mut extra, first_extra);
+            }
+            Op::PoolGrad(g) => match g.affine_rows {
+                // Per-entry rows of ĝ ⊙ u into a partial buffer, then their sum over r.
+                Some((gamma_rows, _)) => {
+                    let q = &g.fwd;
+                    let e = q.channels * q.f;
+                    let rows = first_extra + extra.len();
+                    extra.push(q.batch * q.r * q.s * e);
+                    steps.push(Step::PoolGrad { op: i, rows });
+                    let sum = ReduceOp {
+                        x: rows,
+                        y: gamma_rows,
+                        outer: q.batch,
+                        mid: q.s,
+                        inner: e,
+                        r: q.r,
+                        x_strides: [q.r * q.s * e, e, q.s * e],
+                        y_strides: [q.s * e, e],
                         alpha: 1.0,
                         accumulate: false,
-                        ..r.clone()
-                    },
-                    split,
-                });
-                steps.push(whole(ReduceOp {
-                    x: part,
-                    r: split.chunks,
-                    x_strides: [r.mid * r.inner, r.inner, size],
-                    ..r.clone()
-                }));
-            }
+                    };
+                    if reduce_split(&sum).chunks > 1 {
+                        push_split_reduce(&sum, &mut steps, &mut extra, first_extra);
+                    } else {
+                        steps.push(whole(sum));
+                    }
+                }
+                None => steps.push(Step::Op(i)),
+            },
             Op::SirenGrad(g) => {
                 for phase in 0..2 {
                     steps.push(Step::SirenGrad {
@@ -162,6 +174,36 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
         }
     }
     (steps, extra)
+}
+
+/// The steps of a strided sum split by [`reduce_split`]: its chunks' partial sums into a new
+/// partial buffer, then their fixed-order sum into `r.y`.
+fn push_split_reduce(
+    r: &ReduceOp,
+    steps: &mut Vec<Step>,
+    extra: &mut Vec<usize>,
+    first_extra: usize,
+) {
+    let split = reduce_split(r);
+    let size = r.outer * r.mid * r.inner;
+    let part = first_extra + extra.len();
+    extra.push(split.chunks * size);
+    steps.push(Step::ReduceSplit {
+        r: ReduceOp {
+            y: part,
+            y_strides: [r.mid * r.inner, r.inner],
+            alpha: 1.0,
+            accumulate: false,
+            ..r.clone()
+        },
+        split,
+    });
+    steps.push(whole(ReduceOp {
+        x: part,
+        r: split.chunks,
+        x_strides: [r.mid * r.inner, r.inner, size],
+        ..r.clone()
+    }));
 }
 
 /// How `g`'s k is split: over its output tiles' workgroups (`gemm::groups`).

@@ -181,6 +181,10 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
         Step::GemmSplit { g, split, out } => gemm::encode_split(g, split, *out),
         Step::ReduceSplit { r, split } => reduce::encode(r, split),
         Step::SirenGrad { g, phase } => siren_grad::encode(g, *phase),
+        Step::PoolGrad { op, rows } => match &plan.ops[*op] {
+            Op::PoolGrad(g) => pool_grad::encode(g, spare, Some(*rows)),
+            _ => Err(Error::Spec(format!("op {op} is not a pool gradient"))),
+        },
         Step::Sum {
             op,
             phase,
@@ -195,7 +199,7 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
             Op::Activation(a) => activation::encode(a),
             Op::ActivationGrad(a) => activation_grad::encode(a),
             Op::Pool(q) => pool::encode(q),
-            Op::PoolGrad(g) => pool_grad::encode(g, spare),
+            Op::PoolGrad(g) => pool_grad::encode(g, spare, None),
             Op::Reduce(r) => reduce::encode(r, &Split::whole(r.r)),
             Op::Adam(a) => adam::encode(a),
             Op::Stat(q) => stat::encode(q),

@@ -3,14 +3,15 @@
 use super::pool::{self, PoolParams};
 use super::{grid, u32_of, Encoded, Shader, WG};
 use crate::backend::gpu::kernels::Kernel;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::{BufId, PoolGradOp};
 
 /// The shader (its uniform is `pool.wgsl`'s).
 pub const SHADER: Shader = shader!("pool_grad", PoolParams, workgroup);
 
-/// A pool backward op; `spare` stands in for the γ and β row buffers of a piece without affine.
-pub fn encode(g: &PoolGradOp, spare: BufId) -> Result<Encoded> {
+/// A pool backward op; an affine piece writes its per-entry ĝ ⊙ u rows to `entry_rows`
+/// (`steps::Step::PoolGrad`), and `spare` stands in for the row buffers a piece does not use.
+pub fn encode(g: &PoolGradOp, spare: BufId, entry_rows: Option<BufId>) -> Result<Encoded> {
     let q = &g.fwd;
     // Threads per entry vector: its length rounded up to a power of two, at most a workgroup,
     // so short entries share a workgroup and long ones loop E / 256 times at most.
@@ -18,7 +19,13 @@ pub fn encode(g: &PoolGradOp, spare: BufId) -> Result<Encoded> {
     let (groups, _) = grid(q.batch * q.r * q.s * lanes)?;
     let flags = pool::flags(q) | (u32::from(g.accumulate) << 4);
     let p = pool::params(q, flags, u32_of(lanes, "lanes")?)?;
-    let (gr, br) = g.affine_rows.unwrap_or((spare, spare));
+    let gr = entry_rows.unwrap_or(spare);
+    let br = g.affine_rows.map_or(spare, |(_, b)| b);
+    if g.affine_rows.is_some() != entry_rows.is_some() {
+        return Err(Error::Spec(
+            "an affine pool gradient runs with its per-entry rows, others without".into(),
+        ));
+    }
     let bindings = vec![q.x, q.gamma.unwrap_or(q.x), g.dout, g.dx, gr, br];
     Ok(Encoded::new(Kernel::PoolGrad, bindings, &p, groups))
 }
