@@ -85,8 +85,11 @@ pub enum Role {
     Single,
     /// Runs chain `i` (it is the chain's first op).
     Start(usize),
-    /// Already executed as part of a chain.
+    /// Already executed as part of a chain, or as a pool gradient's epilogue.
     Member,
+    /// A pool gradient that applies the activation gradient at this index as it writes
+    /// ([`find_pool_epilogues`]).
+    PoolGradAct(usize),
 }
 
 /// Finds maximal chains: each intermediate buffer is written by one op and first read by the
@@ -94,17 +97,7 @@ pub enum Role {
 /// that are plan outputs) are kept: every block is also stored to their buffers. The chain runs
 /// at its first op, so every later reader sees them.
 pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
-    let nb = plan.bufs.len();
-    let mut writers = vec![Vec::new(); nb];
-    let mut readers = vec![Vec::new(); nb];
-    for (i, op) in plan.ops.iter().enumerate() {
-        for w in op.writes_all() {
-            writers[w].push(i);
-        }
-        for r in op.reads() {
-            readers[r].push(i);
-        }
-    }
+    let (writers, readers) = access_lists(plan);
     let is_param = |id: usize| matches!(plan.bufs[id].kind, BufKind::Param(_));
     let mut roles = vec![Role::Single; plan.ops.len()];
     let mut chains = Vec::new();
@@ -205,7 +198,63 @@ pub fn find_chains(plan: &Plan) -> (Vec<Chain>, Vec<Role>) {
             taps,
         });
     }
+    find_pool_epilogues(plan, &writers, &readers, &mut roles);
     (chains, roles)
+}
+
+/// The ops writing and reading each buffer, in plan order.
+fn access_lists(plan: &Plan) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let nb = plan.bufs.len();
+    let mut writers = vec![Vec::new(); nb];
+    let mut readers = vec![Vec::new(); nb];
+    for (i, op) in plan.ops.iter().enumerate() {
+        for w in op.writes_all() {
+            writers[w].push(i);
+        }
+        for r in op.reads() {
+            readers[r].push(i);
+        }
+    }
+    (writers, readers)
+}
+
+/// Pool gradients whose output only an activation gradient reads (the backward of the
+/// activation in front of a pool): the activation gradient runs as the pool gradient writes
+/// each entry (`pool_grad::ActGrad`), so that output never goes to memory. Both ops keep their
+/// arithmetic, so the bits are those of running them one after the other (tested). The
+/// activation gradient moves up to the pool gradient, so its x must be final there, its dx
+/// unread in between, and its dy the pool gradient's whole, freshly written output.
+fn find_pool_epilogues(
+    plan: &Plan,
+    writers: &[Vec<usize>],
+    readers: &[Vec<usize>],
+    roles: &mut [Role],
+) {
+    for (p, op) in plan.ops.iter().enumerate() {
+        let Op::PoolGrad(g) = op else { continue };
+        let [a] = readers[g.dx][..] else { continue };
+        let Op::ActivationGrad(act) = &plan.ops[a] else {
+            continue;
+        };
+        let q = &g.fwd;
+        let whole = q.batch * q.r * q.s * q.channels * q.f;
+        let fits = act.dy == g.dx
+            && a > p
+            && !g.accumulate
+            && roles[p] == Role::Single
+            && roles[a] == Role::Single
+            && act.len == whole
+            && plan.bufs[g.dx].len == whole
+            && writers[g.dx] == [p]
+            && !plan.outputs.contains(&g.dx)
+            && writers[act.x].iter().all(|&w| w < p)
+            && writers[act.dx].iter().all(|&w| w < p || w == a)
+            && readers[act.dx].iter().all(|&r| r < p || r >= a);
+        if fits {
+            roles[p] = Role::PoolGradAct(a);
+            roles[a] = Role::Member;
+        }
+    }
 }
 
 /// Split-K GEMMs Aᵀ·dZ (`gemm.rs`) over the chain's rows whose dZ is the chain's input or one of
@@ -726,6 +775,7 @@ mod tests {
                     Role::Start(_) => run_chain(&plan, &chain, &mut fused),
                     Role::Member => {}
                     Role::Single => super::super::run_op(op, &mut fused),
+                    Role::PoolGradAct(_) => unreachable!("the tap plan has no pool"),
                 }
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -753,6 +803,91 @@ mod tests {
             let (plan, _) = backward_plan(accumulate, read_dx_first);
             let (chains, _) = find_chains(&plan);
             assert!(chains.iter().all(|c| !c.ops.contains(&2)), "{chains:?}");
+        }
+    }
+
+    /// A pool gradient (affine, L2) whose dx only an activation gradient reads runs with that
+    /// gradient applied as it writes: the same bits as the two ops one after the other, for
+    /// ReLU and tanh, overwriting and accumulating. When dx is read elsewhere (here: a plan
+    /// output) the two run on their own.
+    #[test]
+    fn activation_gradients_after_pool_gradients_run_as_they_write_bitwise() {
+        use crate::plan::{Norm, PoolGradOp, PoolOp};
+        let (batch, r, s, channels, f) = (3, 5, 2, 4, 3);
+        let (e, width) = (channels * f, s * f);
+        let len = batch * r * s * e;
+        for act in [Activation::Relu, Activation::Tanh] {
+            for accumulate in [false, true] {
+                for dx_is_output in [false, true] {
+                    let mut pb = PlanBuilder::new();
+                    let x = pb.input(len);
+                    let dout = pb.input(batch * channels * width);
+                    let act_x = pb.input(len);
+                    let gamma = pb.param(values(e, 3));
+                    let beta = pb.param(values(e, 4));
+                    let (dx, out) = (pb.scratch(len), pb.scratch(len));
+                    let rows = (pb.scratch(batch * s * e), pb.scratch(batch * s * e));
+                    let fwd = PoolOp {
+                        x,
+                        out: dout,
+                        gamma: Some(gamma),
+                        beta: Some(beta),
+                        batch,
+                        r,
+                        s,
+                        channels,
+                        f,
+                        norm: Norm::L2,
+                        eps: 0.0,
+                        square: false,
+                        width,
+                        offset: 0,
+                    };
+                    pb.push(Op::PoolGrad(PoolGradOp {
+                        fwd,
+                        dout,
+                        dx,
+                        accumulate: false,
+                        affine_rows: Some(rows),
+                    }));
+                    pb.push(Op::ActivationGrad(ActivationGradOp {
+                        x: act_x,
+                        dy: dx,
+                        dx: out,
+                        act,
+                        len,
+                        accumulate,
+                    }));
+                    let mut outputs = vec![out, rows.0, rows.1];
+                    if dx_is_output {
+                        outputs.push(dx);
+                    }
+                    let plan = pb.finish(outputs);
+                    let (_, roles) = find_chains(&plan);
+                    let want = if dx_is_output {
+                        [Role::Single, Role::Single]
+                    } else {
+                        [Role::PoolGradAct(1), Role::Member]
+                    };
+                    assert_eq!(roles, want, "{act:?} accumulate {accumulate}");
+                    let bufs = initial_bufs(&plan);
+                    let mut reference = bufs.clone();
+                    for op in &plan.ops {
+                        super::super::run_op(op, &mut reference);
+                    }
+                    let mut fused = bufs;
+                    let kind = super::super::wave::Kind::PoolGradAct(0, 1);
+                    super::super::run_unit(&plan, &[], &kind, &mut fused);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    for id in [out, rows.0, rows.1] {
+                        assert_eq!(
+                            bits(&fused[id]),
+                            bits(&reference[id]),
+                            "{act:?} buffer {id}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::plan::{AdamOp, BufId, BufKind, Op, Plan};
+use crate::plan::{ActivationGradOp, AdamOp, BufId, BufKind, Op, Plan, PoolGradOp};
 use crate::scalar::Scalar;
 
 pub use activation::activation;
@@ -145,6 +145,7 @@ fn units(plan: &Plan, chains: &[fuse::Chain], roles: &[fuse::Role]) -> Vec<wave:
                 )
             }
             fuse::Role::Single => (wave::Kind::Op(i), vec![i]),
+            fuse::Role::PoolGradAct(a) => (wave::Kind::PoolGradAct(i, a), vec![i, a]),
         };
         units.push(access(plan, kind, &ops));
     }
@@ -210,20 +211,7 @@ fn run_op<T: Scalar, B: IndexMut<BufId, Output = Vec<T>> + ?Sized>(op: &Op, bufs
         Op::ActivationGrad(a) => {
             activation_grad(a.act, &bufs[a.x], &bufs[a.dy], &mut out, a.accumulate)
         }
-        Op::PoolGrad(p) => {
-            let mut rows = p
-                .affine_rows
-                .map(|(g, b)| (std::mem::take(&mut bufs[g]), std::mem::take(&mut bufs[b])));
-            let gamma = p.fwd.gamma.map(|id| bufs[id].as_slice());
-            let r = rows
-                .as_mut()
-                .map(|(g, b)| (g.as_mut_slice(), b.as_mut_slice()));
-            pool_grad(p, &bufs[p.fwd.x], gamma, &bufs[p.dout], &mut out, r);
-            if let (Some((gi, bi)), Some((g, b))) = (p.affine_rows, rows) {
-                bufs[gi] = g;
-                bufs[bi] = b;
-            }
-        }
+        Op::PoolGrad(p) => run_pool_grad(p, None, &mut out, bufs),
         Op::Adam(a) => {
             bufs[a.param] = out;
             return adam_group(&[a], bufs);
@@ -258,6 +246,33 @@ fn run_op<T: Scalar, B: IndexMut<BufId, Output = Vec<T>> + ?Sized>(op: &Op, bufs
     bufs[op.writes()] = out;
 }
 
+/// Runs pool gradient `p` into `out`: its dx, or with an activation gradient `act` applied as
+/// it writes (`fuse::Role::PoolGradAct`), that op's dx.
+fn run_pool_grad<T: Scalar, B: IndexMut<BufId, Output = Vec<T>> + ?Sized>(
+    p: &PoolGradOp,
+    act: Option<&ActivationGradOp>,
+    out: &mut [T],
+    bufs: &mut B,
+) {
+    let mut rows = p
+        .affine_rows
+        .map(|(g, b)| (std::mem::take(&mut bufs[g]), std::mem::take(&mut bufs[b])));
+    let gamma = p.fwd.gamma.map(|id| bufs[id].as_slice());
+    let r = rows
+        .as_mut()
+        .map(|(g, b)| (g.as_mut_slice(), b.as_mut_slice()));
+    let then = act.map(|a| pool_grad::ActGrad {
+        act: a.act,
+        x: &bufs[a.x],
+        accumulate: a.accumulate,
+    });
+    pool_grad::pool_grad_then(p, &bufs[p.fwd.x], gamma, &bufs[p.dout], out, r, then);
+    if let (Some((gi, bi)), Some((g, b))) = (p.affine_rows, rows) {
+        bufs[gi] = g;
+        bufs[bi] = b;
+    }
+}
+
 /// Runs one unit; returns its op family (for profiles).
 fn run_unit<T: Scalar, B: wave::Bufs<T> + IndexMut<BufId> + ?Sized>(
     plan: &Plan,
@@ -273,6 +288,14 @@ fn run_unit<T: Scalar, B: wave::Bufs<T> + IndexMut<BufId> + ?Sized>(
         wave::Kind::Chain(c) => {
             fuse::run_chain(plan, &chains[*c], bufs);
             "fused chain"
+        }
+        wave::Kind::PoolGradAct(p, a) => {
+            if let (Op::PoolGrad(p), Op::ActivationGrad(a)) = (&plan.ops[*p], &plan.ops[*a]) {
+                let mut out = std::mem::take(&mut bufs[a.dx]);
+                run_pool_grad(p, Some(a), &mut out, bufs);
+                bufs[a.dx] = out;
+            }
+            "pool grad"
         }
         wave::Kind::Adam(ops) => {
             let group: Vec<&AdamOp> = ops
@@ -334,7 +357,7 @@ fn execute<T: Scalar>(
         );
         for (unit, (family, dt)) in units.iter().zip(done) {
             let first = match &unit.kind {
-                wave::Kind::Op(i) => *i,
+                wave::Kind::Op(i) | wave::Kind::PoolGradAct(i, _) => *i,
                 wave::Kind::Chain(c) => chains[*c].ops[0],
                 wave::Kind::Adam(ops) => ops[0],
             };

@@ -3,8 +3,9 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use super::activation_grad::activation_grad_rows;
 use super::pool::{dot8, l2_norm, squares_in_range, sum8, sums8};
-use crate::plan::{Norm, PoolGradOp, PoolOp};
+use crate::plan::{Activation, Norm, PoolGradOp, PoolOp};
 use crate::scalar::Scalar;
 
 /// One batch item's dx slice and, for affine pieces, its S rows of Σ_r ĝ ⊙ u and Σ_r ĝ.
@@ -24,6 +25,33 @@ pub fn pool_grad<T: Scalar>(
     dx: &mut [T],
     rows: Option<(&mut [T], &mut [T])>,
 ) {
+    pool_grad_then(op, x, gamma, dout, dx, rows, None)
+}
+
+/// An activation gradient applied to a pool gradient as it is written (`fuse::Role::
+/// PoolGradAct`): each entry's pool gradient goes to a scratch row, then `dx (+)= dy ⊙ act′(x)`
+/// with dy that row while it is in cache, the same arithmetic as the two ops one after the
+/// other.
+pub struct ActGrad<'a, T> {
+    /// The activation.
+    pub act: Activation,
+    /// Its forward input (for ReLU, its output), laid out as the pool gradient's dx.
+    pub x: &'a [T],
+    /// Add to dx instead of overwriting it.
+    pub accumulate: bool,
+}
+
+/// [`pool_grad`], then `then` on each entry as it is written: dx is then the activation
+/// gradient's. The pool gradient must not accumulate (its output is the scratch row).
+pub(super) fn pool_grad_then<T: Scalar>(
+    op: &PoolGradOp,
+    x: &[T],
+    gamma: Option<&[T]>,
+    dout: &[T],
+    dx: &mut [T],
+    rows: Option<(&mut [T], &mut [T])>,
+    then: Option<ActGrad<T>>,
+) {
     let p = &op.fwd;
     let per_item = p.r * p.s * p.channels * p.f;
     if per_item == 0 {
@@ -41,13 +69,17 @@ pub fn pool_grad<T: Scalar>(
         None => dx.chunks_mut(per_item).map(|d| (d, None)).collect(),
     };
     let work = |b: usize, (d, r): Item<T>| {
+        let then = then.as_ref().map(|t| ActGrad {
+            x: &t.x[b * per_item..][..per_item],
+            ..*t
+        });
         item_grad(
             op,
             gam.as_deref(),
             b,
             &x[b * per_item..][..per_item],
             dout,
-            d,
+            (d, then),
             r,
         )
     };
@@ -76,13 +108,15 @@ fn item_grad<T: Scalar>(
     b: usize,
     x: &[T],
     dout: &[T],
-    dx: &mut [T],
+    (dx, then): (&mut [T], Option<ActGrad<T>>),
     mut rows: Option<(&mut [T], &mut [T])>,
 ) {
     let p: &PoolOp = &op.fwd;
     let e = p.channels * p.f;
     let rn = 1.0 / p.r as f64;
     let (mut u, mut g, mut h) = (vec![0.0f64; e], vec![0.0f64; e], vec![0.0f64; e]);
+    // One entry's pool gradient before `then` reads it.
+    let mut staged = vec![T::default(); if then.is_some() { e } else { 0 }];
     // Σ_r u of the affine rows.
     let mut u_sum = vec![0.0f64; if rows.is_some() { e } else { 0 }];
     // s of the L1 backward: sign(x), with sign(0) = 0.
@@ -147,13 +181,20 @@ fn item_grad<T: Scalar>(
                 _ => (1.0, uh * su, norm),
             };
             let s_vec = if p.norm == Norm::L1 { &sign } else { &u };
-            let row = &mut dx[at..at + e];
+            let row = match then {
+                Some(_) => &mut staged[..],
+                None => &mut dx[at..at + e],
+            };
             // 1/q where finite; a subnormal q (as in `normalise`) divides instead.
             let inv_q = 1.0 / q;
             if inv_q.is_finite() {
                 write_dx(op.accumulate, row, &h, s_vec, (a, c), |v| v * inv_q);
             } else {
                 write_dx(op.accumulate, row, &h, s_vec, (a, c), |v| v / q);
+            }
+            if let Some(t) = &then {
+                let (x, dx) = (&t.x[at..at + e], &mut dx[at..at + e]);
+                activation_grad_rows(t.act, x, &staged, dx, t.accumulate);
             }
         }
         if let Some((gr, _)) = rows.as_mut() {

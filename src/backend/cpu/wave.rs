@@ -22,6 +22,9 @@ pub enum Kind {
     Chain(usize),
     /// Adam ops run as one parallel loop (their indices).
     Adam(Vec<usize>),
+    /// A pool gradient (first index) applying an activation gradient as it writes
+    /// (`fuse::Role::PoolGradAct`).
+    PoolGradAct(usize, usize),
 }
 
 /// A unit with the buffers it reads and writes.
