@@ -40,7 +40,7 @@ pub use loss::loss;
 pub use machine::describe as describe_machine;
 pub use mask::mask;
 pub use pool::pool;
-pub use pool_grad::pool_grad;
+pub use pool_grad::{pool_grad, ActGrad};
 pub use reduce::reduce;
 pub use siren::siren;
 pub use siren_grad::siren_grad;
@@ -261,12 +261,12 @@ fn run_pool_grad<T: Scalar, B: IndexMut<BufId, Output = Vec<T>> + ?Sized>(
     let r = rows
         .as_mut()
         .map(|(g, b)| (g.as_mut_slice(), b.as_mut_slice()));
-    let then = act.map(|a| pool_grad::ActGrad {
+    let then = act.map(|a| ActGrad {
         act: a.act,
         x: &bufs[a.x],
         accumulate: a.accumulate,
     });
-    pool_grad::pool_grad_then(p, &bufs[p.fwd.x], gamma, &bufs[p.dout], out, r, then);
+    pool_grad(p, &bufs[p.fwd.x], gamma, &bufs[p.dout], out, r, then);
     if let (Some((gi, bi)), Some((g, b))) = (p.affine_rows, rows) {
         bufs[gi] = g;
         bufs[bi] = b;

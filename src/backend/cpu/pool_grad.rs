@@ -11,23 +11,6 @@ use crate::scalar::Scalar;
 /// One batch item's dx slice and, for affine pieces, its S rows of Σ_r ĝ ⊙ u and Σ_r ĝ.
 type Item<'a, T> = (&'a mut [T], Option<(&'a mut [T], &'a mut [T])>);
 
-/// Backward of one pool piece (SPEC §8.3): for each entry vector x with r = max(‖x‖, ε),
-/// u = x/r and ĝ = (its output gradient)/R, writes dx (+)= (h − s·(uᵀh))/r (s = u for L2,
-/// sign(x) for L1; h/ε when clamped, 0 at x = 0 when ε = 0; h for no norm), with h = γ ⊙ ĝ
-/// (affine), 2u ⊙ ĝ (square) or ĝ; affine pieces also write, per batch item and position s,
-/// rows of Σ_r ĝ ⊙ u and Σ_r ĝ (the output gradient itself). Batch items run in parallel; each
-/// value's arithmetic does not depend on the split.
-pub fn pool_grad<T: Scalar>(
-    op: &PoolGradOp,
-    x: &[T],
-    gamma: Option<&[T]>,
-    dout: &[T],
-    dx: &mut [T],
-    rows: Option<(&mut [T], &mut [T])>,
-) {
-    pool_grad_then(op, x, gamma, dout, dx, rows, None)
-}
-
 /// An activation gradient applied to a pool gradient as it is written (`fuse::Role::
 /// PoolGradAct`): each entry's pool gradient goes to a scratch row, then `dx (+)= dy ⊙ act′(x)`
 /// with dy that row while it is in cache, the same arithmetic as the two ops one after the
@@ -41,9 +24,15 @@ pub struct ActGrad<'a, T> {
     pub accumulate: bool,
 }
 
-/// [`pool_grad`], then `then` on each entry as it is written: dx is then the activation
-/// gradient's. The pool gradient must not accumulate (its output is the scratch row).
-pub(super) fn pool_grad_then<T: Scalar>(
+/// Backward of one pool piece (SPEC §8.3): for each entry vector x with r = max(‖x‖, ε),
+/// u = x/r and ĝ = (its output gradient)/R, writes dx (+)= (h − s·(uᵀh))/r (s = u for L2,
+/// sign(x) for L1; h/ε when clamped, 0 at x = 0 when ε = 0; h for no norm), with h = γ ⊙ ĝ
+/// (affine), 2u ⊙ ĝ (square) or ĝ; affine pieces also write, per batch item and position s,
+/// rows of Σ_r ĝ ⊙ u and Σ_r ĝ (the output gradient itself). Batch items run in parallel; each
+/// value's arithmetic does not depend on the split.
+/// With `then`, each entry goes on through that activation gradient as it is written, and dx
+/// is the activation gradient's (the pool gradient must not accumulate).
+pub fn pool_grad<T: Scalar>(
     op: &PoolGradOp,
     x: &[T],
     gamma: Option<&[T]>,
@@ -312,8 +301,8 @@ mod tests {
         // The gradient grows by 1e310: a small output gradient keeps it finite.
         let dout_t: Vec<f64> = dout.iter().map(|v| v * 1e-10).collect();
         let (mut dx_n, mut dx_t) = ([0.0f64; 3], [0.0f64; 3]);
-        pool_grad(&op, &normal, None, &dout, &mut dx_n, None);
-        pool_grad(&op, &tiny, None, &dout_t, &mut dx_t, None);
+        pool_grad(&op, &normal, None, &dout, &mut dx_n, None, None);
+        pool_grad(&op, &tiny, None, &dout_t, &mut dx_t, None, None);
         let dx_t = dx_t.map(|v| v * 1e-300);
         for (n, t) in dx_n.iter().zip(&dx_t) {
             assert!((t - n).abs() <= 1e-12, "{dx_n:?} vs {dx_t:?}");
