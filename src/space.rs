@@ -272,9 +272,9 @@ impl InternalLayout {
     }
 }
 
-/// Values below which a layout conversion runs on the calling thread (a hand-off to the thread
-/// pool costs more than it saves).
-const PAR_VALUES: usize = 1 << 16;
+/// Values below which a layout or precision conversion runs on the calling thread (a hand-off
+/// to the thread pool costs more than it saves); also the GPU backend's uploads and readbacks.
+pub(crate) const PAR_VALUES: usize = 1 << 16;
 
 /// Runs `convert` on each of `batch` items' slices of `src` and `dst` (equal parts of each), in
 /// parallel for large buffers: packing a batch of 1,024 CNN-Zoo networks is 5 million values, a

@@ -18,18 +18,20 @@ pub use context::{list_adapters, AdapterChoice, GpuContext, NO_GPU_ENV};
 pub use kernels::Kernel;
 pub use ops::{Shader, UniformLayout};
 
-/// Values below which a conversion between f64 and f32 runs on the calling thread.
-const PAR_VALUES: usize = 1 << 16;
-
-/// `data` as f32 for upload, converted on all threads when large (a batch of 1,024 CNN-Zoo
-/// networks is 5 million values).
-fn to_f32(data: &[f64]) -> Vec<f32> {
+/// `f` of every value of `data`, on all threads when large (a batch of 1,024 CNN-Zoo networks
+/// is 5 million values): f64 → f32 for uploads, f32 → f64 for readbacks.
+fn convert<A: Copy + Sync, B: Send>(data: &[A], f: fn(A) -> B) -> Vec<B> {
     use rayon::prelude::*;
-    if data.len() < PAR_VALUES {
-        data.iter().map(|&x| x as f32).collect()
+    if data.len() < crate::space::PAR_VALUES {
+        data.iter().map(|&x| f(x)).collect()
     } else {
-        data.par_iter().map(|&x| x as f32).collect()
+        data.par_iter().map(|&x| f(x)).collect()
     }
+}
+
+/// `data` as f32 for upload.
+fn to_f32(data: &[f64]) -> Vec<f32> {
+    convert(data, |x| x as f32)
 }
 
 /// Bytes allocated for a buffer of `len` f32s: at least 16, since GEMMs also bind their

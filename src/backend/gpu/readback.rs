@@ -33,12 +33,7 @@ pub fn submit_and_read(
         .iter()
         .map(|b| {
             let vals: &[f32] = bytemuck::cast_slice(b);
-            if vals.len() < super::PAR_VALUES {
-                vals.iter().map(|&x| x as f64).collect()
-            } else {
-                use rayon::prelude::*;
-                vals.par_iter().map(|&x| x as f64).collect()
-            }
+            super::convert(vals, f64::from)
         })
         .collect())
 }

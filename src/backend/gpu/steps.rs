@@ -121,9 +121,7 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
                     }));
                 }
             }
-            Op::Reduce(r) if reduce_split(r).chunks > 1 => {
-                push_split_reduce(r, &mut steps, &mut extra, first_extra);
-            }
+            Op::Reduce(r) => push_reduce(r, &mut steps, &mut extra, first_extra),
             Op::PoolGrad(g) => match g.affine_rows {
                 // Per-entry rows of ĝ ⊙ u into a partial buffer, then their sum over r.
                 Some((gamma_rows, _)) => {
@@ -144,11 +142,7 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
                         alpha: 1.0,
                         accumulate: false,
                     };
-                    if reduce_split(&sum).chunks > 1 {
-                        push_split_reduce(&sum, &mut steps, &mut extra, first_extra);
-                    } else {
-                        steps.push(whole(sum));
-                    }
+                    push_reduce(&sum, &mut steps, &mut extra, first_extra);
                 }
                 None => steps.push(Step::Op(i)),
             },
@@ -176,15 +170,14 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
     (steps, extra)
 }
 
-/// The steps of a strided sum split by [`reduce_split`]: its chunks' partial sums into a new
-/// partial buffer, then their fixed-order sum into `r.y`.
-fn push_split_reduce(
-    r: &ReduceOp,
-    steps: &mut Vec<Step>,
-    extra: &mut Vec<usize>,
-    first_extra: usize,
-) {
+/// The steps of a strided sum: whole, or split by [`reduce_split`] with its chunks' partial
+/// sums into a new partial buffer, then their fixed-order sum into `r.y`.
+fn push_reduce(r: &ReduceOp, steps: &mut Vec<Step>, extra: &mut Vec<usize>, first_extra: usize) {
     let split = reduce_split(r);
+    if split.chunks == 1 {
+        steps.push(whole(r.clone()));
+        return;
+    }
     let size = r.outer * r.mid * r.inner;
     let part = first_extra + extra.len();
     extra.push(split.chunks * size);
@@ -306,18 +299,7 @@ mod tests {
         // A bias gradient (45 outputs over 65,536 rows) takes the tiled pipeline: two tiles of
         // 32 outputs with 8 lanes each; 512 chunks make 1,024 workgroups, each lane adding 16
         // terms, and the sum over the chunks (tiled too) 64 per lane.
-        let mut bias = ReduceOp {
-            x: 0,
-            y: 1,
-            outer: 1,
-            mid: 1,
-            inner: 45,
-            r: 65_536,
-            x_strides: [0, 0, 45],
-            y_strides: [0, 0],
-            alpha: 1.0,
-            accumulate: false,
-        };
+        let mut bias = ReduceOp::sum_rows(0, 1, 65_536, 45, false);
         assert_eq!(reduce::k_tile(&bias), Some(32));
         assert_eq!(
             reduce_split(&bias),

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::plan::{BufId, Op, Plan};
 
 use super::kernels::Kernel;
-use super::steps::{Split, Step};
+use super::steps::Step;
 
 /// Declares a `#[repr(C)]` uniform struct and its [`UniformLayout`] from one field list: the
 /// WGSL struct is generated from it and prepended to the shader ([`Shader::source`]), so the
@@ -200,14 +200,13 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
             Op::ActivationGrad(a) => activation_grad::encode(a),
             Op::Pool(q) => pool::encode(q),
             Op::PoolGrad(g) => pool_grad::encode(g, spare, None),
-            Op::Reduce(r) => reduce::encode(r, &Split::whole(r.r)),
             Op::Adam(a) => adam::encode(a),
             Op::Stat(q) => stat::encode(q),
             Op::Siren(s) => siren::encode(s),
             Op::Mask(m) => mask::encode(m),
-            Op::SirenGrad(_) | Op::Loss(_) | Op::SumSquares(_) => Err(Error::Spec(format!(
-                "op {i} reached dispatch without its phases"
-            ))),
+            Op::Reduce(_) | Op::SirenGrad(_) | Op::Loss(_) | Op::SumSquares(_) => Err(Error::Spec(
+                format!("op {i} reached dispatch without its steps"),
+            )),
         },
     }
 }
