@@ -1,13 +1,14 @@
 // gemm: C = op(A)·op(B) (+ C if flags & 1) (+ bias broadcast over rows if flags & 2), where op
 // transposes A if flags & 4 (A stored k×m) and B if flags & 8 (B stored n×k). CPU twin:
 // src/backend/cpu/gemm.rs.
-// Threads: 256 per workgroup, TX along columns and TY = 256 / TX along rows; thread (tx, ty)
-// owns rows ty + TY·i (i < RM) and the four columns 4·tx .. 4·tx + 3 of a (RM·TY)×(4·TX) tile
-// of C (at most 128 rows), accumulated in RM named vec4 registers (no arrays indexed at run
-// time, which GPUs keep in slow local memory). TX and RM are pipeline constants: the host
-// compiles one pipeline per tile shape and picks one per GEMM shape (src/backend/gpu/ops/gemm.rs;
-// this model's GEMMs are tall and narrow, n from 5 to 144, so TX is 4, 8 or 16 for n up to 16,
-// 32 or more). Both tiles fit in 16 KiB of workgroup memory, WebGPU's minimum.
+// Threads: TX·TY per workgroup (at most 256), TX along columns and TY along rows; thread
+// (tx, ty) owns rows ty + TY·i (i < RM) and the four columns 4·tx .. 4·tx + 3 of a (RM·TY)×(4·TX)
+// tile of C, accumulated in RM named vec4 registers (no arrays indexed at run time, which GPUs
+// keep in slow local memory). TX, TY and RM are pipeline constants: the host compiles one
+// pipeline per tile shape and picks the one that pads a GEMM's shape least
+// (src/backend/gpu/ops/gemm.rs; this model's GEMMs are tall and narrow, n from 5 to 144, and
+// its parameter gradients short and wide, m from 1 to 160: tiles of 144×48, 16×144 and
+// 144×16 cover 144 exactly). Both tiles fit in 16 KiB of workgroup memory, WebGPU's minimum.
 // Workgroup z sums chunk z of k (the host splits long inner dimensions: steps::Split).
 // Layout: op(A) m×k, op(B) k×n, C m×n, all row-major, contiguous.
 // Bindings: 0 A (read), 1 B (read), 2 bias (read, length n; any buffer when unused),
@@ -25,27 +26,29 @@
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(6) var<uniform> p: GemmParams;
 
-// Threads along columns (4, 8 or 16) and rows per thread (2, 4 or 8; RM·256/TX ≤ 128).
+// Threads along columns and rows, and rows per thread (1 to 9; tm = RM·TY a multiple of 4).
 override TX: u32 = 16u;
+override TY: u32 = 16u;
 override RM: u32 = 8u;
+override WG: u32 = TX * TY;
 // k per shared tile (steps::Split makes k chunks multiples of it).
 const KT: u32 = 16u;
-// Shared tiles, k-major. ta holds up to 128 rows of op(A) per k, its row stride ≡ 2 (mod 32)
-// so that a warp's stores along k (16 values of k for two rows) hit 32 different banks; reads
-// are broadcasts (threads of one ty) or consecutive. tb holds 16 vec4 of op(B) per k, padded
-// by one vec4: reads are consecutive vec4, stores of whole vec4s.
-const SA: u32 = 130u;
-const SB: u32 = 17u;
+// Shared tiles, k-major. ta holds the tile's RM·TY rows of op(A) per k, its row stride ≡ 2
+// (mod 32) so that a warp's stores along k (16 values of k for two rows) hit 32 different
+// banks; reads are broadcasts (threads of one ty) or consecutive. tb holds TX vec4 of op(B) per
+// k, padded by one vec4: reads are consecutive vec4, stores of whole vec4s.
+override SA: u32 = (TY * RM + 29u) / 32u * 32u + 2u;
+override SB: u32 = TX + 1u;
 var<workgroup> ta: array<f32, KT * SA>;
 var<workgroup> tb: array<vec4<f32>, KT * SB>;
 
-// Loads the tm×KT tile of op(A) at (row0, k0) into ta, 256 threads together. Neighbouring
+// Loads the tm×KT tile of op(A) at (row0, k0) into ta, the workgroup's threads together. Neighbouring
 // threads read neighbouring addresses: along k when A is stored m×k, along m when it is stored
 // transposed; four at a time where aligned.
 fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, row0: u32) {
     let trans = (p.flags & 4u) != 0u;
     if ((p.flags & 16u) != 0u) {
-        for (var q = tid; q < tm * KT / 4u; q += 256u) {
+        for (var q = tid; q < tm * KT / 4u; q += WG) {
             var r = q / (KT / 4u);
             var kk = 4u * (q % (KT / 4u));
             if (trans) {
@@ -74,7 +77,7 @@ fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, row0: u32) {
         }
         return;
     }
-    for (var idx = tid; idx < tm * KT; idx += 256u) {
+    for (var idx = tid; idx < tm * KT; idx += WG) {
         var r = idx / KT;
         var kk = idx % KT;
         if (trans) {
@@ -93,7 +96,7 @@ fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, row0: u32) {
     }
 }
 
-// Loads the KT×tn tile of op(B) at (k0, col0) into tb, 256 threads together, each storing
+// Loads the KT×tn tile of op(B) at (k0, col0) into tb, the workgroup's threads together, each storing
 // whole vec4s (no component writes, which WGSL may implement as writes of the whole vector).
 // Stored k×n with n a multiple of 4, a thread reads four columns as one vec4; otherwise it
 // reads its four columns one by one, neighbouring threads taking neighbouring addresses: along
@@ -101,7 +104,7 @@ fn load_a(k0: u32, k_end: u32, tid: u32, tm: u32, row0: u32) {
 fn load_b(k0: u32, k_end: u32, tid: u32, tn: u32, col0: u32) {
     let trans = (p.flags & 8u) != 0u;
     let groups = tn / 4u;
-    for (var q = tid; q < groups * KT; q += 256u) {
+    for (var q = tid; q < groups * KT; q += WG) {
         var g = q % groups;
         var kk = q / groups;
         if (trans) {
@@ -158,10 +161,9 @@ fn put_row(row: u32, col: u32, c_base: u32, v: vec4<f32>) {
     put(row, col + 3u, c_base, v.w);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let ty_n = 256u / TX;
-    let tm = RM * ty_n;
+    let tm = RM * TY;
     let tn = 4u * TX;
     let tx = tid % TX;
     let ty = tid / TX;
@@ -179,6 +181,7 @@ fn gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
     var acc5 = vec4<f32>(0.0);
     var acc6 = vec4<f32>(0.0);
     var acc7 = vec4<f32>(0.0);
+    var acc8 = vec4<f32>(0.0);
     for (var k0 = k_begin; k0 < k_end; k0 += KT) {
         load_a(k0, k_end, tid, tm, row0);
         load_b(k0, k_end, tid, tn, col0);
@@ -186,17 +189,31 @@ fn gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
         for (var kk = 0u; kk < KT; kk++) {
             let bv = tb[kk * SB + tx];
             let at = kk * SA + ty;
+            // RM is a pipeline constant: the untaken branches compile away.
             acc0 = fma(vec4<f32>(ta[at]), bv, acc0);
-            acc1 = fma(vec4<f32>(ta[at + ty_n]), bv, acc1);
-            if (RM >= 4u) {
-                acc2 = fma(vec4<f32>(ta[at + 2u * ty_n]), bv, acc2);
-                acc3 = fma(vec4<f32>(ta[at + 3u * ty_n]), bv, acc3);
+            if (RM > 1u) {
+                acc1 = fma(vec4<f32>(ta[at + TY]), bv, acc1);
             }
-            if (RM == 8u) {
-                acc4 = fma(vec4<f32>(ta[at + 4u * ty_n]), bv, acc4);
-                acc5 = fma(vec4<f32>(ta[at + 5u * ty_n]), bv, acc5);
-                acc6 = fma(vec4<f32>(ta[at + 6u * ty_n]), bv, acc6);
-                acc7 = fma(vec4<f32>(ta[at + 7u * ty_n]), bv, acc7);
+            if (RM > 2u) {
+                acc2 = fma(vec4<f32>(ta[at + 2u * TY]), bv, acc2);
+            }
+            if (RM > 3u) {
+                acc3 = fma(vec4<f32>(ta[at + 3u * TY]), bv, acc3);
+            }
+            if (RM > 4u) {
+                acc4 = fma(vec4<f32>(ta[at + 4u * TY]), bv, acc4);
+            }
+            if (RM > 5u) {
+                acc5 = fma(vec4<f32>(ta[at + 5u * TY]), bv, acc5);
+            }
+            if (RM > 6u) {
+                acc6 = fma(vec4<f32>(ta[at + 6u * TY]), bv, acc6);
+            }
+            if (RM > 7u) {
+                acc7 = fma(vec4<f32>(ta[at + 7u * TY]), bv, acc7);
+            }
+            if (RM > 8u) {
+                acc8 = fma(vec4<f32>(ta[at + 8u * TY]), bv, acc8);
             }
         }
         workgroupBarrier();
@@ -204,15 +221,28 @@ fn gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
     let row = row0 + ty;
     let col = col0 + 4u * tx;
     put_row(row, col, c_base, acc0);
-    put_row(row + ty_n, col, c_base, acc1);
-    if (RM >= 4u) {
-        put_row(row + 2u * ty_n, col, c_base, acc2);
-        put_row(row + 3u * ty_n, col, c_base, acc3);
+    if (RM > 1u) {
+        put_row(row + TY, col, c_base, acc1);
     }
-    if (RM == 8u) {
-        put_row(row + 4u * ty_n, col, c_base, acc4);
-        put_row(row + 5u * ty_n, col, c_base, acc5);
-        put_row(row + 6u * ty_n, col, c_base, acc6);
-        put_row(row + 7u * ty_n, col, c_base, acc7);
+    if (RM > 2u) {
+        put_row(row + 2u * TY, col, c_base, acc2);
+    }
+    if (RM > 3u) {
+        put_row(row + 3u * TY, col, c_base, acc3);
+    }
+    if (RM > 4u) {
+        put_row(row + 4u * TY, col, c_base, acc4);
+    }
+    if (RM > 5u) {
+        put_row(row + 5u * TY, col, c_base, acc5);
+    }
+    if (RM > 6u) {
+        put_row(row + 6u * TY, col, c_base, acc6);
+    }
+    if (RM > 7u) {
+        put_row(row + 7u * TY, col, c_base, acc7);
+    }
+    if (RM > 8u) {
+        put_row(row + 8u * TY, col, c_base, acc8);
     }
 }

@@ -374,10 +374,14 @@ fn gpu_gemm_matches_cpu_on_every_tile_shape_and_transpose() {
         (4104, 20, 68),
         (11_000, 9, 129),
         (11_264, 12, 132),
+        (160, 21, 160),
+        (33_000, 9, 256),
+        (9, 52, 144),
+        (144, 50, 5),
     ];
     let blocks: std::collections::BTreeSet<_> =
         shapes.iter().map(|&(m, _, n)| gemm_block(m, n)).collect();
-    assert_eq!(blocks.len(), 4, "every tile shape is exercised: {blocks:?}");
+    assert_eq!(blocks.len(), 7, "every tile shape is exercised: {blocks:?}");
     for (case, &shape) in shapes.iter().enumerate() {
         for flags in 0..4 {
             let (trans_a, trans_b) = (flags & 1 == 1, flags & 2 == 2);

@@ -31,7 +31,7 @@ fn profile_times_every_kernel_family_of_a_forward_plan() {
     for o in &profile.ops {
         assert!(o.seconds.is_finite() && o.seconds > 0.0, "{o:?}");
         assert!(o.dispatches > 0 && o.bytes > 0.0, "{o:?}");
-        assert_eq!(o.flops > 0.0, o.family == "gemm", "{o:?}");
+        assert_eq!(o.flops > 0.0, o.family.starts_with("gemm"), "{o:?}");
     }
     assert!(profile.ops.windows(2).all(|w| w[0].seconds >= w[1].seconds));
     let table = profile.table();
@@ -43,6 +43,45 @@ fn profile_times_every_kernel_family_of_a_forward_plan() {
     // Profiling leaves the plan usable: a normal run still gives finite outputs.
     let out = gpu.run(&plan, &inputs).unwrap();
     assert!(out[0].iter().all(|v| v.is_finite()));
+}
+
+/// The training step's profile names its GEMMs by which operand is stored transposed (the
+/// backward's dA = dC·Bᵀ and dB = Aᵀ·dC), and each family's FLOPs are the plan's for that kind.
+#[test]
+fn training_profile_splits_gemms_by_transposed_operand() {
+    use monomial_nfn::plan::Op;
+    use monomial_nfn::profiling::profile_passes;
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let model = monomial_nfn::Model::monomial_cnn_zoo(NetActivation::Relu, &mut rng).unwrap();
+    let input = monomial_nfn::WeightSpace::random(model.spec(), 2, 1, &mut rng);
+    let passes = profile_passes(&gpu, &model, &input, 1).unwrap();
+    let (_, train) = passes.iter().find(|(name, _)| *name == "train").unwrap();
+    let trainer = monomial_nfn::train::Trainer::new(
+        &model,
+        &gpu,
+        2,
+        monomial_nfn::plan::LossKind::Bce,
+        monomial_nfn::train::AdamConfig::default(),
+    )
+    .unwrap();
+    let plan = trainer.plan();
+    for family in ["gemm", "gemm Aᵀ", "gemm Bᵀ"] {
+        let expected: f64 = plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Gemm(g) if g.family() == family => Some(2.0 * (g.m * g.k * g.n) as f64),
+                _ => None,
+            })
+            .sum();
+        let got = train.ops.iter().find(|o| o.family == family);
+        let got = got.unwrap_or_else(|| panic!("{family} missing: {:?}", train.ops));
+        assert!(expected > 0.0 && got.dispatches > 0, "{got:?}");
+        assert_eq!(got.flops, expected, "{family}");
+    }
 }
 
 /// `mnfn bench`'s yardstick: the hot GEMM of the CNN-Zoo Monomial-NFN is its middle layers'

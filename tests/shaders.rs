@@ -42,8 +42,22 @@ fn every_shader_validates_with_naga() {
             naga::valid::ValidationFlags::all(),
             naga::valid::Capabilities::empty(),
         );
-        v.validate(&module)
+        let info = v
+            .validate(&module)
             .unwrap_or_else(|e| panic!("{name}.wgsl: {e:?}"));
+        // Each pipeline's constants resolve every override (workgroup sizes and workgroup
+        // array lengths included) to a module that validates, as the device compiles it.
+        for constants in kernel.shader().variants {
+            let constants: naga::back::PipelineConstants =
+                constants.iter().map(|&(k, x)| (k.to_string(), x)).collect();
+            naga::back::pipeline_constants::process_overrides(
+                &module,
+                &info,
+                Some((naga::ShaderStage::Compute, name)),
+                &constants,
+            )
+            .unwrap_or_else(|e| panic!("{name}.wgsl with {constants:?}: {e:?}"));
+        }
         assert!(
             module.entry_points.iter().any(|ep| ep.name == name),
             "{name}.wgsl has an entry point named {name}"

@@ -62,7 +62,10 @@ struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],
-    kernel: Kernel,
+    /// The profile's family: the kernel's name, GEMMs by which operand is transposed.
+    family: &'static str,
+    /// A GEMM's shape, for the profile's trace (`RUST_LOG=debug`).
+    shape: Option<String>,
     /// Floating-point operations (GEMMs) and bytes of the bound storage buffers.
     flops: f64,
     bytes: f64,
@@ -145,7 +148,13 @@ impl Gpu {
     }
 
     /// Binds an encoded step: its storage buffers in order, then a new uniform buffer.
-    fn dispatch(&self, bufs: &[wgpu::Buffer], e: Encoded, flops: f64) -> Dispatch {
+    fn dispatch(
+        &self,
+        bufs: &[wgpu::Buffer],
+        e: Encoded,
+        step: &steps::Step,
+        plan: &Plan,
+    ) -> Dispatch {
         let dev = &self.ctx.device;
         let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
@@ -176,8 +185,9 @@ impl Gpu {
             pipeline,
             bind_group,
             groups: e.groups,
-            kernel: e.kernel,
-            flops,
+            family: steps::gemm_family(step, plan).unwrap_or(e.kernel.shader().name),
+            shape: steps::gemm_shape(step, plan),
+            flops: steps::flops(step, plan),
             bytes,
         }
     }
@@ -238,7 +248,7 @@ impl Gpu {
             .iter()
             .map(|step| {
                 let e = ops::encode(step, plan, spare)?;
-                Ok(self.dispatch(&bufs, e, steps::flops(step, plan)))
+                Ok(self.dispatch(&bufs, e, step, plan))
             })
             .collect::<Result<Vec<_>>>()?;
         let staging = plan

@@ -10,7 +10,8 @@ use crate::plan::Plan;
 /// Time spent in one kernel family over a plan's run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpProfile {
-    /// The kernel (shader file stem).
+    /// The kernel (shader file stem); GEMMs as `gemm`, `gemm Aᵀ` or `gemm Bᵀ` by which operand
+    /// is stored transposed (the backward pass's products), as in the CPU's trace.
     pub family: &'static str,
     /// Dispatches of this kernel in the plan.
     pub dispatches: usize,
@@ -83,8 +84,16 @@ impl Gpu {
             }
         }
         let mut ops: Vec<OpProfile> = Vec::new();
-        for (d, t) in prep.dispatches.iter().zip(best) {
-            let family = d.kernel.shader().name;
+        for (i, (d, t)) in prep.dispatches.iter().zip(best).enumerate() {
+            let family = d.family;
+            log::debug!(
+                "dispatch {i}: {family} {}, workgroups {:?}, {:.4} ms, {:.3} GFLOP, {:.3} MB bound",
+                d.shape.as_deref().unwrap_or(""),
+                d.groups,
+                t * 1e3,
+                d.flops / 1e9,
+                d.bytes / 1e6
+            );
             let i = match ops.iter().position(|o| o.family == family) {
                 Some(i) => i,
                 None => {

@@ -244,6 +244,33 @@ fn sum_phases(op: usize, partials: BufId) -> [Step; 2] {
     })
 }
 
+/// A GEMM step's shape for the profile's trace: `m×k×n`, and its k chunks when split.
+pub fn gemm_shape(step: &Step, plan: &Plan) -> Option<String> {
+    match step {
+        Step::GemmSplit { g, split, .. } => Some(format!(
+            "{}×{}×{} in {} chunks of {}",
+            g.m, g.k, g.n, split.chunks, split.len
+        )),
+        Step::Op(i) => match &plan.ops[*i] {
+            Op::Gemm(g) => Some(format!("{}×{}×{}", g.m, g.k, g.n)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The plan's family name of a GEMM step (`gemm`, `gemm Aᵀ`, `gemm Bᵀ`); None for the others.
+pub fn gemm_family(step: &Step, plan: &Plan) -> Option<&'static str> {
+    match step {
+        Step::GemmSplit { g, .. } => Some(g.family()),
+        Step::Op(i) => match &plan.ops[*i] {
+            Op::Gemm(g) => Some(g.family()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Floating-point operations of a step: 2·m·k·n for GEMMs (split or not), else 0
 /// (the profile reports the other kernels in bytes moved).
 pub fn flops(step: &Step, plan: &Plan) -> f64 {

@@ -29,13 +29,17 @@ uniform! {
 pub const KT: usize = 16;
 
 /// The shader, compiled once per tile shape: TX threads along columns (four columns each) and
-/// 256 / TX along rows, each owning RM rows, so a workgroup covers a (RM·256/TX)×(4·TX) tile.
+/// TY along rows, each owning RM rows, so a workgroup covers a (RM·TY)×(4·TX) tile. The last
+/// three fit this model's 144-wide products exactly (channel mixes and their parameter gradients).
 pub const SHADER: Shader = Shader {
     variants: &[
-        &[("TX", 16.0), ("RM", 8.0)],
-        &[("TX", 16.0), ("RM", 4.0)],
-        &[("TX", 8.0), ("RM", 4.0)],
-        &[("TX", 4.0), ("RM", 2.0)],
+        &[("TX", 16.0), ("TY", 16.0), ("RM", 8.0)],
+        &[("TX", 16.0), ("TY", 16.0), ("RM", 4.0)],
+        &[("TX", 8.0), ("TY", 32.0), ("RM", 4.0)],
+        &[("TX", 4.0), ("TY", 64.0), ("RM", 2.0)],
+        &[("TX", 12.0), ("TY", 16.0), ("RM", 9.0)],
+        &[("TX", 36.0), ("TY", 4.0), ("RM", 4.0)],
+        &[("TX", 4.0), ("TY", 48.0), ("RM", 3.0)],
     ],
     ..shader!("gemm", GemmParams)
 };
@@ -43,19 +47,28 @@ pub const SHADER: Shader = Shader {
 /// The output tile `(rows, columns)` of one workgroup in `variant`.
 pub fn block(variant: usize) -> (usize, usize) {
     let v = SHADER.variants[variant];
-    let (tx, rm) = (v[0].1 as usize, v[1].1 as usize);
-    (rm * 256 / tx, 4 * tx)
+    let (tx, ty, rm) = (v[0].1 as usize, v[1].1 as usize, v[2].1 as usize);
+    (rm * ty, 4 * tx)
 }
 
-/// The variant for an m×n product: columns per workgroup as few as n allows (n ≤ 16 or ≤ 32
-/// wastes no lanes on padding columns), and for wide products 128-row tiles where they make
-/// enough workgroups to fill a large GPU, else 64.
+/// The variant for an m×n product: the least work counting padding (lanes computing padding
+/// are wasted) and the tile's loads from memory (tm + tn values per k for tm·tn outputs, weighed
+/// as four multiply-adds each). 128×64 tiles give way to 64×64 where they would make fewer than
+/// 256 workgroups, to fill a large GPU.
 pub fn tile(m: usize, n: usize) -> usize {
-    match n {
-        0..=16 => 3,
-        17..=32 => 2,
-        _ if m.div_ceil(128) * n.div_ceil(64) >= 256 => 0,
-        _ => 1,
+    let cost = |v: usize| {
+        let (tm, tn) = block(v);
+        let padded = m.max(1).next_multiple_of(tm) * n.max(1).next_multiple_of(tn);
+        padded as f64 * (1.0 + 4.0 * (tm + tn) as f64 / (tm * tn) as f64)
+    };
+    let best = (0..SHADER.variants.len())
+        .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
+        .unwrap_or(0);
+    let (tm, tn) = block(0);
+    if best == 0 && m.div_ceil(tm) * n.div_ceil(tn) < 256 {
+        1
+    } else {
+        best
     }
 }
 
@@ -116,4 +129,45 @@ fn params(g: &GemmOp, accumulate: bool, bias: bool, split: &Split) -> Result<Gem
         pad0: 0,
         pad1: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every tile shape compiles within WebGPU's minimum limits: at most 256 threads, 16 KiB of
+    /// workgroup memory (`gemm.wgsl`'s ta and tb), and rows in whole vec4s (its vec4 loads).
+    #[test]
+    fn every_tile_shape_fits_webgpu_minimum_limits() {
+        for v in SHADER.variants {
+            let get = |name: &str| v.iter().find(|(k, _)| *k == name).unwrap().1 as usize;
+            let (tx, ty, rm) = (get("TX"), get("TY"), get("RM"));
+            let sa = (ty * rm + 29) / 32 * 32 + 2;
+            let bytes = 4 * KT * sa + 16 * KT * (tx + 1);
+            assert!(tx * ty <= 256 && (1..=9).contains(&rm), "{v:?}");
+            assert!(
+                bytes <= 16_384 && (ty * rm) % 4 == 0,
+                "{v:?}: {bytes} bytes"
+            );
+        }
+    }
+
+    /// The model's 144-wide products get tiles that cover them without padding: channel mixes
+    /// (B·entries)×144×144 and ×45, and parameter gradients 144×144, 9×144 and 144×5.
+    #[test]
+    fn tiles_fit_the_models_products() {
+        for (m, n, tm, tn) in [
+            (65_536, 144, 144, 48),
+            (65_536, 45, 144, 48),
+            (144, 144, 144, 48),
+            (144, 45, 144, 48),
+            (9, 144, 16, 144),
+            (16, 144, 16, 144),
+            (144, 5, 144, 16),
+            (160, 160, 64, 64),
+            (65_536, 256, 128, 64),
+        ] {
+            assert_eq!(block(tile(m, n)), (tm, tn), "{m}×{n}");
+        }
+    }
 }
