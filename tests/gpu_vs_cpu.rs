@@ -376,11 +376,14 @@ fn gpu_gemm_matches_cpu_on_every_tile_shape_and_transpose() {
         (11_264, 12, 132),
         (160, 21, 160),
         (33_000, 9, 256),
-        (9, 52, 144),
-        (144, 50, 5),
+        (144, 65_536, 144),
+        (9, 65_536, 144),
+        (144, 65_536, 5),
     ];
-    let blocks: std::collections::BTreeSet<_> =
-        shapes.iter().map(|&(m, _, n)| gemm_block(m, n)).collect();
+    let blocks: std::collections::BTreeSet<_> = shapes
+        .iter()
+        .map(|&(m, k, n)| gemm_block(m, k, n))
+        .collect();
     assert_eq!(blocks.len(), 7, "every tile shape is exercised: {blocks:?}");
     for (case, &shape) in shapes.iter().enumerate() {
         for flags in 0..4 {

@@ -17,6 +17,9 @@ const R_MIN: usize = 64;
 const TILED_RUN: usize = 16;
 /// Workgroups a split GEMM aims for: several per multiprocessor on a large GPU.
 const GEMM_GROUPS: usize = 1024;
+/// Workgroups a split GEMM needs to take the tile fitted to its shape (fewer tiles, so fewer
+/// workgroups, than the tall products' tiles).
+const FITTED_GROUPS: usize = 128;
 /// Threads a split strided sum aims for.
 const REDUCE_THREADS: usize = 1 << 17;
 /// Most chunks a split adds for parallelism (the grid's z limit).
@@ -69,8 +72,14 @@ impl Split {
 pub enum Step {
     /// The plan's op at this index.
     Op(usize),
-    /// op(A)·op(B) with k split by `split`: chunk c's partial product at c·m·n of `out`.
-    GemmSplit { g: GemmOp, split: Split, out: BufId },
+    /// op(A)·op(B) with k split by `split`, in tiles of `variant` (`gemm.wgsl`'s pipelines):
+    /// chunk c's partial product at c·m·n of `out`.
+    GemmSplit {
+        g: GemmOp,
+        split: Split,
+        variant: usize,
+        out: BufId,
+    },
     /// A strided sum with its r terms split by `split`: chunk c writes y at c·outer·mid·inner.
     ReduceSplit { r: ReduceOp, split: Split },
     /// The affine pool gradient at this index, its per-entry ĝ ⊙ u rows into `rows` (a
@@ -94,18 +103,19 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
     let mut extra = Vec::new();
     for (i, op) in plan.ops.iter().enumerate() {
         match op {
-            Op::Gemm(g) if gemm_split(g).chunks > 1 => {
-                let split = gemm_split(g);
+            Op::Gemm(g) if gemm_split(g).1.chunks > 1 => {
+                let (variant, split) = gemm_split(g);
                 let size = g.m * g.n;
                 let part = first_extra + extra.len();
                 extra.push(split.chunks * size);
                 steps.push(Step::GemmSplit {
                     g: g.clone(),
                     split,
+                    variant,
                     out: part,
                 });
                 let sum = ReduceOp::sum_rows(part, g.c, split.chunks, size, g.accumulate);
-                steps.push(whole(sum));
+                push_reduce(&sum, &mut steps, &mut extra, first_extra);
                 if let Some(bias) = g.bias {
                     steps.push(whole(ReduceOp {
                         x: bias,
@@ -199,10 +209,25 @@ fn push_reduce(r: &ReduceOp, steps: &mut Vec<Step>, extra: &mut Vec<usize>, firs
     }));
 }
 
-/// How `g`'s k is split: over its output tiles' workgroups (`gemm::groups`).
-pub fn gemm_split(g: &GemmOp) -> Split {
-    let (gx, gy) = gemm::groups(g.m, g.n);
-    Split::new(g.k, K_CHUNK, K_MIN, gx * gy, GEMM_GROUPS, gemm::KT)
+/// The tile variant of `g` and how its k is split over the tiles' workgroups. Tall products
+/// keep `gemm::tile`; where the k chunks alone give [`FITTED_GROUPS`] workgroups or more, the
+/// tile that fits m×n (`gemm::fitted`): on the H200 that halved the parameter gradients
+/// 144×65,536×144 and 9×65,536×144, whose 64×64 tiles computed mostly padding.
+pub fn gemm_split(g: &GemmOp) -> (usize, Split) {
+    let split = |variant: usize| {
+        let (gx, gy) = gemm::groups(variant, g.m, g.n);
+        (
+            gx * gy,
+            Split::new(g.k, K_CHUNK, K_MIN, gx * gy, GEMM_GROUPS, gemm::KT),
+        )
+    };
+    let fitted = gemm::fitted(g.m, g.n);
+    let (tiles, s) = split(fitted);
+    if s.chunks > 1 && tiles * s.chunks >= FITTED_GROUPS {
+        return (fitted, s);
+    }
+    let tall = gemm::tile(g.m, g.n);
+    (tall, split(tall).1)
 }
 
 /// How `r`'s terms are split. Tiled sums (`reduce::k_tile`): over their workgroups, as
@@ -345,5 +370,24 @@ mod tests {
                 len: 2185
             }
         );
+    }
+
+    /// Tall products keep the tall tiles; long parameter gradients whose k chunks fill the GPU
+    /// take the tile fitted to m×n; short ones keep the tall tiles' extra workgroups.
+    #[test]
+    fn split_gemms_take_fitted_tiles_when_their_chunks_fill_the_gpu() {
+        use crate::backend::gpu::gemm_block;
+        for (m, k, n, block) in [
+            (65_536, 144, 144, (128, 64)),
+            (16_384, 144, 45, (64, 64)),
+            (144, 65_536, 144, (144, 48)),
+            (144, 65_536, 45, (144, 48)),
+            (9, 65_536, 144, (16, 144)),
+            (144, 65_536, 5, (144, 16)),
+            (144, 4_096, 144, (64, 64)),
+            (16, 4_096, 45, (64, 64)),
+        ] {
+            assert_eq!(gemm_block(m, k, n), block, "{m}×{k}×{n}");
+        }
     }
 }

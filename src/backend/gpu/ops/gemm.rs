@@ -51,50 +51,71 @@ pub fn block(variant: usize) -> (usize, usize) {
     (rm * ty, 4 * tx)
 }
 
-/// The variant for an m×n product: the least work counting padding (lanes computing padding
-/// are wasted) and the tile's loads from memory (tm + tn values per k for tm·tn outputs, weighed
-/// as four multiply-adds each). 128×64 tiles give way to 64×64 where they would make fewer than
-/// 256 workgroups, to fill a large GPU.
+/// The variant for an m×n product that gets its parallelism from its rows (tall products, and
+/// any GEMM that is not split along k): columns per workgroup as few as n allows (n ≤ 16 or
+/// ≤ 32 wastes no lanes on padding columns), and for wide products 128-row tiles where they make
+/// enough workgroups to fill a large GPU, else 64. On the H200 these beat tiles that fit 144
+/// exactly for tall products (BENCHMARKS.md, eleventh session).
 pub fn tile(m: usize, n: usize) -> usize {
+    match n {
+        0..=16 => 3,
+        17..=32 => 2,
+        _ if m.div_ceil(128) * n.div_ceil(64) >= 256 => 0,
+        _ => 1,
+    }
+}
+
+/// The variant that fits an m×n product best: the least work counting padding (lanes computing
+/// padding are wasted) and the tile's loads from memory (tm + tn values per k for tm·tn
+/// outputs, weighed as four multiply-adds each). For products split along k, whose chunks
+/// supply the parallelism (parameter gradients Aᵀ·dC: 144×144, 9×144, 144×45 over the batch).
+pub fn fitted(m: usize, n: usize) -> usize {
     let cost = |v: usize| {
         let (tm, tn) = block(v);
         let padded = m.max(1).next_multiple_of(tm) * n.max(1).next_multiple_of(tn);
         padded as f64 * (1.0 + 4.0 * (tm + tn) as f64 / (tm * tn) as f64)
     };
-    let best = (0..SHADER.variants.len())
+    (0..SHADER.variants.len())
         .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
-        .unwrap_or(0);
-    let (tm, tn) = block(0);
-    if best == 0 && m.div_ceil(tm) * n.div_ceil(tn) < 256 {
-        1
-    } else {
-        best
-    }
+        .unwrap_or(0)
 }
 
-/// Workgroups along x (columns) and y (rows) covering an m×n product's output tiles.
-pub fn groups(m: usize, n: usize) -> (usize, usize) {
-    let (tm, tn) = block(tile(m, n));
+/// Workgroups along x (columns) and y (rows) covering an m×n product's output tiles of
+/// `variant`.
+pub fn groups(variant: usize, m: usize, n: usize) -> (usize, usize) {
+    let (tm, tn) = block(variant);
     (n.div_ceil(tn).max(1), m.div_ceil(tm).max(1))
 }
 
-/// A whole GEMM op, in one chunk.
+/// A whole GEMM op, in one chunk, in the tall products' tiles.
 pub fn encode(g: &GemmOp) -> Result<Encoded> {
     let p = params(g, g.accumulate, g.bias.is_some(), &Split::whole(g.k))?;
     let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c, g.a, g.b];
-    gridded(g, p, bindings, 1)
+    gridded(g, p, bindings, tile(g.m, g.n), 1)
 }
 
-/// A GEMM with k split by `split`: chunk z's partial product written (not accumulated, no
-/// bias) at z·m·n of `out`.
-pub fn encode_split(g: &GemmOp, split: &Split, out: BufId) -> Result<Encoded> {
+/// A GEMM with k split by `split`, in tiles of `variant`: chunk z's partial product written
+/// (not accumulated, no bias) at z·m·n of `out`.
+pub fn encode_split(g: &GemmOp, split: &Split, variant: usize, out: BufId) -> Result<Encoded> {
     let p = params(g, false, false, split)?;
-    gridded(g, p, vec![g.a, g.b, g.b, out, g.a, g.b], split.chunks)
+    gridded(
+        g,
+        p,
+        vec![g.a, g.b, g.b, out, g.a, g.b],
+        variant,
+        split.chunks,
+    )
 }
 
 /// The dispatch: output tiles along x and y, chunks along z.
-fn gridded(g: &GemmOp, p: GemmParams, bindings: Vec<BufId>, chunks: usize) -> Result<Encoded> {
-    let (gx, gy) = groups(g.m, g.n);
+fn gridded(
+    g: &GemmOp,
+    p: GemmParams,
+    bindings: Vec<BufId>,
+    variant: usize,
+    chunks: usize,
+) -> Result<Encoded> {
+    let (gx, gy) = groups(variant, g.m, g.n);
     if [gx, gy, chunks].iter().any(|&v| v > MAX_GROUPS as usize) {
         return Err(Error::Device(format!(
             "GEMM {}x{} in {chunks} chunks exceeds the dispatch limits",
@@ -102,7 +123,7 @@ fn gridded(g: &GemmOp, p: GemmParams, bindings: Vec<BufId>, chunks: usize) -> Re
         )));
     }
     let mut e = Encoded::new(Kernel::Gemm, bindings, &p, (gx as u32, gy as u32));
-    e.variant = tile(g.m, g.n);
+    e.variant = variant;
     e.groups[2] = chunks as u32;
     Ok(e)
 }
@@ -152,13 +173,11 @@ mod tests {
         }
     }
 
-    /// The model's 144-wide products get tiles that cover them without padding: channel mixes
-    /// (B·entries)×144×144 and ×45, and parameter gradients 144×144, 9×144 and 144×5.
+    /// The model's 144-wide products get fitted tiles that cover them without padding:
+    /// parameter gradients 144×144, 144×45, 9×144 and 144×5.
     #[test]
-    fn tiles_fit_the_models_products() {
+    fn fitted_tiles_cover_the_models_products() {
         for (m, n, tm, tn) in [
-            (65_536, 144, 144, 48),
-            (65_536, 45, 144, 48),
             (144, 144, 144, 48),
             (144, 45, 144, 48),
             (9, 144, 16, 144),
@@ -167,7 +186,7 @@ mod tests {
             (160, 160, 64, 64),
             (65_536, 256, 128, 64),
         ] {
-            assert_eq!(block(tile(m, n)), (tm, tn), "{m}×{n}");
+            assert_eq!(block(fitted(m, n)), (tm, tn), "{m}×{n}");
         }
     }
 }

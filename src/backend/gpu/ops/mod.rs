@@ -178,7 +178,12 @@ impl Encoded {
 /// (writable bindings may not alias).
 pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
     match step {
-        Step::GemmSplit { g, split, out } => gemm::encode_split(g, split, *out),
+        Step::GemmSplit {
+            g,
+            split,
+            variant,
+            out,
+        } => gemm::encode_split(g, split, *variant, *out),
         Step::ReduceSplit { r, split } => reduce::encode(r, split),
         Step::SirenGrad { g, phase } => siren_grad::encode(g, *phase),
         Step::PoolGrad { op, rows } => match &plan.ops[*op] {
