@@ -82,18 +82,6 @@ pub struct GemmOp {
     pub trans_b: bool,
 }
 
-impl GemmOp {
-    /// The profile family: `gemm`, or `gemm Aᵀ` / `gemm Bᵀ` when that operand is stored
-    /// transposed (the backward pass's products).
-    pub fn family(&self) -> &'static str {
-        match (self.trans_a, self.trans_b) {
-            (true, _) => "gemm Aᵀ",
-            (_, true) => "gemm Bᵀ",
-            _ => "gemm",
-        }
-    }
-}
-
 /// y = act(x) over `len` elements.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActivationOp {
@@ -796,7 +784,9 @@ impl Op {
     /// The op family's name (for profiles).
     pub fn family(&self) -> &'static str {
         match self {
-            Op::Gemm(g) => g.family(),
+            Op::Gemm(g) if g.trans_a => "gemm Aᵀ",
+            Op::Gemm(g) if g.trans_b => "gemm Bᵀ",
+            Op::Gemm(_) => "gemm",
             Op::Activation(_) => "activation",
             Op::Pool(_) => "pool",
             Op::Reduce(_) => "reduce",

@@ -179,6 +179,8 @@ fn bench_profile_prints_a_table_per_pass_and_kernel_family() {
             "train",
             &[
                 "gemm",
+                "gemm_at",
+                "gemm_bt",
                 "activation",
                 "pool",
                 "loss",
@@ -208,7 +210,7 @@ fn bench_profile_prints_a_table_per_pass_and_kernel_family() {
             let rate: f64 = cells[4].parse().unwrap();
             assert!(dispatches > 0 && ms > 0.0 && rate.is_finite(), "{row}");
             shares += cells[3].trim_end_matches('%').parse::<f64>().unwrap();
-            let unit = if cells[0] == "gemm" {
+            let unit = if cells[0].starts_with("gemm") {
                 "GFLOP/s"
             } else {
                 "GB/s"

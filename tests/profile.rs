@@ -68,12 +68,18 @@ fn training_profile_splits_gemms_by_transposed_operand() {
     )
     .unwrap();
     let plan = trainer.plan();
-    for family in ["gemm", "gemm Aᵀ", "gemm Bᵀ"] {
+    for (family, transposed) in [
+        ("gemm", (false, false)),
+        ("gemm_at", (true, false)),
+        ("gemm_bt", (false, true)),
+    ] {
         let expected: f64 = plan
             .ops
             .iter()
             .filter_map(|op| match op {
-                Op::Gemm(g) if g.family() == family => Some(2.0 * (g.m * g.k * g.n) as f64),
+                Op::Gemm(g) if (g.trans_a, g.trans_b) == transposed => {
+                    Some(2.0 * (g.m * g.k * g.n) as f64)
+                }
                 _ => None,
             })
             .sum();

@@ -10,8 +10,8 @@ use crate::plan::Plan;
 /// Time spent in one kernel family over a plan's run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpProfile {
-    /// The kernel (shader file stem); GEMMs as `gemm`, `gemm Aᵀ` or `gemm Bᵀ` by which operand
-    /// is stored transposed (the backward pass's products), as in the CPU's trace.
+    /// The kernel (shader file stem); GEMMs as `gemm`, `gemm_at` or `gemm_bt` by which operand
+    /// is stored transposed (the backward pass's products).
     pub family: &'static str,
     /// Dispatches of this kernel in the plan.
     pub dispatches: usize,

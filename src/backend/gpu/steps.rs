@@ -284,16 +284,23 @@ pub fn gemm_shape(step: &Step, plan: &Plan) -> Option<String> {
     }
 }
 
-/// The plan's family name of a GEMM step (`gemm`, `gemm Aᵀ`, `gemm Bᵀ`); None for the others.
+/// The profile's family of a GEMM step, in the kernels' style (one word per table cell):
+/// `gemm`, `gemm_at` (A stored transposed, the parameter gradients Aᵀ·dC) or `gemm_bt` (B
+/// stored transposed, the input gradients dC·Bᵀ); None for the other steps.
 pub fn gemm_family(step: &Step, plan: &Plan) -> Option<&'static str> {
-    match step {
-        Step::GemmSplit { g, .. } => Some(g.family()),
+    let g = match step {
+        Step::GemmSplit { g, .. } => g,
         Step::Op(i) => match &plan.ops[*i] {
-            Op::Gemm(g) => Some(g.family()),
-            _ => None,
+            Op::Gemm(g) => g,
+            _ => return None,
         },
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(match (g.trans_a, g.trans_b) {
+        (true, _) => "gemm_at",
+        (_, true) => "gemm_bt",
+        _ => "gemm",
+    })
 }
 
 /// Floating-point operations of a step: 2·m·k·n for GEMMs (split or not), else 0
