@@ -5,10 +5,10 @@
 // (tx, ty) owns rows ty + TY·i (i < RM) and the four columns 4·tx .. 4·tx + 3 of a (RM·TY)×(4·TX)
 // tile of C, accumulated in RM named vec4 registers (no arrays indexed at run time, which GPUs
 // keep in slow local memory). TX, TY and RM are pipeline constants: the host compiles one
-// pipeline per tile shape and picks the one that pads a GEMM's shape least
-// (src/backend/gpu/ops/gemm.rs; this model's GEMMs are tall and narrow, n from 5 to 144, and
-// its parameter gradients short and wide, m from 1 to 160: tiles of 144×48, 16×144 and
-// 144×16 cover 144 exactly). Both tiles fit in 16 KiB of workgroup memory, WebGPU's minimum.
+// pipeline per tile shape and picks one per GEMM (src/backend/gpu/ops/gemm.rs and
+// steps::gemm_split: tall products, n from 5 to 144 in this model, by n; parameter gradients
+// split along k, m and n from 1 to 160, by least padding: tiles of 144×48, 16×144 and 144×16
+// cover 144 exactly). Both tiles fit in 16 KiB of workgroup memory, WebGPU's minimum.
 // Workgroup z sums chunk z of k (the host splits long inner dimensions: steps::Split).
 // Layout: op(A) m×k, op(B) k×n, C m×n, all row-major, contiguous.
 // Bindings: 0 A (read), 1 B (read), 2 bias (read, length n; any buffer when unused),
@@ -30,6 +30,8 @@
 override TX: u32 = 16u;
 override TY: u32 = 16u;
 override RM: u32 = 8u;
+// Derived from the three above (WGSL makes them overrides because they depend on overrides);
+// the host never sets them: a workgroup size other than TX·TY would write other tiles' rows.
 override WG: u32 = TX * TY;
 // k per shared tile (steps::Split makes k chunks multiples of it).
 const KT: u32 = 16u;

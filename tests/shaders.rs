@@ -46,17 +46,30 @@ fn every_shader_validates_with_naga() {
             .validate(&module)
             .unwrap_or_else(|e| panic!("{name}.wgsl: {e:?}"));
         // Each pipeline's constants resolve every override (workgroup sizes and workgroup
-        // array lengths included) to a module that validates, as the device compiles it.
+        // array lengths included) to a module that validates, as the device compiles it, within
+        // WebGPU's minimum limits: 256 threads and 16 KiB of workgroup memory.
         for constants in kernel.shader().variants {
             let constants: naga::back::PipelineConstants =
                 constants.iter().map(|&(k, x)| (k.to_string(), x)).collect();
-            naga::back::pipeline_constants::process_overrides(
+            let (resolved, _) = naga::back::pipeline_constants::process_overrides(
                 &module,
                 &info,
                 Some((naga::ShaderStage::Compute, name)),
                 &constants,
             )
             .unwrap_or_else(|e| panic!("{name}.wgsl with {constants:?}: {e:?}"));
+            let ep = resolved.entry_points.iter().find(|ep| ep.name == name);
+            let threads: u32 = ep.map_or(0, |ep| ep.workgroup_size.iter().product());
+            let shared: u32 = resolved
+                .global_variables
+                .iter()
+                .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
+                .map(|(_, g)| resolved.types[g.ty].inner.size(resolved.to_ctx()))
+                .sum();
+            assert!(
+                (1..=256).contains(&threads) && shared <= 16_384,
+                "{name}.wgsl with {constants:?}: {threads} threads, {shared} bytes shared"
+            );
         }
         assert!(
             module.entry_points.iter().any(|ep| ep.name == name),

@@ -43,19 +43,7 @@ fn buffer_bytes(len: usize) -> u64 {
 /// The tile of C `(rows, columns)` each GEMM workgroup computes for an m×k×n product: the tile
 /// shape the backend picks for it (one pipeline per shape, `shaders/gemm.wgsl`).
 pub fn gemm_block(m: usize, k: usize, n: usize) -> (usize, usize) {
-    let g = crate::plan::GemmOp {
-        a: 0,
-        b: 0,
-        bias: None,
-        c: 0,
-        m,
-        k,
-        n,
-        accumulate: false,
-        trans_a: false,
-        trans_b: false,
-    };
-    ops::gemm::block(steps::gemm_split(&g).0)
+    ops::gemm::block(steps::gemm_split(m, k, n).0)
 }
 pub use profile::{OpProfile, Profile};
 

@@ -87,15 +87,18 @@ impl Gpu {
         for (i, (d, t)) in prep.dispatches.iter().zip(best).enumerate() {
             let family = d.family;
             log::debug!(
-                "dispatch {i}: {family} {}, workgroups {:?}, {:.4} ms, {:.3} GFLOP, {:.3} MB bound",
-                d.shape.as_deref().unwrap_or(""),
+                "dispatch {i}: {family}{}, workgroups {:?}, {:.4} ms, {:.3} GFLOP, {:.3} MB bound",
+                d.shape
+                    .as_ref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default(),
                 d.groups,
                 t * 1e3,
                 d.flops / 1e9,
                 d.bytes / 1e6
             );
-            let i = match ops.iter().position(|o| o.family == family) {
-                Some(i) => i,
+            let slot = match ops.iter().position(|o| o.family == family) {
+                Some(slot) => slot,
                 None => {
                     ops.push(OpProfile {
                         family,
@@ -107,7 +110,7 @@ impl Gpu {
                     ops.len() - 1
                 }
             };
-            let o = &mut ops[i];
+            let o = &mut ops[slot];
             o.dispatches += 1;
             o.seconds += t;
             o.flops += d.flops;

@@ -17,8 +17,8 @@ const R_MIN: usize = 64;
 const TILED_RUN: usize = 16;
 /// Workgroups a split GEMM aims for: several per multiprocessor on a large GPU.
 const GEMM_GROUPS: usize = 1024;
-/// Workgroups a split GEMM needs to take the tile fitted to its shape (fewer tiles, so fewer
-/// workgroups, than the tall products' tiles).
+/// Workgroups (tiles × k chunks) a GEMM with fewer tiles than this needs to take the tile
+/// fitted to its shape: its chunks, not its rows, supply the parallelism.
 const FITTED_GROUPS: usize = 128;
 /// Threads a split strided sum aims for.
 const REDUCE_THREADS: usize = 1 << 17;
@@ -103,8 +103,8 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
     let mut extra = Vec::new();
     for (i, op) in plan.ops.iter().enumerate() {
         match op {
-            Op::Gemm(g) if gemm_split(g).1.chunks > 1 => {
-                let (variant, split) = gemm_split(g);
+            Op::Gemm(g) if gemm_split(g.m, g.k, g.n).1.chunks > 1 => {
+                let (variant, split) = gemm_split(g.m, g.k, g.n);
                 let size = g.m * g.n;
                 let part = first_extra + extra.len();
                 extra.push(split.chunks * size);
@@ -209,24 +209,25 @@ fn push_reduce(r: &ReduceOp, steps: &mut Vec<Step>, extra: &mut Vec<usize>, firs
     }));
 }
 
-/// The tile variant of `g` and how its k is split over the tiles' workgroups. Tall products
-/// keep `gemm::tile`; where the k chunks alone give [`FITTED_GROUPS`] workgroups or more, the
-/// tile that fits m×n (`gemm::fitted`): on the H200 that halved the parameter gradients
-/// 144×65,536×144 and 9×65,536×144, whose 64×64 tiles computed mostly padding.
-pub fn gemm_split(g: &GemmOp) -> (usize, Split) {
+/// The tile variant of an m×k×n GEMM and how its k is split over the tiles' workgroups. Tall
+/// products keep `gemm::tile`. Products with fewer than [`FITTED_GROUPS`] tiles of the fitted
+/// shape (`gemm::fitted`) take it where their k chunks bring the workgroups (tiles × chunks) to
+/// at least that many: on the H200 that halved the parameter gradients 144×65,536×144 and
+/// 9×65,536×144, whose 64×64 tiles computed mostly padding.
+pub fn gemm_split(m: usize, k: usize, n: usize) -> (usize, Split) {
     let split = |variant: usize| {
-        let (gx, gy) = gemm::groups(variant, g.m, g.n);
+        let (gx, gy) = gemm::groups(variant, m, n);
         (
             gx * gy,
-            Split::new(g.k, K_CHUNK, K_MIN, gx * gy, GEMM_GROUPS, gemm::KT),
+            Split::new(k, K_CHUNK, K_MIN, gx * gy, GEMM_GROUPS, gemm::KT),
         )
     };
-    let fitted = gemm::fitted(g.m, g.n);
+    let fitted = gemm::fitted(m, n);
     let (tiles, s) = split(fitted);
-    if s.chunks > 1 && tiles * s.chunks >= FITTED_GROUPS {
+    if tiles < FITTED_GROUPS && tiles * s.chunks >= FITTED_GROUPS {
         return (fitted, s);
     }
-    let tall = gemm::tile(g.m, g.n);
+    let tall = gemm::tile(m, n);
     (tall, split(tall).1)
 }
 
@@ -269,33 +270,35 @@ fn sum_phases(op: usize, partials: BufId) -> [Step; 2] {
     })
 }
 
-/// A GEMM step's shape for the profile's trace: `m×k×n`, and its k chunks when split.
-pub fn gemm_shape(step: &Step, plan: &Plan) -> Option<String> {
+/// The GEMM a step runs, whole or split; None for the other steps.
+fn gemm_of<'a>(step: &'a Step, plan: &'a Plan) -> Option<&'a GemmOp> {
     match step {
-        Step::GemmSplit { g, split, .. } => Some(format!(
-            "{}×{}×{} in {} chunks of {}",
-            g.m, g.k, g.n, split.chunks, split.len
-        )),
+        Step::GemmSplit { g, .. } => Some(g),
         Step::Op(i) => match &plan.ops[*i] {
-            Op::Gemm(g) => Some(format!("{}×{}×{}", g.m, g.k, g.n)),
+            Op::Gemm(g) => Some(g),
             _ => None,
         },
         _ => None,
     }
 }
 
+/// A GEMM step's shape for the profile's trace: `m×k×n`, and its k chunks when split.
+pub fn gemm_shape(step: &Step, plan: &Plan) -> Option<String> {
+    let g = gemm_of(step, plan)?;
+    let shape = format!("{}×{}×{}", g.m, g.k, g.n);
+    Some(match step {
+        Step::GemmSplit { split, .. } => {
+            format!("{shape} in {} chunks of {}", split.chunks, split.len)
+        }
+        _ => shape,
+    })
+}
+
 /// The profile's family of a GEMM step, in the kernels' style (one word per table cell):
-/// `gemm`, `gemm_at` (A stored transposed, the parameter gradients Aᵀ·dC) or `gemm_bt` (B
-/// stored transposed, the input gradients dC·Bᵀ); None for the other steps.
+/// `gemm`, `gemm_at` (A stored transposed, B either way: the parameter gradients Aᵀ·dC) or
+/// `gemm_bt` (only B stored transposed: the input gradients dC·Bᵀ); None for the other steps.
 pub fn gemm_family(step: &Step, plan: &Plan) -> Option<&'static str> {
-    let g = match step {
-        Step::GemmSplit { g, .. } => g,
-        Step::Op(i) => match &plan.ops[*i] {
-            Op::Gemm(g) => g,
-            _ => return None,
-        },
-        _ => return None,
-    };
+    let g = gemm_of(step, plan)?;
     Some(match (g.trans_a, g.trans_b) {
         (true, _) => "gemm_at",
         (_, true) => "gemm_bt",
@@ -306,15 +309,7 @@ pub fn gemm_family(step: &Step, plan: &Plan) -> Option<&'static str> {
 /// Floating-point operations of a step: 2·m·k·n for GEMMs (split or not), else 0
 /// (the profile reports the other kernels in bytes moved).
 pub fn flops(step: &Step, plan: &Plan) -> f64 {
-    let gemm = |g: &GemmOp, k: usize| 2.0 * (g.m * k * g.n) as f64;
-    match step {
-        Step::GemmSplit { g, .. } => gemm(g, g.k),
-        Step::Op(i) => match &plan.ops[*i] {
-            Op::Gemm(g) => gemm(g, g.k),
-            _ => 0.0,
-        },
-        _ => 0.0,
-    }
+    gemm_of(step, plan).map_or(0.0, |g| 2.0 * (g.m * g.k * g.n) as f64)
 }
 
 #[cfg(test)]
@@ -379,8 +374,9 @@ mod tests {
         );
     }
 
-    /// Tall products keep the tall tiles; long parameter gradients whose k chunks fill the GPU
-    /// take the tile fitted to m×n; short ones keep the tall tiles' extra workgroups.
+    /// Tall products keep the tall tiles, split along k or not; long parameter gradients whose
+    /// k chunks fill the GPU take the tile fitted to m×n; short ones keep the tall tiles' extra
+    /// workgroups.
     #[test]
     fn split_gemms_take_fitted_tiles_when_their_chunks_fill_the_gpu() {
         use crate::backend::gpu::gemm_block;
@@ -393,6 +389,7 @@ mod tests {
             (144, 65_536, 5, (144, 16)),
             (144, 4_096, 144, (64, 64)),
             (16, 4_096, 45, (64, 64)),
+            (40_000, 1_024, 144, (128, 64)),
         ] {
             assert_eq!(gemm_block(m, k, n), block, "{m}×{k}×{n}");
         }
