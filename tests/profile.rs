@@ -34,12 +34,28 @@ fn profile_times_every_kernel_family_of_a_forward_plan() {
         assert_eq!(o.flops > 0.0, o.family.starts_with("gemm"), "{o:?}");
     }
     assert!(profile.ops.windows(2).all(|w| w[0].seconds >= w[1].seconds));
+    // The slowest dispatches: as many as kept, slowest first, none faster than any left out
+    // (their family's total covers them), GEMMs with their shapes.
+    let slowest = &profile.slowest;
+    let dispatches: usize = profile.ops.iter().map(|o| o.dispatches).sum();
+    assert_eq!(
+        slowest.len(),
+        dispatches.min(monomial_nfn::backend::gpu::SLOWEST)
+    );
+    assert!(slowest.windows(2).all(|w| w[0].seconds >= w[1].seconds));
+    for d in slowest {
+        let family = profile.ops.iter().find(|o| o.family == d.family).unwrap();
+        assert!(d.seconds > 0.0 && d.seconds <= family.seconds, "{d:?}");
+        assert_eq!(d.shape.is_some(), d.family.starts_with("gemm"), "{d:?}");
+    }
     let table = profile.table();
     eprintln!("{table}");
     assert!(
         table.contains("GFLOP/s") && table.contains("GB/s"),
         "{table}"
     );
+    let listed = table.split("slowest dispatches:\n").nth(1).unwrap_or("");
+    assert_eq!(listed.lines().count(), slowest.len(), "{table}");
     // Profiling leaves the plan usable: a normal run still gives finite outputs.
     let out = gpu.run(&plan, &inputs).unwrap();
     assert!(out[0].iter().all(|v| v.is_finite()));

@@ -45,7 +45,7 @@ fn buffer_bytes(len: usize) -> u64 {
 pub fn gemm_block(m: usize, k: usize, n: usize) -> (usize, usize) {
     ops::gemm::block(steps::gemm_split(m, k, n).0)
 }
-pub use profile::{OpProfile, Profile};
+pub use profile::{DispatchTime, OpProfile, Profile, SLOWEST};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};

@@ -23,17 +23,50 @@ pub struct OpProfile {
     pub bytes: f64,
 }
 
-/// A plan's time by kernel family, slowest first.
+/// One dispatch's time (`Profile::slowest`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DispatchTime {
+    /// Position in the plan's dispatches.
+    pub index: usize,
+    /// Kernel family, as in [`OpProfile::family`].
+    pub family: &'static str,
+    /// A GEMM's shape, `m×k×n` (and its k chunks when split); None for the other kernels.
+    pub shape: Option<String>,
+    /// Seconds per run (the fastest of the repetitions).
+    pub seconds: f64,
+    /// Floating-point operations (GEMMs only).
+    pub flops: f64,
+    /// Bytes of the storage buffers bound.
+    pub bytes: f64,
+}
+
+/// Dispatches [`Profile::slowest`] keeps.
+pub const SLOWEST: usize = 5;
+
+/// A plan's time by kernel family, slowest first, and its slowest dispatches.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
     /// How the time was taken.
     pub method: &'static str,
     /// Per kernel family.
     pub ops: Vec<OpProfile>,
+    /// The [`SLOWEST`] slowest dispatches, slowest first: where tuning pays (a GEMM shape its
+    /// tiles fit badly, a sum on too few workgroups).
+    pub slowest: Vec<DispatchTime>,
+}
+
+/// GFLOP/s where there are FLOPs (GEMMs), else GB/s of the bound buffers.
+fn rate(flops: f64, bytes: f64, seconds: f64) -> String {
+    if flops > 0.0 {
+        format!("{:.1} GFLOP/s", flops / seconds.max(1e-12) / 1e9)
+    } else {
+        format!("{:.1} GB/s", bytes / seconds.max(1e-12) / 1e9)
+    }
 }
 
 impl Profile {
-    /// A text table: family, dispatches, ms, share, GFLOP/s (GEMM) or GB/s (the others).
+    /// A text table: family, dispatches, ms, share, GFLOP/s (GEMM) or GB/s (the others); then
+    /// the slowest dispatches, one per line.
     pub fn table(&self) -> String {
         let total: f64 = self.ops.iter().map(|o| o.seconds).sum();
         let mut s = format!(
@@ -41,21 +74,31 @@ impl Profile {
             "kernel", "dispatches", "ms", "share", "rate"
         );
         for o in &self.ops {
-            let rate = if o.flops > 0.0 {
-                format!("{:.1} GFLOP/s", o.flops / o.seconds.max(1e-12) / 1e9)
-            } else {
-                format!("{:.1} GB/s", o.bytes / o.seconds.max(1e-12) / 1e9)
-            };
             s += &format!(
                 "{:<16} {:>10} {:>10.3} {:>6.1}% {:>12}\n",
                 o.family,
                 o.dispatches,
                 o.seconds * 1e3,
                 100.0 * o.seconds / total.max(1e-12),
-                rate
+                rate(o.flops, o.bytes, o.seconds)
             );
         }
-        s + &format!("total {:.3} ms ({})\n", total * 1e3, self.method)
+        s += &format!("total {:.3} ms ({})\n", total * 1e3, self.method);
+        s += "slowest dispatches:\n";
+        for d in &self.slowest {
+            s += &format!(
+                "  #{} {}{}: {:.4} ms, {}\n",
+                d.index,
+                d.family,
+                d.shape
+                    .as_ref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default(),
+                d.seconds * 1e3,
+                rate(d.flops, d.bytes, d.seconds)
+            );
+        }
+        s
     }
 }
 
@@ -84,6 +127,7 @@ impl Gpu {
             }
         }
         let mut ops: Vec<OpProfile> = Vec::new();
+        let mut each = Vec::with_capacity(n);
         for (i, (d, t)) in prep.dispatches.iter().zip(best).enumerate() {
             let family = d.family;
             log::debug!(
@@ -115,8 +159,18 @@ impl Gpu {
             o.seconds += t;
             o.flops += d.flops;
             o.bytes += d.bytes;
+            each.push(DispatchTime {
+                index: i,
+                family,
+                shape: d.shape.clone(),
+                seconds: t,
+                flops: d.flops,
+                bytes: d.bytes,
+            });
         }
         ops.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        each.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        each.truncate(SLOWEST);
         Ok(Profile {
             method: if timestamps {
                 "GPU timestamp queries, one compute pass per dispatch"
@@ -124,6 +178,7 @@ impl Gpu {
                 "host clock, one submission per dispatch (no timestamp queries on this adapter)"
             },
             ops,
+            slowest: each,
         })
     }
 
