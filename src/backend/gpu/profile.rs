@@ -40,6 +40,18 @@ pub struct DispatchTime {
     pub bytes: f64,
 }
 
+impl std::fmt::Display for DispatchTime {
+    /// `#index family[ shape]: ms, rate`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{} {}", self.index, self.family)?;
+        if let Some(shape) = &self.shape {
+            write!(f, " {shape}")?;
+        }
+        let rate = rate(self.flops, self.bytes, self.seconds);
+        write!(f, ": {:.4} ms, {rate}", self.seconds * 1e3)
+    }
+}
+
 /// Dispatches [`Profile::slowest`] keeps.
 pub const SLOWEST: usize = 5;
 
@@ -86,17 +98,7 @@ impl Profile {
         s += &format!("total {:.3} ms ({})\n", total * 1e3, self.method);
         s += "slowest dispatches:\n";
         for d in &self.slowest {
-            s += &format!(
-                "  #{} {}{}: {:.4} ms, {}\n",
-                d.index,
-                d.family,
-                d.shape
-                    .as_ref()
-                    .map(|s| format!(" {s}"))
-                    .unwrap_or_default(),
-                d.seconds * 1e3,
-                rate(d.flops, d.bytes, d.seconds)
-            );
+            s += &format!("  {d}\n");
         }
         s
     }
@@ -129,23 +131,20 @@ impl Gpu {
         let mut ops: Vec<OpProfile> = Vec::new();
         let mut each = Vec::with_capacity(n);
         for (i, (d, t)) in prep.dispatches.iter().zip(best).enumerate() {
-            let family = d.family;
-            log::debug!(
-                "dispatch {i}: {family}{}, workgroups {:?}, {:.4} ms, {:.3} GFLOP, {:.3} MB bound",
-                d.shape
-                    .as_ref()
-                    .map(|s| format!(" {s}"))
-                    .unwrap_or_default(),
-                d.groups,
-                t * 1e3,
-                d.flops / 1e9,
-                d.bytes / 1e6
-            );
-            let slot = match ops.iter().position(|o| o.family == family) {
+            let time = DispatchTime {
+                index: i,
+                family: d.family,
+                shape: d.shape.clone(),
+                seconds: t,
+                flops: d.flops,
+                bytes: d.bytes,
+            };
+            log::debug!("dispatch {time}, workgroups {:?}", d.groups);
+            let slot = match ops.iter().position(|o| o.family == d.family) {
                 Some(slot) => slot,
                 None => {
                     ops.push(OpProfile {
-                        family,
+                        family: d.family,
                         dispatches: 0,
                         seconds: 0.0,
                         flops: 0.0,
@@ -159,14 +158,7 @@ impl Gpu {
             o.seconds += t;
             o.flops += d.flops;
             o.bytes += d.bytes;
-            each.push(DispatchTime {
-                index: i,
-                family,
-                shape: d.shape.clone(),
-                seconds: t,
-                flops: d.flops,
-                bytes: d.bytes,
-            });
+            each.push(time);
         }
         ops.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
         each.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));

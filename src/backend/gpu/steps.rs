@@ -103,34 +103,7 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
     let mut extra = Vec::new();
     for (i, op) in plan.ops.iter().enumerate() {
         match op {
-            Op::Gemm(g) if gemm_split(g.m, g.k, g.n).1.chunks > 1 => {
-                let (variant, split) = gemm_split(g.m, g.k, g.n);
-                let size = g.m * g.n;
-                let part = first_extra + extra.len();
-                extra.push(split.chunks * size);
-                steps.push(Step::GemmSplit {
-                    g: g.clone(),
-                    split,
-                    variant,
-                    out: part,
-                });
-                let sum = ReduceOp::sum_rows(part, g.c, split.chunks, size, g.accumulate);
-                push_reduce(&sum, &mut steps, &mut extra, first_extra);
-                if let Some(bias) = g.bias {
-                    steps.push(whole(ReduceOp {
-                        x: bias,
-                        y: g.c,
-                        outer: g.m,
-                        mid: 1,
-                        inner: g.n,
-                        r: 1,
-                        x_strides: [0, 0, 0],
-                        y_strides: [g.n, 0],
-                        alpha: 1.0,
-                        accumulate: true,
-                    }));
-                }
-            }
+            Op::Gemm(g) => push_gemm(i, g, &mut steps, &mut extra, first_extra),
             Op::Reduce(r) => push_reduce(r, &mut steps, &mut extra, first_extra),
             Op::PoolGrad(g) => match g.affine_rows {
                 // Per-entry rows of ĝ ⊙ u into a partial buffer, then their sum over r.
@@ -178,6 +151,48 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
         }
     }
     (steps, extra)
+}
+
+/// The steps of the GEMM op at index `i`: whole, or split along k by [`gemm_split`] with its
+/// chunks' partial products into a new partial buffer, then their fixed-order sum into C and
+/// the bias added.
+fn push_gemm(
+    i: usize,
+    g: &GemmOp,
+    steps: &mut Vec<Step>,
+    extra: &mut Vec<usize>,
+    first_extra: usize,
+) {
+    let (variant, split) = gemm_split(g.m, g.k, g.n);
+    if split.chunks == 1 {
+        steps.push(Step::Op(i));
+        return;
+    }
+    let size = g.m * g.n;
+    let part = first_extra + extra.len();
+    extra.push(split.chunks * size);
+    steps.push(Step::GemmSplit {
+        g: g.clone(),
+        split,
+        variant,
+        out: part,
+    });
+    let sum = ReduceOp::sum_rows(part, g.c, split.chunks, size, g.accumulate);
+    push_reduce(&sum, steps, extra, first_extra);
+    if let Some(bias) = g.bias {
+        steps.push(whole(ReduceOp {
+            x: bias,
+            y: g.c,
+            outer: g.m,
+            mid: 1,
+            inner: g.n,
+            r: 1,
+            x_strides: [0, 0, 0],
+            y_strides: [g.n, 0],
+            alpha: 1.0,
+            accumulate: true,
+        }));
+    }
 }
 
 /// The steps of a strided sum: whole, or split by [`reduce_split`] with its chunks' partial
