@@ -100,11 +100,7 @@ fn training_over_the_binding_limit_accumulates_parts_to_the_one_pass_step() {
     );
     let (a, b) = (one.model().unwrap(), split.model().unwrap());
     let (pa, pb) = (common::flat_params(&a), common::flat_params(&b));
-    let scale = pa.iter().fold(0f64, |m, v| m.max(v.abs()));
-    let worst = pa
-        .iter()
-        .zip(&pb)
-        .fold(0f64, |m, (u, v)| m.max((u - v).abs()));
+    let (worst, scale) = common::worst_and_scale(&pa, &pb);
     assert!(
         worst <= 1e-5 * scale,
         "parameters differ by {worst} (scale {scale})"

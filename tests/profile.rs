@@ -62,7 +62,8 @@ fn profile_times_every_kernel_family_of_a_forward_plan() {
 }
 
 /// The training step's profile names its GEMMs by which operand is stored transposed (the
-/// backward's dA = dC·Bᵀ and dB = Aᵀ·dC), and each family's FLOPs are the plan's for that kind.
+/// backward's dA = dC·Bᵀ and dB = Aᵀ·dC), and each family's FLOPs are the plan's for that kind;
+/// the optimizer updates every parameter tensor in one dispatch.
 #[test]
 fn training_profile_splits_gemms_by_transposed_operand() {
     use monomial_nfn::plan::Op;
@@ -104,6 +105,16 @@ fn training_profile_splits_gemms_by_transposed_operand() {
         assert!(expected > 0.0 && got.dispatches > 0, "{got:?}");
         assert_eq!(got.flops, expected, "{family}");
     }
+    let tensors = plan
+        .ops
+        .iter()
+        .filter(|op| matches!(op, Op::Adam(_)))
+        .count();
+    let adam = train.ops.iter().find(|o| o.family == "adam").unwrap();
+    assert!(
+        tensors > 10 && adam.dispatches == 1,
+        "{tensors} tensors: {adam:?}"
+    );
 }
 
 /// `mnfn bench`'s yardstick: the hot GEMM of the CNN-Zoo Monomial-NFN is its middle layers'

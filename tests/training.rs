@@ -190,6 +190,50 @@ fn training_is_bitwise_deterministic_on_cpu_and_gpu() {
     }
 }
 
+/// Parameters after `steps` clipped-Adam steps (ε 1e-3, see
+/// `training_over_the_binding_limit_accumulates_parts_to_the_one_pass_step`) on `backend`.
+fn clipped_steps(backend: &dyn Backend, steps: usize) -> Vec<f64> {
+    let mut r = rng(9);
+    let model = small_model(&mut r);
+    let data = dataset(&model, 8, &mut r);
+    let config = AdamConfig {
+        lr: 1e-2,
+        eps: 1e-3,
+        clip_norm: Some(0.5),
+        weight_decay: 1e-2,
+        ..AdamConfig::default()
+    };
+    let mut t = Trainer::new(&model, backend, 8, LossKind::Bce, config).unwrap();
+    for _ in 0..steps {
+        t.step(&data).unwrap();
+    }
+    common::flat_params(&t.model().unwrap())
+}
+
+/// The GPU runs every parameter tensor's Adam update as one dispatch over shared buffers
+/// (`src/backend/gpu/arena.rs`); its steps give the CPU f64 reference's parameters, each
+/// tensor's at its own place.
+#[test]
+fn gpu_training_steps_match_cpu_f64() {
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let want = clipped_steps(&Cpu::<f64>::new(), 3);
+    let got = clipped_steps(&gpu, 3);
+    let start = common::flat_params(&small_model(&mut rng(9)));
+    let (worst, scale) = common::worst_and_scale(&want, &got);
+    assert!(
+        worst <= 1e-5 * scale,
+        "GPU parameters differ from CPU f64 by {worst} (scale {scale})"
+    );
+    let moved = want.iter().zip(&start).filter(|(u, v)| u != v).count();
+    assert!(
+        moved * 10 > 9 * want.len(),
+        "only {moved} of {} moved",
+        want.len()
+    );
+}
+
 /// The best loss of 400 Adam steps on 16 samples, and the worst of the last 100.
 fn overfit(backend: &dyn Backend) -> (f64, f64) {
     let mut r = rng(6);

@@ -151,6 +151,16 @@ pub fn monomial_on(
     .expect("valid model")
 }
 
+/// The largest |a − b| over two parameter lists and the largest |a|: their difference and the
+/// scale it is judged against.
+#[allow(dead_code)]
+pub fn worst_and_scale(a: &[f64], b: &[f64]) -> (f64, f64) {
+    assert_eq!(a.len(), b.len(), "parameter counts differ");
+    let scale = a.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let worst = a.iter().zip(b).fold(0f64, |m, (u, v)| m.max((u - v).abs()));
+    (worst, scale)
+}
+
 /// Every parameter value of a model, in order.
 #[allow(dead_code)]
 pub fn flat_params(m: &monomial_nfn::Model) -> Vec<f64> {

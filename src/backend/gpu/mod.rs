@@ -2,6 +2,7 @@
 //! run uploads the inputs, records every op into one compute pass of one encoder, submits once
 //! and reads the outputs back at the end (DESIGN §4).
 
+mod arena;
 mod context;
 mod kernels;
 mod ops;
@@ -50,6 +51,7 @@ pub use profile::{DispatchTime, OpProfile, Profile, SLOWEST};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::plan::{BufId, BufKind, Plan};
+use arena::Arena;
 use kernels::Kernels;
 use ops::Encoded;
 use readback::Read;
@@ -71,10 +73,68 @@ struct Dispatch {
     bytes: f64,
 }
 
+/// Where one buffer of a compiled plan lives: a device buffer, at a byte offset (members of
+/// the optimizer's arenas share one, `arena::Arena`).
+#[derive(Clone, Copy)]
+struct Slot {
+    buffer: usize,
+    offset: u64,
+    size: u64,
+}
+
+/// The device buffers of a compiled plan and, by buffer id (the plan's buffers, then the spare
+/// binding, the partial sums and the arenas), where each lives.
+#[derive(Default)]
+struct Memory {
+    buffers: Vec<wgpu::Buffer>,
+    slots: Vec<Slot>,
+}
+
+impl Memory {
+    /// Adds a whole device buffer as the next id.
+    fn push(&mut self, buffer: wgpu::Buffer) -> BufId {
+        self.slots.push(Slot {
+            buffer: self.buffers.len(),
+            offset: 0,
+            size: buffer.size(),
+        });
+        self.buffers.push(buffer);
+        self.slots.len() - 1
+    }
+
+    /// Buffer `id` as a binding.
+    fn binding(&self, id: BufId) -> wgpu::BufferBinding<'_> {
+        let s = self.slots[id];
+        wgpu::BufferBinding {
+            buffer: &self.buffers[s.buffer],
+            offset: s.offset,
+            size: std::num::NonZeroU64::new(s.size),
+        }
+    }
+
+    /// Queues `data` (as f32) for buffer `id`.
+    fn write(&self, queue: &wgpu::Queue, id: BufId, data: &[f64]) {
+        let s = self.slots[id];
+        let v = to_f32(data);
+        queue.write_buffer(&self.buffers[s.buffer], s.offset, bytemuck::cast_slice(&v));
+    }
+
+    /// A read of `len` values of buffer `id` through `staging`.
+    fn read<'a>(&'a self, id: BufId, staging: &'a wgpu::Buffer, len: usize) -> Read<'a> {
+        let s = self.slots[id];
+        Read {
+            from: &self.buffers[s.buffer],
+            offset: s.offset,
+            staging,
+            len,
+        }
+    }
+}
+
 /// A plan compiled for one device.
 struct Prepared {
     stateful: bool,
-    bufs: Vec<wgpu::Buffer>,
+    mem: Memory,
     dispatches: Vec<Dispatch>,
     staging: Vec<wgpu::Buffer>,
 }
@@ -148,13 +208,7 @@ impl Gpu {
     }
 
     /// Binds an encoded step: its storage buffers in order, then a new uniform buffer.
-    fn dispatch(
-        &self,
-        bufs: &[wgpu::Buffer],
-        e: Encoded,
-        step: &steps::Step,
-        plan: &Plan,
-    ) -> Dispatch {
+    fn dispatch(&self, mem: &Memory, e: Encoded, step: &steps::Step, plan: &Plan) -> Dispatch {
         let dev = &self.ctx.device;
         let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
@@ -167,7 +221,7 @@ impl Gpu {
             .enumerate()
             .map(|(i, &id)| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: bufs[id].as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(mem.binding(id)),
             })
             .collect();
         entries.push(wgpu::BindGroupEntry {
@@ -180,7 +234,7 @@ impl Gpu {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        let bytes = e.bindings.iter().map(|&id| bufs[id].size() as f64).sum();
+        let bytes = e.bindings.iter().map(|&id| mem.slots[id].size as f64).sum();
         Dispatch {
             pipeline,
             bind_group,
@@ -205,50 +259,88 @@ impl Gpu {
         let usage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
-        let mut bufs = Vec::with_capacity(plan.bufs.len());
-        for d in &plan.bufs {
-            let bytes = buffer_bytes(d.len);
-            bufs.push(match &d.kind {
-                BufKind::Param(v) => {
-                    let mut data = to_f32(v);
-                    data.resize(bytes as usize / 4, 0.0);
-                    dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: None,
-                        contents: bytemuck::cast_slice(&data),
-                        usage,
-                    })
-                }
-                _ => dev.create_buffer(&wgpu::BufferDescriptor {
-                    label: None,
-                    size: bytes,
-                    usage,
-                    mapped_at_creation: false,
-                }),
-            });
-        }
-        // A spare storage buffer for unused read-write bindings (writable bindings may not alias).
-        let spare = bufs.len();
-        bufs.push(dev.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("unused binding"),
-            size: 4,
-            usage,
-            mapped_at_creation: false,
-        }));
-        // Long GEMMs and sums run in chunks over extra partial-sum buffers (see `steps`).
-        let (steps, extra) = steps::split(plan, bufs.len());
-        for len in extra {
-            bufs.push(dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("partial sums"),
-                size: buffer_bytes(len),
+        let init = |data: Vec<f32>| {
+            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: bytemuck::cast_slice(&data),
+                usage,
+            })
+        };
+        let empty = |label: Option<&str>, bytes: u64| {
+            dev.create_buffer(&wgpu::BufferDescriptor {
+                label,
+                size: bytes,
                 usage,
                 mapped_at_creation: false,
-            }));
+            })
+        };
+        // The optimizer's parameters, gradients and moments in four arenas (device buffers 0 to
+        // 3), members bound at their offsets, when the plan's Adam ops can share a dispatch.
+        let align = self
+            .ctx
+            .device
+            .limits()
+            .min_storage_buffer_offset_alignment
+            .max(16)
+            / 4;
+        let arena = Arena::layout(plan, align as usize, max);
+        let mut mem = Memory::default();
+        let mut place = vec![None; plan.bufs.len()];
+        if let Some(a) = &arena {
+            let mut params = vec![0.0; a.len];
+            for &(id, role, at) in &a.members {
+                place[id] = Some((role, at));
+                if let (0, BufKind::Param(v)) = (role, &plan.bufs[id].kind) {
+                    params[at..at + v.len()].copy_from_slice(&to_f32(v));
+                }
+            }
+            mem.buffers.push(init(params));
+            for _ in 1..arena::ROLES {
+                mem.buffers
+                    .push(empty(Some("optimizer arena"), buffer_bytes(a.len)));
+            }
+        }
+        for (d, place) in plan.bufs.iter().zip(place) {
+            let bytes = buffer_bytes(d.len);
+            match (place, &d.kind) {
+                (Some((role, at)), _) => mem.slots.push(Slot {
+                    buffer: role,
+                    offset: 4 * at as u64,
+                    size: bytes,
+                }),
+                (None, BufKind::Param(v)) => {
+                    let mut data = to_f32(v);
+                    data.resize(bytes as usize / 4, 0.0);
+                    mem.push(init(data));
+                }
+                (None, _) => {
+                    mem.push(empty(None, bytes));
+                }
+            }
+        }
+        // A spare storage buffer for unused read-write bindings (writable bindings may not alias).
+        let spare = mem.push(empty(Some("unused binding"), 4));
+        // Long GEMMs and sums run in chunks over extra partial-sum buffers (see `steps`).
+        let (mut steps, extra) = steps::split(plan, mem.slots.len());
+        for len in extra {
+            mem.push(empty(Some("partial sums"), buffer_bytes(len)));
+        }
+        if let Some(a) = &arena {
+            let first = mem.slots.len();
+            for role in 0..arena::ROLES {
+                mem.slots.push(Slot {
+                    buffer: role,
+                    offset: 0,
+                    size: buffer_bytes(a.len),
+                });
+            }
+            steps = a.fuse(steps, first);
         }
         let dispatches = steps
             .iter()
             .map(|step| {
                 let e = ops::encode(step, plan, spare)?;
-                Ok(self.dispatch(&bufs, e, step, plan))
+                Ok(self.dispatch(&mem, e, step, plan))
             })
             .collect::<Result<Vec<_>>>()?;
         let staging = plan
@@ -258,7 +350,7 @@ impl Gpu {
             .collect();
         Ok(Prepared {
             stateful: plan.stateful,
-            bufs,
+            mem,
             dispatches,
             staging,
         })
@@ -269,10 +361,7 @@ impl Gpu {
         super::check_inputs(plan, inputs)?;
         let prep = self.prepared(plan)?;
         for (&id, data) in plan.inputs.iter().zip(inputs) {
-            let v = to_f32(data);
-            self.ctx
-                .queue
-                .write_buffer(&prep.bufs[id], 0, bytemuck::cast_slice(&v));
+            prep.mem.write(&self.ctx.queue, id, data);
         }
         Ok(prep)
     }
@@ -327,11 +416,7 @@ impl Backend for Gpu {
             .outputs
             .iter()
             .zip(&prep.staging)
-            .map(|(&id, staging)| Read {
-                from: &prep.bufs[id],
-                staging,
-                len: plan.bufs[id].len,
-            })
+            .map(|(&id, staging)| prep.mem.read(id, staging, plan.bufs[id].len))
             .collect();
         // Training steps read nothing: this returns while the GPU works.
         let outs = readback::submit_and_read(&self.ctx, enc, &reads);
@@ -364,11 +449,7 @@ impl Backend for Gpu {
             .iter()
             .zip(&lens)
             .zip(&staging)
-            .map(|((&id, &len), staging)| Read {
-                from: &prep.bufs[id],
-                staging,
-                len,
-            })
+            .map(|((&id, &len), staging)| prep.mem.read(id, staging, len))
             .collect();
         let enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("read"),
@@ -379,10 +460,7 @@ impl Backend for Gpu {
     fn write(&self, plan: &Plan, id: BufId, data: &[f64]) -> Result<()> {
         super::check_write(plan, id, data)?;
         let prep = self.prepared(plan)?;
-        let v = to_f32(data);
-        self.ctx
-            .queue
-            .write_buffer(&prep.bufs[id], 0, bytemuck::cast_slice(&v));
+        prep.mem.write(&self.ctx.queue, id, data);
         Ok(())
     }
 

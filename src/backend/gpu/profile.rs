@@ -211,6 +211,7 @@ impl Gpu {
         enc.resolve_query_set(&set, 0..count, &resolved, 0);
         let read = super::readback::Read {
             from: &resolved,
+            offset: 0,
             staging: &staging,
             len: (bytes / 4) as usize,
         };

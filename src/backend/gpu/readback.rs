@@ -5,9 +5,11 @@ use futures_intrusive::channel::shared::oneshot_channel;
 use super::GpuContext;
 use crate::error::{Error, Result};
 
-/// A buffer to read: copied into `staging` (from [`staging`]), of which `len` values are wanted.
+/// A buffer to read from byte `offset` on: copied into `staging` (from [`staging`]), of which
+/// `len` values are wanted.
 pub struct Read<'a> {
     pub from: &'a wgpu::Buffer,
+    pub offset: u64,
     pub staging: &'a wgpu::Buffer,
     pub len: usize,
 }
@@ -45,7 +47,7 @@ pub fn submit_and_read_bytes(
     reads: &[Read],
 ) -> Result<Vec<Vec<u8>>> {
     for r in reads {
-        enc.copy_buffer_to_buffer(r.from, 0, r.staging, 0, r.staging.size());
+        enc.copy_buffer_to_buffer(r.from, r.offset, r.staging, 0, r.staging.size());
     }
     ctx.queue.submit([enc.finish()]);
     if reads.is_empty() {

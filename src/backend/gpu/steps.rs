@@ -87,6 +87,13 @@ pub enum Step {
     PoolGrad { op: usize, rows: BufId },
     /// Phase 0 (per point) or 1 (per parameter) of a SIREN backward.
     SirenGrad { g: SirenGradOp, phase: u32 },
+    /// The Adam op at this index with its run's parameters, gradients and moments in the four
+    /// `arenas` of `len` elements each (`arena::Arena`): one dispatch for every tensor.
+    AdamGroup {
+        op: usize,
+        len: usize,
+        arenas: [BufId; 4],
+    },
     /// Phase 0 (partial sums over many workgroups, into `partials`) or 1 (their fixed-order
     /// sum) of the loss or sum-of-squares op at this index.
     Sum {

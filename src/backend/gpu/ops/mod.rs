@@ -2,7 +2,7 @@
 //! the shader source and the encode function that fills the uniform and sizes the grid.
 
 use crate::error::{Error, Result};
-use crate::plan::{BufId, Op, Plan};
+use crate::plan::{AdamOp, BufId, Op, Plan};
 
 use super::kernels::Kernel;
 use super::steps::Step;
@@ -186,6 +186,20 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
         } => gemm::encode_split(g, split, *variant, *out),
         Step::ReduceSplit { r, split } => reduce::encode(r, split),
         Step::SirenGrad { g, phase } => siren_grad::encode(g, *phase),
+        Step::AdamGroup { op, len, arenas } => match &plan.ops[*op] {
+            Op::Adam(a) => {
+                let [param, grad, m, v] = *arenas;
+                adam::encode(&AdamOp {
+                    param,
+                    grad,
+                    m,
+                    v,
+                    len: *len,
+                    ..a.clone()
+                })
+            }
+            _ => Err(Error::Spec(format!("op {op} is not an Adam op"))),
+        },
         Step::PoolGrad { op, rows } => match &plan.ops[*op] {
             Op::PoolGrad(g) => pool_grad::encode(g, spare, Some(*rows)),
             _ => Err(Error::Spec(format!("op {op} is not a pool gradient"))),
