@@ -14,9 +14,15 @@
 // Bindings: 0 A (read), 1 B (read), 2 bias (read, length n; any buffer when unused),
 // 3 C (read_write), 4 A and 5 B again as vec4 arrays (read; used when flags & 16, flags & 32:
 // the host sets them when the operand's contiguous dimension is a multiple of 4, so every
-// vec4 is 16-byte aligned and inside the tile's k range or matrix), 6 uniform GemmParams.
+// vec4 is 16-byte aligned and inside the tile's k range or matrix), 6 e_out (read_write) and
+// 7 e_in (read) of the elementwise epilogue (any buffers when unused), 8 uniform GemmParams.
+// Epilogue (src/backend/gpu/epilogue.rs: the activation or activation gradient that reads
+// this C next, folded in): flags & 64, e_out = act(C); flags & 128, e_out (+ e_out if flags &
+// 256) = C ⊙ act'(e_in), with act = p.act: the expressions of activation.wgsl and
+// activation_grad.wgsl, applied to the value stored in C.
 
-// The uniform GemmParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host.
+// The uniform GemmParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host,
+// with shaders/math.wgsl (activate, activation_derivative).
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -24,7 +30,9 @@
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(6) var<uniform> p: GemmParams;
+@group(0) @binding(6) var<storage, read_write> e_out: array<f32>;
+@group(0) @binding(7) var<storage, read> e_in: array<f32>;
+@group(0) @binding(8) var<uniform> p: GemmParams;
 
 // Threads along columns and rows, and rows per thread (1 to 9; tm = RM·TY a multiple of 4).
 override TX: u32 = 16u;
@@ -136,7 +144,8 @@ fn load_b(k0: u32, k_end: u32, tid: u32, tn: u32, col0: u32) {
     }
 }
 
-// Writes one value of C at (row, col) of chunk c_base: plus C (flags & 1), plus the bias.
+// Writes one value of C at (row, col) of chunk c_base: plus C (flags & 1), plus the bias; then
+// the epilogue's value.
 fn put(row: u32, col: u32, c_base: u32, v: f32) {
     if (col >= p.n) {
         return;
@@ -150,6 +159,17 @@ fn put(row: u32, col: u32, c_base: u32, v: f32) {
         x = x + bias[col];
     }
     c[at] = x;
+    if ((p.flags & 64u) != 0u) {
+        e_out[at] = activate(x, p.act);
+    }
+    if ((p.flags & 128u) != 0u) {
+        let v = x * activation_derivative(e_in[at], p.act);
+        if ((p.flags & 256u) != 0u) {
+            e_out[at] = e_out[at] + v;
+        } else {
+            e_out[at] = v;
+        }
+    }
 }
 
 // Writes a thread's four columns of one row.

@@ -22,3 +22,33 @@ fn tanh_abs(a: f32) -> f32 {
     }
     return 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
 }
+
+// act(v) by code (Activation::code: 0 ReLU, 1 tanh, 2 sin, 3 abs, else sigmoid); odd functions
+// on |v| with the sign restored, so sign flips commute bitwise (CPU twin:
+// src/backend/cpu/activation.rs).
+fn activate(v: f32, act: u32) -> f32 {
+    switch act {
+        case 0u: { return max(v, 0.0); }
+        case 1u: { return sign(v) * tanh_abs(abs(v)); }
+        case 2u: { return sign(v) * sin(reduce_angle(abs(v))); }
+        case 3u: { return abs(v); }
+        default: { return 1.0 / (1.0 + exp(-v)); }
+    }
+}
+
+// act'(v) by the same codes (CPU twin: src/backend/cpu/activation_grad.rs).
+fn activation_derivative(v: f32, act: u32) -> f32 {
+    switch act {
+        case 0u: { return select(0.0, 1.0, v > 0.0); }
+        case 1u: {
+            let t = tanh_abs(abs(v));
+            return 1.0 - t * t;
+        }
+        case 2u: { return cos(reduce_angle(abs(v))); }
+        case 3u: { return sign(v); }
+        default: {
+            let s = 1.0 / (1.0 + exp(-v));
+            return s * (1.0 - s);
+        }
+    }
+}

@@ -75,5 +75,13 @@ fn every_shader_validates_with_naga() {
             module.entry_points.iter().any(|ep| ep.name == name),
             "{name}.wgsl has an entry point named {name}"
         );
+        // WebGPU's minimum limit of storage buffers per shader stage (the GEMM's epilogue
+        // brings it to the limit).
+        let storage = module
+            .global_variables
+            .iter()
+            .filter(|(_, g)| matches!(g.space, naga::AddressSpace::Storage { .. }))
+            .count();
+        assert!(storage <= 8, "{name}.wgsl binds {storage} storage buffers");
     }
 }

@@ -4,6 +4,7 @@
 
 mod arena;
 mod context;
+mod epilogue;
 mod kernels;
 mod ops;
 mod profile;
@@ -336,6 +337,7 @@ impl Gpu {
             }
             steps = a.fuse(steps, first);
         }
+        let steps = epilogue::fold(steps, plan, |id| mem.slots[id].buffer);
         let dispatches = steps
             .iter()
             .map(|step| {

@@ -80,6 +80,9 @@ pub enum Step {
         variant: usize,
         out: BufId,
     },
+    /// The whole GEMM op at index `op`, then the activation or activation gradient `then`
+    /// that reads its output, in one dispatch (`epilogue::fold`).
+    GemmThen { op: usize, then: usize },
     /// A strided sum with its r terms split by `split`: chunk c writes y at c·outer·mid·inner.
     ReduceSplit { r: ReduceOp, split: Split },
     /// The affine pool gradient at this index, its per-entry ĝ ⊙ u rows into `rows` (a
@@ -296,7 +299,7 @@ fn sum_phases(op: usize, partials: BufId) -> [Step; 2] {
 fn gemm_of<'a>(step: &'a Step, plan: &'a Plan) -> Option<&'a GemmOp> {
     match step {
         Step::GemmSplit { g, .. } => Some(g),
-        Step::Op(i) => match &plan.ops[*i] {
+        Step::Op(i) | Step::GemmThen { op: i, .. } => match &plan.ops[*i] {
             Op::Gemm(g) => Some(g),
             _ => None,
         },

@@ -4,12 +4,13 @@ use super::{u32_of, Encoded, Shader, MAX_GROUPS};
 use crate::backend::gpu::kernels::Kernel;
 use crate::backend::gpu::steps::Split;
 use crate::error::{Error, Result};
-use crate::plan::{BufId, GemmOp};
+use crate::plan::{BufId, GemmOp, Op};
 
 uniform! {
     /// Flags: bit 0 accumulate, bit 1 bias, bit 2 transpose A, bit 3 transpose B, bit 4 load A
     /// as vec4 (its contiguous dimension is a multiple of 4), bit 5 load B as vec4 (stored k×n
-    /// with n a multiple of 4).
+    /// with n a multiple of 4); the epilogue: bit 6 activation, bit 7 activation gradient, bit 8
+    /// the gradient accumulates.
     GemmParams {
         m: u32,
         k: u32,
@@ -20,8 +21,9 @@ uniform! {
         /// afterwards (`steps::Split`), in one dispatch.
         k_chunk: u32,
         c_chunk: u32,
-        pad0: u32,
-        pad1: u32,
+        /// The epilogue's activation (`Activation::code`).
+        act: u32,
+        pad: u32,
     }
 }
 
@@ -42,7 +44,7 @@ pub const SHADER: Shader = Shader {
         &[("TX", 36.0), ("TY", 4.0), ("RM", 4.0)],
         &[("TX", 4.0), ("TY", 48.0), ("RM", 3.0)],
     ],
-    ..shader!("gemm", GemmParams)
+    ..shader!("gemm", GemmParams, math)
 };
 
 /// The value of the pipeline constant `name` (TX, TY or RM) in `variant`.
@@ -99,21 +101,44 @@ pub fn groups(variant: usize, m: usize, n: usize) -> (usize, usize) {
     (n.div_ceil(tn).max(1), m.div_ceil(tm).max(1))
 }
 
-/// A whole GEMM op, in one chunk, in the tall products' tiles.
-pub fn encode(g: &GemmOp) -> Result<Encoded> {
-    let p = params(g, g.accumulate, g.bias.is_some(), &Split::whole(g.k))?;
-    let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c, g.a, g.b];
+/// A whole GEMM op, in one chunk, in the tall products' tiles, with the activation or
+/// activation gradient `then` folded in (`epilogue`); `spare` is bound as the unused
+/// epilogue output.
+pub fn encode(g: &GemmOp, then: Option<&Op>, spare: BufId) -> Result<Encoded> {
+    let mut p = params(g, g.accumulate, g.bias.is_some(), &Split::whole(g.k))?;
+    let (flags, act, out, input) = match then {
+        None => (0, 0, spare, g.b),
+        Some(Op::Activation(a)) => (64, a.act.code(), a.y, g.b),
+        Some(Op::ActivationGrad(a)) => {
+            (128 | u32::from(a.accumulate) << 8, a.act.code(), a.dx, a.x)
+        }
+        Some(op) => {
+            return Err(Error::Spec(format!(
+                "a {} cannot follow a GEMM in its dispatch",
+                op.family()
+            )))
+        }
+    };
+    p.flags |= flags;
+    p.act = act;
+    let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c, g.a, g.b, out, input];
     gridded(g, p, bindings, tile(g.m, g.n), 1)
 }
 
 /// A GEMM with k split by `split`, in tiles of `variant`: chunk z's partial product written
 /// (not accumulated, no bias) at z·m·n of `out`.
-pub fn encode_split(g: &GemmOp, split: &Split, variant: usize, out: BufId) -> Result<Encoded> {
+pub fn encode_split(
+    g: &GemmOp,
+    split: &Split,
+    variant: usize,
+    out: BufId,
+    spare: BufId,
+) -> Result<Encoded> {
     let p = params(g, false, false, split)?;
     gridded(
         g,
         p,
-        vec![g.a, g.b, g.b, out, g.a, g.b],
+        vec![g.a, g.b, g.b, out, g.a, g.b, spare, g.b],
         variant,
         split.chunks,
     )
@@ -159,8 +184,8 @@ fn params(g: &GemmOp, accumulate: bool, bias: bool, split: &Split) -> Result<Gem
         flags,
         k_chunk: u32_of(split.len, "k")?,
         c_chunk: u32_of(if split.chunks > 1 { g.m * g.n } else { 0 }, "offset")?,
-        pad0: 0,
-        pad1: 0,
+        act: 0,
+        pad: 0,
     })
 }
 

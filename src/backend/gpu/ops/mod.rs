@@ -183,7 +183,11 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
             split,
             variant,
             out,
-        } => gemm::encode_split(g, split, *variant, *out),
+        } => gemm::encode_split(g, split, *variant, *out, spare),
+        Step::GemmThen { op, then } => match &plan.ops[*op] {
+            Op::Gemm(g) => gemm::encode(g, Some(&plan.ops[*then]), spare),
+            _ => Err(Error::Spec(format!("op {op} is not a GEMM"))),
+        },
         Step::ReduceSplit { r, split } => reduce::encode(r, split),
         Step::SirenGrad { g, phase } => siren_grad::encode(g, *phase),
         Step::AdamGroup { op, len, arenas } => match &plan.ops[*op] {
@@ -214,7 +218,7 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
             _ => Err(Error::Spec(format!("op {op} is not a two-phase sum"))),
         },
         Step::Op(i) => match &plan.ops[*i] {
-            Op::Gemm(g) => gemm::encode(g),
+            Op::Gemm(g) => gemm::encode(g, None, spare),
             Op::Activation(a) => activation::encode(a),
             Op::ActivationGrad(a) => activation_grad::encode(a),
             Op::Pool(q) => pool::encode(q),
