@@ -8,7 +8,8 @@
 // pipeline per tile shape and picks one per GEMM (src/backend/gpu/ops/gemm.rs and
 // steps::gemm_split: tall products, n from 5 to 144 in this model, by n; parameter gradients
 // split along k, m and n from 1 to 160, by least padding: tiles of 144×48, 16×144 and 144×16
-// cover 144 exactly). Both tiles fit in 16 KiB of workgroup memory, WebGPU's minimum.
+// cover 144 exactly), and the tall tiles again with each EPILOGUE (below). Both tiles fit in
+// 16 KiB of workgroup memory, WebGPU's minimum.
 // Workgroup z sums chunk z of k (the host splits long inner dimensions: steps::Split).
 // Layout: op(A) m×k, op(B) k×n, C m×n, all row-major, contiguous.
 // Bindings: 0 A (read), 1 B (read), 2 bias (read, length n; any buffer when unused),
@@ -17,9 +18,9 @@
 // vec4 is 16-byte aligned and inside the tile's k range or matrix), 6 e_out (read_write) and
 // 7 e_in (read) of the elementwise epilogue (any buffers when unused), 8 uniform GemmParams.
 // Epilogue (src/backend/gpu/epilogue.rs: the activation or activation gradient that reads
-// this C next, folded in): flags & 64, e_out = act(C); flags & 128, e_out (+ e_out if flags &
-// 256) = C ⊙ act'(e_in), with act = p.act: the expressions of activation.wgsl and
-// activation_grad.wgsl, applied to the value stored in C.
+// this C next, folded in), by the pipeline constant EPILOGUE: 1, e_out = act(C); 2, e_out
+// (+ e_out if flags & 64) = C ⊙ act'(e_in); with act = p.act: the expressions of
+// activation.wgsl and activation_grad.wgsl, applied to the value stored in C.
 
 // The uniform GemmParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host,
 // with shaders/math.wgsl (activate, activation_derivative).
@@ -38,6 +39,8 @@
 override TX: u32 = 16u;
 override TY: u32 = 16u;
 override RM: u32 = 8u;
+// 0 none, 1 activation, 2 activation gradient (a constant, so the other pipelines carry none).
+override EPILOGUE: u32 = 0u;
 // Derived from the three above (WGSL makes them overrides because they depend on overrides);
 // the host never sets them: a workgroup size other than TX·TY would write other tiles' rows.
 override WG: u32 = TX * TY;
@@ -159,12 +162,12 @@ fn put(row: u32, col: u32, c_base: u32, v: f32) {
         x = x + bias[col];
     }
     c[at] = x;
-    if ((p.flags & 64u) != 0u) {
+    if (EPILOGUE == 1u) {
         e_out[at] = activate(x, p.act);
     }
-    if ((p.flags & 128u) != 0u) {
+    if (EPILOGUE == 2u) {
         let v = x * activation_derivative(e_in[at], p.act);
-        if ((p.flags & 256u) != 0u) {
+        if ((p.flags & 64u) != 0u) {
             e_out[at] = e_out[at] + v;
         } else {
             e_out[at] = v;

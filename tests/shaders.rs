@@ -1,5 +1,7 @@
 //! Every WGSL file parses and validates with naga, with no GPU needed (DESIGN §7).
 
+mod common;
+
 use monomial_nfn::backend::gpu::Kernel;
 
 #[test]
@@ -84,4 +86,19 @@ fn every_shader_validates_with_naga() {
             .count();
         assert!(storage <= 8, "{name}.wgsl binds {storage} storage buffers");
     }
+}
+
+/// Every pipeline (each kernel's every variant, compiled on first use in normal runs) compiles
+/// on the GPU, the driver included.
+#[test]
+fn every_pipeline_compiles_on_the_gpu() {
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
+    };
+    let expected: usize = Kernel::ALL.iter().map(|k| k.shader().variants.len()).sum();
+    assert_eq!(gpu.compile_all().unwrap(), expected);
+    assert!(
+        expected > Kernel::ALL.len(),
+        "the GEMM has several pipelines"
+    );
 }

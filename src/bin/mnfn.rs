@@ -685,6 +685,10 @@ fn info() -> Res<ExitCode> {
                 "  adapter features                 {:?}",
                 ctx.adapter.features()
             );
+            match g.compile_all() {
+                Ok(n) => println!("  pipelines                        {n} compiled"),
+                Err(e) => println!("  pipelines                        {e}"),
+            }
         }
         Err(e) => println!("chosen: none ({e})"),
     }

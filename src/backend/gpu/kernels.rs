@@ -2,6 +2,7 @@
 //! device into [`Kernels`].
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use super::ops::{self, Shader};
 use crate::error::{Error, Result};
@@ -75,47 +76,63 @@ impl Kernel {
     }
 }
 
-/// Every kernel's compute pipelines on one device, one per variant of its shader.
+/// Every kernel's shader module on one device, validated when the device opens, and its
+/// compute pipelines, one per variant of its shader, compiled on first use (a run uses a few
+/// of the GEMM's fifteen).
 #[derive(Debug)]
 pub struct Kernels {
-    pipelines: HashMap<(Kernel, usize), wgpu::ComputePipeline>,
+    device: wgpu::Device,
+    modules: HashMap<Kernel, wgpu::ShaderModule>,
+    pipelines: Mutex<HashMap<(Kernel, usize), wgpu::ComputePipeline>>,
 }
 
 impl Kernels {
-    /// Compiles every shader inside an error scope, so a bad shader is an `Error`, not a panic.
+    /// Compiles every shader module inside an error scope, so a bad shader is an `Error`, not a
+    /// panic.
     pub fn new(device: &wgpu::Device) -> Result<Self> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let mut pipelines = HashMap::new();
-        for k in Kernel::ALL {
-            let shader: &Shader = k.shader();
-            let name = shader.name;
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(shader.source().into()),
-            });
-            for (variant, constants) in shader.variants.iter().enumerate() {
-                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(name),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some(name),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants,
-                        ..Default::default()
-                    },
-                    cache: None,
+        let modules = Kernel::ALL
+            .iter()
+            .map(|&k| {
+                let shader: &Shader = k.shader();
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(shader.name),
+                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
                 });
-                pipelines.insert((k, variant), pipeline);
-            }
-        }
+                (k, module)
+            })
+            .collect();
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Device(format!("shader compilation failed: {e}")));
         }
-        Ok(Kernels { pipelines })
+        Ok(Kernels {
+            device: device.clone(),
+            modules,
+            pipelines: Mutex::new(HashMap::new()),
+        })
     }
 
-    /// The pipeline of `kernel` compiled for its shader's `variant`.
-    pub fn get(&self, kernel: Kernel, variant: usize) -> &wgpu::ComputePipeline {
-        &self.pipelines[&(kernel, variant)]
+    /// The pipeline of `kernel` compiled for its shader's `variant`, compiled now if this is
+    /// its first use (errors surface in the caller's error scope: plan compilation).
+    pub fn get(&self, kernel: Kernel, variant: usize) -> wgpu::ComputePipeline {
+        let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        pipelines
+            .entry((kernel, variant))
+            .or_insert_with(|| {
+                let shader = kernel.shader();
+                self.device
+                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(shader.name),
+                        layout: None,
+                        module: &self.modules[&kernel],
+                        entry_point: Some(shader.name),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants: shader.variants[variant],
+                            ..Default::default()
+                        },
+                        cache: None,
+                    })
+            })
+            .clone()
     }
 }

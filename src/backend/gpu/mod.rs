@@ -208,6 +208,26 @@ impl Gpu {
         &self.ctx
     }
 
+    /// Compiles every pipeline of every kernel now (they are otherwise compiled on first use)
+    /// and returns how many there are; an error names the first the device refused.
+    pub fn compile_all(&self) -> Result<usize> {
+        let scope = self
+            .ctx
+            .device
+            .push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut count = 0;
+        for kernel in Kernel::ALL {
+            for variant in 0..kernel.shader().variants.len() {
+                self.kernels.get(kernel, variant);
+                count += 1;
+            }
+        }
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(Error::Device(format!("pipeline compilation failed: {e}"))),
+            None => Ok(count),
+        }
+    }
+
     /// Binds an encoded step: its storage buffers in order, then a new uniform buffer.
     fn dispatch(&self, mem: &Memory, e: Encoded, step: &steps::Step, plan: &Plan) -> Dispatch {
         let dev = &self.ctx.device;
@@ -229,7 +249,7 @@ impl Gpu {
             binding: e.bindings.len() as u32,
             resource: uniform.as_entire_binding(),
         });
-        let pipeline = self.kernels.get(e.kernel, e.variant).clone();
+        let pipeline = self.kernels.get(e.kernel, e.variant);
         let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),

@@ -9,8 +9,7 @@ use crate::plan::{BufId, GemmOp, Op};
 uniform! {
     /// Flags: bit 0 accumulate, bit 1 bias, bit 2 transpose A, bit 3 transpose B, bit 4 load A
     /// as vec4 (its contiguous dimension is a multiple of 4), bit 5 load B as vec4 (stored k×n
-    /// with n a multiple of 4); the epilogue: bit 6 activation, bit 7 activation gradient, bit 8
-    /// the gradient accumulates.
+    /// with n a multiple of 4), bit 6 the epilogue's activation gradient accumulates.
     GemmParams {
         m: u32,
         k: u32,
@@ -30,22 +29,48 @@ uniform! {
 /// k per shared tile: splits of k are multiples of it.
 pub const KT: usize = 16;
 
-/// The shader, compiled once per tile shape: TX threads along columns (four columns each) and
-/// TY along rows, each owning RM rows, so a workgroup covers a (RM·TY)×(4·TX) tile. The first
-/// four serve tall products (`tile`); the last three fit this model's parameter gradients
-/// (144×144, 9×144, 144×45, 144×5) with little or no padding (`fitted`).
+/// Tile shapes (TX threads along columns, four columns each, TY along rows, each owning RM
+/// rows: a (RM·TY)×(4·TX) tile per workgroup). The first four serve tall products (`tile`);
+/// the last three fit this model's parameter gradients (144×144, 9×144, 144×45, 144×5) with
+/// little or no padding (`fitted`).
+const TILES: usize = 7;
+
+/// Tall tiles also compiled with each epilogue (the GEMMs it folds into run whole, in them).
+const TALL: usize = 4;
+
+/// One pipeline's constants: a tile shape and the epilogue (0 none, 1 activation, 2 activation
+/// gradient).
+const fn shape(tx: f64, ty: f64, rm: f64, epilogue: f64) -> [(&'static str, f64); 4] {
+    [("TX", tx), ("TY", ty), ("RM", rm), ("EPILOGUE", epilogue)]
+}
+
+/// The shader, compiled once per tile shape, and the tall tiles again once per epilogue
+/// (`with_epilogue`): an override constant, so GEMMs without one run no epilogue code.
 pub const SHADER: Shader = Shader {
     variants: &[
-        &[("TX", 16.0), ("TY", 16.0), ("RM", 8.0)],
-        &[("TX", 16.0), ("TY", 16.0), ("RM", 4.0)],
-        &[("TX", 8.0), ("TY", 32.0), ("RM", 4.0)],
-        &[("TX", 4.0), ("TY", 64.0), ("RM", 2.0)],
-        &[("TX", 12.0), ("TY", 16.0), ("RM", 9.0)],
-        &[("TX", 36.0), ("TY", 4.0), ("RM", 4.0)],
-        &[("TX", 4.0), ("TY", 48.0), ("RM", 3.0)],
+        &shape(16.0, 16.0, 8.0, 0.0),
+        &shape(16.0, 16.0, 4.0, 0.0),
+        &shape(8.0, 32.0, 4.0, 0.0),
+        &shape(4.0, 64.0, 2.0, 0.0),
+        &shape(12.0, 16.0, 9.0, 0.0),
+        &shape(36.0, 4.0, 4.0, 0.0),
+        &shape(4.0, 48.0, 3.0, 0.0),
+        &shape(16.0, 16.0, 8.0, 1.0),
+        &shape(16.0, 16.0, 4.0, 1.0),
+        &shape(8.0, 32.0, 4.0, 1.0),
+        &shape(4.0, 64.0, 2.0, 1.0),
+        &shape(16.0, 16.0, 8.0, 2.0),
+        &shape(16.0, 16.0, 4.0, 2.0),
+        &shape(8.0, 32.0, 4.0, 2.0),
+        &shape(4.0, 64.0, 2.0, 2.0),
     ],
     ..shader!("gemm", GemmParams, math)
 };
+
+/// The pipeline of tall tile `variant` (< 4) with `epilogue` (1 activation, 2 gradient).
+fn with_epilogue(variant: usize, epilogue: usize) -> usize {
+    TILES + (epilogue - 1) * TALL + variant
+}
 
 /// The value of the pipeline constant `name` (TX, TY or RM) in `variant`.
 fn constant(variant: usize, name: &str) -> usize {
@@ -89,7 +114,7 @@ pub fn fitted(m: usize, n: usize) -> usize {
         let padded = m.max(1).next_multiple_of(tm) * n.max(1).next_multiple_of(tn);
         padded as f64 * (1.0 + 4.0 * (tm + tn) as f64 / (tm * tn) as f64)
     };
-    (0..SHADER.variants.len())
+    (0..TILES)
         .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
         .unwrap_or(0)
 }
@@ -106,11 +131,16 @@ pub fn groups(variant: usize, m: usize, n: usize) -> (usize, usize) {
 /// epilogue output.
 pub fn encode(g: &GemmOp, then: Option<&Op>, spare: BufId) -> Result<Encoded> {
     let mut p = params(g, g.accumulate, g.bias.is_some(), &Split::whole(g.k))?;
-    let (flags, act, out, input) = match then {
-        None => (0, 0, spare, g.b),
-        Some(Op::Activation(a)) => (64, a.act.code(), a.y, g.b),
+    let (epilogue, out, input) = match then {
+        None => (0, spare, g.b),
+        Some(Op::Activation(a)) => {
+            p.act = a.act.code();
+            (1, a.y, g.b)
+        }
         Some(Op::ActivationGrad(a)) => {
-            (128 | u32::from(a.accumulate) << 8, a.act.code(), a.dx, a.x)
+            p.act = a.act.code();
+            p.flags |= u32::from(a.accumulate) << 6;
+            (2, a.dx, a.x)
         }
         Some(op) => {
             return Err(Error::Spec(format!(
@@ -119,10 +149,13 @@ pub fn encode(g: &GemmOp, then: Option<&Op>, spare: BufId) -> Result<Encoded> {
             )))
         }
     };
-    p.flags |= flags;
-    p.act = act;
+    let tall = tile(g.m, g.n);
+    let variant = match epilogue {
+        0 => tall,
+        e => with_epilogue(tall, e),
+    };
     let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c, g.a, g.b, out, input];
-    gridded(g, p, bindings, tile(g.m, g.n), 1)
+    gridded(g, p, bindings, variant, 1)
 }
 
 /// A GEMM with k split by `split`, in tiles of `variant`: chunk z's partial product written
@@ -193,18 +226,29 @@ fn params(g: &GemmOp, accumulate: bool, bias: bool, split: &Split) -> Result<Gem
 mod tests {
     use super::*;
 
-    /// Every tile shape sets TX, TY and RM only (the shader derives the workgroup size and
-    /// shared array lengths from them), with RM within the shader's nine accumulators and rows
-    /// in whole vec4s (its vec4 loads of a transposed A). `tests/shaders.rs` checks each
-    /// pipeline's threads and workgroup memory against WebGPU's minimum limits.
+    /// Every pipeline sets TX, TY, RM and EPILOGUE only (the shader derives the workgroup size
+    /// and shared array lengths from them), with RM within the shader's nine accumulators and
+    /// rows in whole vec4s (its vec4 loads of a transposed A); each epilogue pipeline is its
+    /// tall tile's shape. `tests/shaders.rs` checks each pipeline's threads and workgroup
+    /// memory against WebGPU's minimum limits.
     #[test]
-    fn every_tile_shape_sets_its_three_constants_within_the_shaders_range() {
+    fn every_pipeline_sets_its_four_constants_within_the_shaders_range() {
         for (variant, v) in SHADER.variants.iter().enumerate() {
             let names: Vec<&str> = v.iter().map(|(k, _)| *k).collect();
-            assert_eq!(names, ["TX", "TY", "RM"], "{v:?}");
+            assert_eq!(names, ["TX", "TY", "RM", "EPILOGUE"], "{v:?}");
             let (tm, tn) = block(variant);
             assert!((1..=9).contains(&constant(variant, "RM")), "{v:?}");
             assert!(tm % 4 == 0 && tn > 0, "{v:?}");
+            if variant < TILES {
+                assert_eq!(constant(variant, "EPILOGUE"), 0, "{v:?}");
+            }
+        }
+        assert_eq!(SHADER.variants.len(), TILES + 2 * TALL);
+        for e in 1..=2 {
+            for v in 0..TALL {
+                let w = with_epilogue(v, e);
+                assert_eq!((block(w), constant(w, "EPILOGUE")), (block(v), e));
+            }
         }
     }
 
