@@ -13,10 +13,14 @@
 // l + lanes, …; max|x|, Σ|x|, Σ(x/m)² and uᵀh are fixed-order tree reductions over the
 // segment in workgroup memory (segment_reduce), so no thread loops over the whole vector.
 // Bindings: 0 x, 1 gamma, 2 dout (read), 3 dx, 4 per-entry gamma rows, 5 beta rows
-// (read_write), 6 uniform PoolParams.
+// (read_write), 6 e_out (read_write) and 7 e_in (read) of the epilogue (any buffers when
+// unused), 8 uniform PoolParams.
+// Epilogue (src/backend/gpu/epilogue.rs), when the pipeline constant EPILOGUE is 2: the
+// activation gradient that reads dx next, folded in: e_out (+ e_out if flags & 32) =
+// dx ⊙ act'(e_in), act = p.act, as activation_grad.wgsl computes it from the stored dx.
 
 // The uniform PoolParams is declared in Rust (src/backend/gpu/ops/) and prepended by the host,
-// with shaders/workgroup.wgsl (segment_reduce).
+// with shaders/workgroup.wgsl (segment_reduce) and shaders/math.wgsl (activation_derivative).
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> gamma: array<f32>;
@@ -24,7 +28,12 @@
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grows: array<f32>;
 @group(0) @binding(5) var<storage, read_write> brows: array<f32>;
-@group(0) @binding(6) var<uniform> p: PoolParams;
+@group(0) @binding(6) var<storage, read_write> e_out: array<f32>;
+@group(0) @binding(7) var<storage, read> e_in: array<f32>;
+@group(0) @binding(8) var<uniform> p: PoolParams;
+
+// 0 none, 2 activation gradient (a constant, so the other pipeline carries none).
+override EPILOGUE: u32 = 0u;
 
 // The output gradient for entry element i of batch b, position s (ĝ times R).
 fn out_grad(b: u32, s: u32, i: u32) -> f32 {
@@ -125,9 +134,16 @@ fn pool_grad(
             }
         }
         if ((p.flags & 16u) != 0u) {
-            dx[at + i] = dx[at + i] + d;
-        } else {
-            dx[at + i] = d;
+            d = dx[at + i] + d;
+        }
+        dx[at + i] = d;
+        if (EPILOGUE == 2u) {
+            let v = d * activation_derivative(e_in[at + i], p.act);
+            if ((p.flags & 32u) != 0u) {
+                e_out[at + i] = e_out[at + i] + v;
+            } else {
+                e_out[at + i] = v;
+            }
         }
     }
 }

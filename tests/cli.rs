@@ -174,7 +174,7 @@ fn bench_profile_prints_a_table_per_pass_and_kernel_family() {
         assert!(fraction.is_finite() && fraction > 0.0, "{row}");
     }
     // This model's activations all run in their GEMM's epilogue (src/backend/gpu/epilogue.rs),
-    // and two thirds of its activation gradients (the rest read pool gradients and the loss).
+    // and its activation gradients in their GEMM's or pool gradient's, but the loss's.
     let expected: [(&str, &[&str]); 2] = [
         ("forward", &["gemm", "pool"]),
         (

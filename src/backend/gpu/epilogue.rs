@@ -1,30 +1,60 @@
-//! Elementwise ops folded into the GEMM that writes their input: an activation y = act(C), or
-//! an activation gradient dx (+)= C ⊙ act'(x) with C the output's gradient, is computed by the
-//! GEMM's threads as they store C (`gemm.wgsl`'s epilogue), one dispatch and one pass over C
-//! fewer each (all 27 activations and 18 of the 27 activation gradients of a CNN-Zoo
-//! Monomial-NFN training step; DESIGN §4), with the separate kernels' expressions applied to the
-//! value C is stored with.
+//! Elementwise ops folded into the op that writes their input: an activation y = act(C) into
+//! the GEMM writing C, an activation gradient dx (+)= D ⊙ act'(x) into the GEMM or pool
+//! gradient writing D, computed by that op's threads as they store each value (the epilogues
+//! of `gemm.wgsl` and `pool_grad.wgsl`): one dispatch and one pass over the buffer fewer each
+//! (all 27 activations and 27 activation gradients of a CNN-Zoo Monomial-NFN training step
+//! but the one after the loss; DESIGN §4), with the separate kernels' expressions applied to
+//! the value stored.
 
 use super::steps::Step;
 use crate::plan::{BufId, Op, Plan};
 
-/// `steps` with each foldable activation (gradient) removed and the GEMM step before it turned
-/// into a [`Step::GemmThen`]. An op is folded into the plan's last op before it that writes its
-/// input when that op is a GEMM run whole (its step is `Step::Op`) writing exactly that input,
-/// with nothing folded into it yet; when no op between the two reads or writes the op's output
-/// or writes its other input (so moving the op back changes nothing another op sees); and when
-/// the joint dispatch binds no device buffer both read-only and read-write (wgpu refuses that),
-/// `home` giving each buffer's device buffer.
-pub fn fold(steps: Vec<Step>, plan: &Plan, home: impl Fn(BufId) -> usize) -> Vec<Step> {
-    let whole: Vec<bool> = {
-        let mut w = vec![false; plan.ops.len()];
-        for s in &steps {
-            if let Step::Op(i) = s {
-                w[*i] = true;
-            }
+/// What a dispatch of op `op` binds read-only and read-write, and the buffer and length it
+/// writes whole, for ops that take an epilogue: GEMMs and pool gradients.
+fn host(op: &Op) -> Option<(Vec<BufId>, Vec<BufId>, BufId, usize)> {
+    match op {
+        Op::Gemm(g) => Some((
+            [Some(g.a), Some(g.b), g.bias]
+                .into_iter()
+                .flatten()
+                .collect(),
+            vec![g.c],
+            g.c,
+            g.m * g.n,
+        )),
+        Op::PoolGrad(g) => {
+            let q = &g.fwd;
+            let mut rw = vec![g.dx];
+            rw.extend(g.affine_rows.iter().flat_map(|&(a, b)| [a, b]));
+            Some((
+                [Some(q.x), q.gamma, Some(g.dout)]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                rw,
+                g.dx,
+                q.batch * q.r * q.s * q.channels * q.f,
+            ))
         }
-        w
-    };
+        _ => None,
+    }
+}
+
+/// `steps` with each foldable activation (gradient) removed and folded into the step of the
+/// op before it ([`Step::Then`], or [`Step::PoolGrad`]'s `then`). An op is folded into the
+/// plan's last op before it that writes its input when that op is a GEMM run whole (not split
+/// along k; activation gradients also a pool gradient) writing exactly that input, with
+/// nothing folded into it yet; when no op between the two reads or writes the op's output or
+/// writes its other input (so moving the op back changes nothing another op sees); and when
+/// the joint dispatch binds no device buffer both read-only and read-write (wgpu refuses
+/// that), `home` giving each buffer's device buffer.
+pub fn fold(steps: Vec<Step>, plan: &Plan, home: impl Fn(BufId) -> usize) -> Vec<Step> {
+    let mut whole = vec![false; plan.ops.len()];
+    for s in &steps {
+        if let Step::Op(i) | Step::PoolGrad { op: i, .. } = s {
+            whole[*i] = true;
+        }
+    }
     let mut then = vec![None; plan.ops.len()];
     let mut folded = vec![false; plan.ops.len()];
     for (k, op) in plan.ops.iter().enumerate() {
@@ -39,17 +69,19 @@ pub fn fold(steps: Vec<Step>, plan: &Plan, home: impl Fn(BufId) -> usize) -> Vec
         else {
             continue;
         };
-        let Op::Gemm(g) = &plan.ops[j] else {
+        let Some((read_only, mut read_write, written, n)) = host(&plan.ops[j]) else {
             continue;
         };
-        if !whole[j] || then[j].is_some() || g.c != input || g.m * g.n != len {
+        let pool = matches!(plan.ops[j], Op::PoolGrad(_));
+        if !whole[j] || then[j].is_some() || written != input || n != len || pool && other.is_none()
+        {
             continue;
         }
-        let read_only = [Some(g.a), Some(g.b), g.bias, other];
+        read_write.push(out);
         let conflict = read_only
             .iter()
-            .flatten()
-            .any(|&r| [g.c, out].iter().any(|&w| home(r) == home(w)));
+            .chain(&other)
+            .any(|&r| read_write.iter().any(|&w| home(r) == home(w)));
         let untouched = plan.ops[j + 1..k].iter().all(|o| {
             let writes = o.writes_all();
             !writes.contains(&out)
@@ -66,8 +98,13 @@ pub fn fold(steps: Vec<Step>, plan: &Plan, home: impl Fn(BufId) -> usize) -> Vec
         .filter_map(|s| match s {
             Step::Op(i) if folded[i] => None,
             Step::Op(i) => Some(match then[i] {
-                Some(t) => Step::GemmThen { op: i, then: t },
+                Some(t) => Step::Then { op: i, then: t },
                 None => Step::Op(i),
+            }),
+            Step::PoolGrad { op, rows, .. } => Some(Step::PoolGrad {
+                op,
+                rows,
+                then: then[op],
             }),
             s => Some(s),
         })
@@ -106,7 +143,7 @@ mod tests {
             .iter()
             .map(|s| match s {
                 Step::Op(i) => format!("{i}"),
-                Step::GemmThen { op, then } => format!("{op}+{then}"),
+                Step::Then { op, then } => format!("{op}+{then}"),
                 _ => "other".into(),
             })
             .collect()
@@ -144,6 +181,74 @@ mod tests {
         let fused = fold(steps(&plan), &plan, |id| id);
         // GEMM 2 already carries activation 4, so the gradient reading its output stays apart.
         assert_eq!(shape(&fused), ["0", "1+3", "2+4", "5", "6", "7", "8"]);
+    }
+
+    /// Two pool pieces accumulate into one input gradient: the activation gradient after them
+    /// joins the second (affine, so its step is `Step::PoolGrad`); an activation cannot.
+    #[test]
+    fn an_activation_gradient_joins_the_last_pool_gradient_piece() {
+        let mut pb = PlanBuilder::new();
+        let (x, dout, xa) = (pb.input(2 * 3 * 4), pb.input(2 * 4 * 2), pb.input(24));
+        let (dx, out, gamma, beta) = (pb.scratch(24), pb.scratch(16), pb.input(4), pb.input(4));
+        let (grows, brows) = (pb.scratch(8), pb.scratch(8));
+        let piece = |offset, gamma, beta| crate::plan::PoolOp {
+            x,
+            out,
+            gamma,
+            beta,
+            batch: 2,
+            r: 3,
+            s: 1,
+            channels: 4,
+            f: 1,
+            norm: crate::plan::Norm::L2,
+            eps: 1e-12,
+            square: false,
+            width: 2,
+            offset,
+        };
+        for (k, affine) in [false, true].into_iter().enumerate() {
+            pb.push(Op::PoolGrad(crate::plan::PoolGradOp {
+                fwd: piece(k, affine.then_some(gamma), affine.then_some(beta)),
+                dout,
+                dx,
+                accumulate: k > 0,
+                affine_rows: affine.then_some((grows, brows)),
+            }));
+        }
+        let dxa = pb.scratch(24);
+        pb.push(Op::ActivationGrad(ActivationGradOp {
+            x: xa,
+            dy: dx,
+            dx: dxa,
+            act: Activation::Relu,
+            len: 24,
+            accumulate: false,
+        }));
+        let y = pb.activation(dx, Activation::Relu);
+        let plan = pb.finish(vec![dxa, y]);
+        let steps = vec![
+            Step::Op(0),
+            Step::PoolGrad {
+                op: 1,
+                rows: 99,
+                then: None,
+            },
+            Step::Op(2),
+            Step::Op(3),
+        ];
+        let fused = fold(steps, &plan, |id| id);
+        assert_eq!(fused.len(), 3, "{}", fused.len());
+        assert!(matches!(fused[0], Step::Op(0)));
+        assert!(matches!(
+            fused[1],
+            Step::PoolGrad {
+                op: 1,
+                rows: 99,
+                then: Some(2)
+            }
+        ));
+        assert!(matches!(fused[2], Step::Op(3)));
     }
 
     #[test]

@@ -80,14 +80,18 @@ pub enum Step {
         variant: usize,
         out: BufId,
     },
-    /// The whole GEMM op at index `op`, then the activation or activation gradient `then`
-    /// that reads its output, in one dispatch (`epilogue::fold`).
-    GemmThen { op: usize, then: usize },
+    /// The op at index `op` (a whole GEMM or a pool gradient), then the activation or
+    /// activation gradient `then` that reads its output, in one dispatch (`epilogue::fold`).
+    Then { op: usize, then: usize },
     /// A strided sum with its r terms split by `split`: chunk c writes y at c·outer·mid·inner.
     ReduceSplit { r: ReduceOp, split: Split },
     /// The affine pool gradient at this index, its per-entry ĝ ⊙ u rows into `rows` (a
-    /// strided sum over r follows).
-    PoolGrad { op: usize, rows: BufId },
+    /// strided sum over r follows), with the activation gradient `then` folded in, if any.
+    PoolGrad {
+        op: usize,
+        rows: BufId,
+        then: Option<usize>,
+    },
     /// Phase 0 (per point) or 1 (per parameter) of a SIREN backward.
     SirenGrad { g: SirenGradOp, phase: u32 },
     /// The Adam op at this index with its run's parameters, gradients and moments in the four
@@ -122,7 +126,11 @@ pub fn split(plan: &Plan, first_extra: usize) -> (Vec<Step>, Vec<usize>) {
                     let e = q.channels * q.f;
                     let rows = first_extra + extra.len();
                     extra.push(q.batch * q.r * q.s * e);
-                    steps.push(Step::PoolGrad { op: i, rows });
+                    steps.push(Step::PoolGrad {
+                        op: i,
+                        rows,
+                        then: None,
+                    });
                     let sum = ReduceOp {
                         x: rows,
                         y: gamma_rows,
@@ -299,7 +307,7 @@ fn sum_phases(op: usize, partials: BufId) -> [Step; 2] {
 fn gemm_of<'a>(step: &'a Step, plan: &'a Plan) -> Option<&'a GemmOp> {
     match step {
         Step::GemmSplit { g, .. } => Some(g),
-        Step::Op(i) | Step::GemmThen { op: i, .. } => match &plan.ops[*i] {
+        Step::Op(i) | Step::Then { op: i, .. } => match &plan.ops[*i] {
             Op::Gemm(g) => Some(g),
             _ => None,
         },

@@ -1,6 +1,6 @@
 //! `gemm.wgsl`: C (+)= op(A)·op(B) (+ bias), in output tiles shaped per GEMM.
 
-use super::{u32_of, Encoded, Shader, MAX_GROUPS};
+use super::{u32_of, Encoded, Epilogue, Shader, MAX_GROUPS};
 use crate::backend::gpu::kernels::Kernel;
 use crate::backend::gpu::steps::Split;
 use crate::error::{Error, Result};
@@ -131,30 +131,16 @@ pub fn groups(variant: usize, m: usize, n: usize) -> (usize, usize) {
 /// epilogue output.
 pub fn encode(g: &GemmOp, then: Option<&Op>, spare: BufId) -> Result<Encoded> {
     let mut p = params(g, g.accumulate, g.bias.is_some(), &Split::whole(g.k))?;
-    let (epilogue, out, input) = match then {
-        None => (0, spare, g.b),
-        Some(Op::Activation(a)) => {
-            p.act = a.act.code();
-            (1, a.y, g.b)
-        }
-        Some(Op::ActivationGrad(a)) => {
-            p.act = a.act.code();
-            p.flags |= u32::from(a.accumulate) << 6;
-            (2, a.dx, a.x)
-        }
-        Some(op) => {
-            return Err(Error::Spec(format!(
-                "a {} cannot follow a GEMM in its dispatch",
-                op.family()
-            )))
-        }
-    };
+    let e = Epilogue::of(then, spare, "GEMM")?;
+    p.act = e.act;
+    p.flags |= u32::from(e.accumulate) << 6;
     let tall = tile(g.m, g.n);
-    let variant = match epilogue {
+    let variant = match e.kind {
         0 => tall,
-        e => with_epilogue(tall, e),
+        kind => with_epilogue(tall, kind as usize),
     };
-    let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c, g.a, g.b, out, input];
+    let input = e.input.unwrap_or(g.b);
+    let bindings = vec![g.a, g.b, g.bias.unwrap_or(g.b), g.c, g.a, g.b, e.out, input];
     gridded(g, p, bindings, variant, 1)
 }
 

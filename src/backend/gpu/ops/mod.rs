@@ -58,14 +58,14 @@ macro_rules! shader {
             variants: &[&[]],
         }
     };
-    // With a prelude of shared functions: `shaders/math.wgsl` or `shaders/workgroup.wgsl`.
-    ($name:literal, $uniform:ty, $prelude:ident) => {
+    // With preludes of shared functions: `shaders/math.wgsl`, `shaders/workgroup.wgsl`.
+    ($name:literal, $uniform:ty, $($prelude:ident),+) => {
         super::Shader {
-            prelude: include_str!(concat!(
+            prelude: concat!($(include_str!(concat!(
                 "../../../../shaders/",
                 stringify!($prelude),
                 ".wgsl"
-            )),
+            ))),+),
             ..shader!($name, $uniform)
         }
     };
@@ -94,8 +94,8 @@ pub struct Shader {
     pub body: &'static str,
     /// Layout of the uniform struct, declared in Rust.
     pub uniform: UniformLayout,
-    /// Shared WGSL placed between the uniform struct and the file (`shaders/math.wgsl` or
-    /// `shaders/workgroup.wgsl`), or empty.
+    /// Shared WGSL placed between the uniform struct and the file (`shaders/math.wgsl`,
+    /// `shaders/workgroup.wgsl` or both), or empty.
     pub prelude: &'static str,
     /// One pipeline per entry, compiled with these values of the file's `override` constants
     /// (`Encoded::variant` picks one); a single empty set for shaders without any.
@@ -184,10 +184,14 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
             variant,
             out,
         } => gemm::encode_split(g, split, *variant, *out, spare),
-        Step::GemmThen { op, then } => match &plan.ops[*op] {
-            Op::Gemm(g) => gemm::encode(g, Some(&plan.ops[*then]), spare),
-            _ => Err(Error::Spec(format!("op {op} is not a GEMM"))),
-        },
+        Step::Then { op, then } => {
+            let then = Some(&plan.ops[*then]);
+            match &plan.ops[*op] {
+                Op::Gemm(g) => gemm::encode(g, then, spare),
+                Op::PoolGrad(g) => pool_grad::encode(g, spare, None, then),
+                _ => Err(Error::Spec(format!("op {op} takes no epilogue"))),
+            }
+        }
         Step::ReduceSplit { r, split } => reduce::encode(r, split),
         Step::SirenGrad { g, phase } => siren_grad::encode(g, *phase),
         Step::AdamGroup { op, len, arenas } => match &plan.ops[*op] {
@@ -204,8 +208,8 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
             }
             _ => Err(Error::Spec(format!("op {op} is not an Adam op"))),
         },
-        Step::PoolGrad { op, rows } => match &plan.ops[*op] {
-            Op::PoolGrad(g) => pool_grad::encode(g, spare, Some(*rows)),
+        Step::PoolGrad { op, rows, then } => match &plan.ops[*op] {
+            Op::PoolGrad(g) => pool_grad::encode(g, spare, Some(*rows), then.map(|t| &plan.ops[t])),
             _ => Err(Error::Spec(format!("op {op} is not a pool gradient"))),
         },
         Step::Sum {
@@ -222,7 +226,7 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
             Op::Activation(a) => activation::encode(a),
             Op::ActivationGrad(a) => activation_grad::encode(a),
             Op::Pool(q) => pool::encode(q),
-            Op::PoolGrad(g) => pool_grad::encode(g, spare, None),
+            Op::PoolGrad(g) => pool_grad::encode(g, spare, None, None),
             Op::Adam(a) => adam::encode(a),
             Op::Stat(q) => stat::encode(q),
             Op::Siren(s) => siren::encode(s),
@@ -231,6 +235,57 @@ pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
                 format!("op {i} reached dispatch without its steps"),
             )),
         },
+    }
+}
+
+/// The elementwise op folded into a GEMM's or pool gradient's dispatch (`epilogue::fold`), as
+/// the host kernel's epilogue takes it.
+pub struct Epilogue {
+    /// The pipeline constant EPILOGUE: 0 none, 1 activation, 2 activation gradient.
+    pub kind: u32,
+    /// `Activation::code` of its function.
+    pub act: u32,
+    /// The gradient adds to its output.
+    pub accumulate: bool,
+    /// Bound as `e_out`: its output, or `spare`.
+    pub out: BufId,
+    /// Bound as `e_in`: the activation gradient's forward input, if any.
+    pub input: Option<BufId>,
+}
+
+impl Epilogue {
+    /// The epilogue of `then` (none when None), with `spare` as the unused output; `host`
+    /// names the kernel for the error an op it cannot take gives.
+    fn of(then: Option<&Op>, spare: BufId, host: &str) -> Result<Self> {
+        let none = Epilogue {
+            kind: 0,
+            act: 0,
+            accumulate: false,
+            out: spare,
+            input: None,
+        };
+        Ok(match then {
+            None => none,
+            Some(Op::Activation(a)) => Epilogue {
+                kind: 1,
+                act: a.act.code(),
+                out: a.y,
+                ..none
+            },
+            Some(Op::ActivationGrad(a)) => Epilogue {
+                kind: 2,
+                act: a.act.code(),
+                accumulate: a.accumulate,
+                out: a.dx,
+                input: Some(a.x),
+            },
+            Some(op) => {
+                return Err(Error::Spec(format!(
+                    "a {} cannot follow a {host} in its dispatch",
+                    op.family()
+                )))
+            }
+        })
     }
 }
 

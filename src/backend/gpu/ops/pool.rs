@@ -22,8 +22,9 @@ uniform! {
         lanes: u32,
         /// ε of the norm clamp, as f32 bits.
         eps_bits: u32,
-        pad1: u32,
-        pad2: u32,
+        /// The activation of `pool_grad.wgsl`'s epilogue (`Activation::code`).
+        act: u32,
+        pad: u32,
     }
 }
 
@@ -61,7 +62,7 @@ pub(super) fn params(q: &PoolOp, flags: u32, lanes: u32) -> Result<PoolParams> {
         flags,
         lanes,
         eps_bits: (q.eps as f32).to_bits(),
-        pad1: 0,
-        pad2: 0,
+        act: 0,
+        pad: 0,
     })
 }
