@@ -6,6 +6,7 @@ mod arena;
 mod context;
 mod epilogue;
 mod kernels;
+mod memory;
 mod ops;
 mod profile;
 mod readback;
@@ -51,9 +52,10 @@ pub use profile::{DispatchTime, OpProfile, Profile, SLOWEST};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::plan::{BufId, BufKind, Plan};
+use crate::plan::{BufId, Plan};
 use arena::Arena;
 use kernels::Kernels;
+use memory::Memory;
 use ops::Encoded;
 use readback::Read;
 
@@ -72,64 +74,6 @@ struct Dispatch {
     /// Floating-point operations (GEMMs) and bytes of the bound storage buffers.
     flops: f64,
     bytes: f64,
-}
-
-/// Where one buffer of a compiled plan lives: a device buffer, at a byte offset (members of
-/// the optimizer's arenas share one, `arena::Arena`).
-#[derive(Clone, Copy)]
-struct Slot {
-    buffer: usize,
-    offset: u64,
-    size: u64,
-}
-
-/// The device buffers of a compiled plan and, by buffer id (the plan's buffers, then the spare
-/// binding, the partial sums and the arenas), where each lives.
-#[derive(Default)]
-struct Memory {
-    buffers: Vec<wgpu::Buffer>,
-    slots: Vec<Slot>,
-}
-
-impl Memory {
-    /// Adds a whole device buffer as the next id.
-    fn push(&mut self, buffer: wgpu::Buffer) -> BufId {
-        self.slots.push(Slot {
-            buffer: self.buffers.len(),
-            offset: 0,
-            size: buffer.size(),
-        });
-        self.buffers.push(buffer);
-        self.slots.len() - 1
-    }
-
-    /// Buffer `id` as a binding.
-    fn binding(&self, id: BufId) -> wgpu::BufferBinding<'_> {
-        let s = self.slots[id];
-        wgpu::BufferBinding {
-            buffer: &self.buffers[s.buffer],
-            offset: s.offset,
-            size: std::num::NonZeroU64::new(s.size),
-        }
-    }
-
-    /// Queues `data` (as f32) for buffer `id`.
-    fn write(&self, queue: &wgpu::Queue, id: BufId, data: &[f64]) {
-        let s = self.slots[id];
-        let v = to_f32(data);
-        queue.write_buffer(&self.buffers[s.buffer], s.offset, bytemuck::cast_slice(&v));
-    }
-
-    /// A read of `len` values of buffer `id` through `staging`.
-    fn read<'a>(&'a self, id: BufId, staging: &'a wgpu::Buffer, len: usize) -> Read<'a> {
-        let s = self.slots[id];
-        Read {
-            from: &self.buffers[s.buffer],
-            offset: s.offset,
-            staging,
-            len,
-        }
-    }
 }
 
 /// A plan compiled for one device.
@@ -255,7 +199,7 @@ impl Gpu {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        let bytes = e.bindings.iter().map(|&id| mem.slots[id].size as f64).sum();
+        let bytes = e.bindings.iter().map(|&id| mem.size(id) as f64).sum();
         Dispatch {
             pipeline,
             bind_group,
@@ -277,26 +221,8 @@ impl Gpu {
                  split): use a smaller batch or model"
             )));
         }
-        let usage = wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC;
-        let init = |data: Vec<f32>| {
-            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents: bytemuck::cast_slice(&data),
-                usage,
-            })
-        };
-        let empty = |label: Option<&str>, bytes: u64| {
-            dev.create_buffer(&wgpu::BufferDescriptor {
-                label,
-                size: bytes,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
-        // The optimizer's parameters, gradients and moments in four arenas (device buffers 0 to
-        // 3), members bound at their offsets, when the plan's Adam ops can share a dispatch.
+        // The optimizer's parameters, gradients and moments in four arenas, members bound at
+        // their offsets, when the plan's Adam ops can share a dispatch.
         let align = self
             .ctx
             .device
@@ -305,59 +231,18 @@ impl Gpu {
             .max(16)
             / 4;
         let arena = Arena::layout(plan, align as usize, max);
-        let mut mem = Memory::default();
-        let mut place = vec![None; plan.bufs.len()];
-        if let Some(a) = &arena {
-            let mut params = vec![0.0; a.len];
-            for &(id, role, at) in &a.members {
-                place[id] = Some((role, at));
-                if let (0, BufKind::Param(v)) = (role, &plan.bufs[id].kind) {
-                    params[at..at + v.len()].copy_from_slice(&to_f32(v));
-                }
-            }
-            mem.buffers.push(init(params));
-            for _ in 1..arena::ROLES {
-                mem.buffers
-                    .push(empty(Some("optimizer arena"), buffer_bytes(a.len)));
-            }
-        }
-        for (d, place) in plan.bufs.iter().zip(place) {
-            let bytes = buffer_bytes(d.len);
-            match (place, &d.kind) {
-                (Some((role, at)), _) => mem.slots.push(Slot {
-                    buffer: role,
-                    offset: 4 * at as u64,
-                    size: bytes,
-                }),
-                (None, BufKind::Param(v)) => {
-                    let mut data = to_f32(v);
-                    data.resize(bytes as usize / 4, 0.0);
-                    mem.push(init(data));
-                }
-                (None, _) => {
-                    mem.push(empty(None, bytes));
-                }
-            }
-        }
+        let mut mem = Memory::allocate(dev, plan, arena.as_ref());
         // A spare storage buffer for unused read-write bindings (writable bindings may not alias).
-        let spare = mem.push(empty(Some("unused binding"), 4));
+        let spare = mem.scratch("unused binding", 1);
         // Long GEMMs and sums run in chunks over extra partial-sum buffers (see `steps`).
-        let (mut steps, extra) = steps::split(plan, mem.slots.len());
+        let (mut steps, extra) = steps::split(plan, mem.len());
         for len in extra {
-            mem.push(empty(Some("partial sums"), buffer_bytes(len)));
+            mem.scratch("partial sums", len);
         }
         if let Some(a) = &arena {
-            let first = mem.slots.len();
-            for role in 0..arena::ROLES {
-                mem.slots.push(Slot {
-                    buffer: role,
-                    offset: 0,
-                    size: buffer_bytes(a.len),
-                });
-            }
-            steps = a.fuse(steps, first);
+            steps = a.fuse(steps, mem.arenas(a));
         }
-        let steps = epilogue::fold(steps, plan, |id| mem.slots[id].buffer);
+        let steps = epilogue::fold(steps, plan, |id| mem.home(id));
         let dispatches = steps
             .iter()
             .map(|step| {
