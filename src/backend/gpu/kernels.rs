@@ -1,5 +1,5 @@
-//! The compute kernels, one per WGSL file (DESIGN §4): named by [`Kernel`], compiled once per
-//! device into [`Kernels`].
+//! The compute kernels, one per WGSL file (DESIGN §4): named by [`Kernel`], their modules and
+//! pipelines kept per device in [`Kernels`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -118,21 +118,25 @@ impl Kernels {
         let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
         pipelines
             .entry((kernel, variant))
-            .or_insert_with(|| {
-                let shader = kernel.shader();
-                self.device
-                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(shader.name),
-                        layout: None,
-                        module: &self.modules[&kernel],
-                        entry_point: Some(shader.name),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants: shader.variants[variant],
-                            ..Default::default()
-                        },
-                        cache: None,
-                    })
-            })
+            .or_insert_with(|| self.compile(kernel, variant))
             .clone()
+    }
+
+    /// A new pipeline of `kernel` for its shader's `variant`, not cached (so a check compiles
+    /// each, even one that failed before).
+    pub fn compile(&self, kernel: Kernel, variant: usize) -> wgpu::ComputePipeline {
+        let shader = kernel.shader();
+        self.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(shader.name),
+                layout: None,
+                module: &self.modules[&kernel],
+                entry_point: Some(shader.name),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: shader.variants[variant],
+                    ..Default::default()
+                },
+                cache: None,
+            })
     }
 }

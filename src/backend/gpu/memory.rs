@@ -31,9 +31,8 @@ const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC);
 
 impl Memory {
-    /// The plan's buffers, parameters filled: arena members at their offsets in the four
-    /// arenas (device buffers 0 to 3), every other buffer its own (zeroed, as wgpu creates
-    /// them, unless a parameter).
+    /// The plan's buffers, parameters filled and the rest zeroed: arena members at their
+    /// offsets in the four arenas (device buffers 0 to 3), every other buffer its own.
     pub fn allocate(device: &wgpu::Device, plan: &Plan, arena: Option<&Arena>) -> Self {
         let mut mem = Memory {
             device: device.clone(),
@@ -42,17 +41,16 @@ impl Memory {
         };
         let mut place = vec![None; plan.bufs.len()];
         if let Some(a) = arena {
-            let mut params = vec![0.0; a.len];
+            let mut values = vec![vec![0.0; a.len]; arena::ROLES];
             for &(id, role, at) in &a.members {
                 place[id] = Some((role, at));
-                if let (0, BufKind::Param(v)) = (role, &plan.bufs[id].kind) {
-                    params[at..at + v.len()].copy_from_slice(&to_f32(v));
+                if let BufKind::Param(v) = &plan.bufs[id].kind {
+                    values[role][at..at + v.len()].copy_from_slice(&to_f32(v));
                 }
             }
-            mem.buffers.push(mem.filled(params));
-            for _ in 1..arena::ROLES {
-                let moments = mem.empty("optimizer arena", a.len);
-                mem.buffers.push(moments);
+            for v in values {
+                let buffer = mem.filled(v);
+                mem.buffers.push(buffer);
             }
         }
         for (d, place) in plan.bufs.iter().zip(place) {

@@ -162,7 +162,7 @@ impl Gpu {
         let mut count = 0;
         for kernel in Kernel::ALL {
             for variant in 0..kernel.shader().variants.len() {
-                self.kernels.get(kernel, variant);
+                self.kernels.compile(kernel, variant);
                 count += 1;
             }
         }
@@ -232,7 +232,7 @@ impl Gpu {
             / 4;
         let arena = Arena::layout(plan, align as usize, max);
         let mut mem = Memory::allocate(dev, plan, arena.as_ref());
-        // A spare storage buffer for unused read-write bindings (writable bindings may not alias).
+        // A spare storage buffer for unused read-write bindings (see `ops::encode`).
         let spare = mem.scratch("unused binding", 1);
         // Long GEMMs and sums run in chunks over extra partial-sum buffers (see `steps`).
         let (mut steps, extra) = steps::split(plan, mem.len());

@@ -72,7 +72,7 @@ fn with_epilogue(variant: usize, epilogue: usize) -> usize {
     TILES + (epilogue - 1) * TALL + variant
 }
 
-/// The value of the pipeline constant `name` (TX, TY or RM) in `variant`.
+/// The value of the pipeline constant `name` (TX, TY, RM or EPILOGUE) in `variant`.
 fn constant(variant: usize, name: &str) -> usize {
     SHADER.variants[variant]
         .iter()

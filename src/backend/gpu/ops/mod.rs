@@ -174,8 +174,8 @@ impl Encoded {
     }
 }
 
-/// Encodes one step of `plan`; `spare` is bound where a kernel's writable binding goes unused
-/// (writable bindings may not alias).
+/// Encodes one step of `plan`; `spare` is bound where a kernel's read-write binding goes unused
+/// (a buffer the dispatch also binds read-only cannot stand in: wgpu refuses that).
 pub fn encode(step: &Step, plan: &Plan, spare: BufId) -> Result<Encoded> {
     match step {
         Step::GemmSplit {
